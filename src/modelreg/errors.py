@@ -1,0 +1,210 @@
+"""The modelreg error tree.
+
+```
+ModelregError
+├── ConfigError ── UnknownModelError, MissingCredentialsError, AccessDeniedError,
+│                  ValidationFailedError, EncryptionKeyError
+├── LimitExceededError ── RateLimitedError(retry_after), BudgetExceededError
+└── ProviderError(provider, model)
+    ├── ProviderConnectionError ── ProviderTimeoutError, UnsafeURLError
+    ├── ProviderStatusError(status, retry_after, request_id)
+    │   ├── AuthenticationError, PermissionDeniedError, NotFoundError, RateLimitError, ServerError
+    │   └── BadRequestError ── ContextLengthExceededError, ContentFilteredError
+    ├── StreamInterruptedError
+    ├── UnexpectedResponseError
+    └── CircuitOpenError
+```
+
+Every message is safe to show: no error ever carries an API key. Each API surface
+(ours, OpenAI's, Anthropic's) has one handler that turns this tree into its own shape.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDeniedError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetExceededError",
+    "CircuitOpenError",
+    "ConfigError",
+    "ContentFilteredError",
+    "ContextLengthExceededError",
+    "EncryptionKeyError",
+    "LimitExceededError",
+    "MissingCredentialsError",
+    "ModelregError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderStatusError",
+    "ProviderTimeoutError",
+    "RateLimitError",
+    "RateLimitedError",
+    "ServerError",
+    "StreamInterruptedError",
+    "UnexpectedResponseError",
+    "UnknownModelError",
+    "UnsafeURLError",
+    "ValidationFailedError",
+]
+
+
+class ModelregError(Exception):
+    """Base of every error modelreg raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- configuration and registry -------------------------------------------------------
+
+
+class ConfigError(ModelregError):
+    """Something in the registry or the settings is wrong or missing."""
+
+
+class UnknownModelError(ConfigError):
+    """No model of that name or id is visible to the caller."""
+
+
+class MissingCredentialsError(ConfigError):
+    """The model needs an API key and has none."""
+
+
+class AccessDeniedError(ConfigError):
+    """The caller may not do this (shown as 404 where existence must stay hidden)."""
+
+
+class ValidationFailedError(ConfigError):
+    """Input failed validation; `field` names the offending field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class EncryptionKeyError(ConfigError):
+    """A secret could not be decrypted: wrong key, unknown key id or tampered value."""
+
+
+# --- limits -----------------------------------------------------------------------------
+
+
+class LimitExceededError(ModelregError):
+    """A local limit (rate or budget) refused the request before any upstream call."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(LimitExceededError):
+    """Our own per-user / per-model rate limit."""
+
+
+class BudgetExceededError(LimitExceededError):
+    """A spending budget is used up."""
+
+
+# --- providers ----------------------------------------------------------------------------
+
+
+class ProviderError(ModelregError):
+    """An upstream provider failed. `provider` and `model` say which."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, provider: str = "", model: str = "") -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+
+
+class ProviderConnectionError(ProviderError):
+    """The upstream could not be reached (DNS, refused, reset, TLS)."""
+
+    retryable = True
+
+
+class ProviderTimeoutError(ProviderConnectionError):
+    """The upstream did not answer in time."""
+
+
+class UnsafeURLError(ProviderConnectionError):
+    """The base URL points somewhere this model may not reach (SSRF guard)."""
+
+    retryable = False
+
+
+class ProviderStatusError(ProviderError):
+    """The upstream answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        provider: str = "",
+        model: str = "",
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.status = status
+        self.retry_after = retry_after
+        self.request_id = request_id
+        self.code = code
+        self.retryable = status in RETRYABLE_STATUSES
+
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+class AuthenticationError(ProviderStatusError):
+    """401: the key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(ProviderStatusError):
+    """403: the key may not use this model or feature."""
+
+
+class NotFoundError(ProviderStatusError):
+    """404: unknown model, deployment or route upstream."""
+
+
+class RateLimitError(ProviderStatusError):
+    """429 (or 529 overloaded): slow down; `retry_after` in seconds when known."""
+
+
+class ServerError(ProviderStatusError):
+    """5xx from the upstream."""
+
+
+class BadRequestError(ProviderStatusError):
+    """400 / 413 / 422: the upstream refused the request as invalid."""
+
+
+class ContextLengthExceededError(BadRequestError):
+    """The prompt plus the output budget does not fit the model's context."""
+
+
+class ContentFilteredError(BadRequestError):
+    """The provider's content filter refused the prompt."""
+
+
+class StreamInterruptedError(ProviderError):
+    """The stream broke after output had been handed on; it cannot be retried."""
+
+
+class UnexpectedResponseError(ProviderError):
+    """The upstream answered with something that is not its documented format."""
+
+
+class CircuitOpenError(ProviderError):
+    """The model's circuit breaker is open after repeated failures."""
+
+    retryable = True

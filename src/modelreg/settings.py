@@ -1,0 +1,82 @@
+"""Settings from the environment (prefix MODELREG_). Built once by the app factory or the CLI,
+never at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["LegacySettings", "Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELREG_", extra="ignore")
+
+    data_dir: Path = Path("./.modelreg")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in the data dir"
+    )
+    # base64 of 32 bytes; the newest key encrypts, all keys decrypt
+    encryption_key: SecretStr | None = None
+    # comma-separated base64 keys kept for decryption during rotation
+    old_encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    redis_url: str | None = None
+    admin_password: SecretStr | None = None
+    # signs session cookies; default: generated into the data dir like the encryption key
+    session_secret: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "INFO"
+    # 1 in N requests is written to the access log (0 turns it off)
+    access_log_sample: int = 100
+
+    model_cache_ttl: float = 300.0
+    token_cache_ttl: float = 60.0
+    # personal models may reach loopback/private addresses only when this is on
+    allow_private_base_urls: bool = False
+    max_request_bytes: int = 8 * 1024 * 1024
+    upstream_connect_timeout: float = 5.0
+    upstream_read_timeout: float = 300.0
+    upstream_total_timeout: float = 600.0
+    max_retries: int = 2
+    # default limits per user (0 = unlimited); per-model limits live on the model row
+    user_rpm_limit: int = 0
+    user_tpm_limit: int = 0
+    cookie_secure: bool = False
+
+    @field_validator("old_encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'modelreg.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+class LegacySettings(BaseSettings):
+    """The old single-provider configuration, still honoured: its models appear as global
+    models marked as coming from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    llm_provider: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_api_key: SecretStr | None = None
+    anthropic_model: str = "claude-sonnet-4-5"
+    anthropic_base_url: str = "https://api.anthropic.com"
