@@ -124,9 +124,18 @@ class ProviderError(ModelregError):
 
 
 class ProviderConnectionError(ProviderError):
-    """The upstream could not be reached (DNS, refused, reset, TLS)."""
+    """The upstream could not be reached (DNS, refused, reset, TLS).
+
+    `reason` narrows it down: "connect", "dns", "tls", "timeout", "disconnected", "unsafe_url".
+    """
 
     retryable = True
+
+    def __init__(
+        self, message: str, *, provider: str = "", model: str = "", reason: str | None = None
+    ) -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.reason = reason
 
 
 class ProviderTimeoutError(ProviderConnectionError):
