@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -27,6 +28,7 @@ from modelreg.db.types import ExactDecimal
 
 __all__ = [
     "ApiToken",
+    "AppSetting",
     "AuditLog",
     "Base",
     "Conversation",
@@ -59,7 +61,13 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")  # "admin" | "user"
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     default_model_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("llm_models.id", ondelete="SET NULL", use_alter=True)
+        Uuid,
+        ForeignKey(
+            "llm_models.id",
+            ondelete="SET NULL",
+            use_alter=True,
+            name="fk_users_default_model_id",
+        ),
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -111,12 +119,19 @@ class LLMModel(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     rpm_limit: Mapped[int | None] = mapped_column(Integer)
     tpm_limit: Mapped[int | None] = mapped_column(Integer)
+    # "db" (registered through the API/CLI) or "env" (the old LLM_PROVIDER settings)
+    source: Mapped[str] = mapped_column(String(8), default="db", server_default="db")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_used_at: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("user_id", "name", name="uq_llm_models_user_name"),
+        # one notion of "global", so the RLS policies and the service cannot disagree
+        CheckConstraint(
+            "(is_global AND user_id IS NULL) OR (NOT is_global AND user_id IS NOT NULL)",
+            name="ck_llm_models_global_owner",
+        ),
         # NULL user_ids are distinct in SQL, so global names need their own unique index
         Index(
             "uq_llm_models_global_name",
@@ -229,3 +244,13 @@ class AuditLog(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_audit_log_created", "created_at"),)
+
+
+class AppSetting(Base):
+    """Small key/value settings kept in the database, e.g. the system default model."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

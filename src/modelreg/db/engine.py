@@ -1,0 +1,100 @@
+"""The Database: one async engine, and sessions that are one transaction each.
+
+On PostgreSQL every transaction first switches to the application role (`modelreg_app`,
+which row-level security applies to) and records who is asking, with `set_config(..., true)`
+so both are undone when the transaction ends and never leak to the next user of the pooled
+connection. On SQLite the service layer applies the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from modelreg.actor import Actor
+from modelreg.db.rls import APP_ROLE, rls_context_sql
+
+if TYPE_CHECKING:
+    from modelreg.settings import Settings
+
+__all__ = ["Database", "Dialect", "normalize_url"]
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async drivers."""
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers run while one writer writes; busy_timeout makes concurrent writers
+    # wait instead of failing at once; SQLite enforces foreign keys only when asked to.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    def __init__(
+        self, url: str, *, app_role: str | None = APP_ROLE, pool_size: int = 10, echo: bool = False
+    ) -> None:
+        self.url = normalize_url(url)
+        backend = make_url(self.url).get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database backend {backend!r}")
+        self.dialect: Dialect = "sqlite" if backend == "sqlite" else "postgresql"
+        # PostgreSQL: the role each transaction switches to (None: stay the login role)
+        self.app_role = app_role if self.dialect == "postgresql" else None
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "postgresql":
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+        elif make_url(self.url).database in (None, "", ":memory:"):
+            # each pooled connection would see its own empty in-memory database
+            raise ValueError("use a SQLite file, not an in-memory database")
+        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def session(self, actor: Actor) -> AsyncIterator[AsyncSession]:
+        """One transaction as `actor`: committed when the block ends, rolled back on error."""
+        async with self._sessions() as session, session.begin():
+            if self.dialect == "postgresql":
+                sql, params = rls_context_sql(actor, self.app_role)
+                await session.execute(text(sql), params)
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    def __repr__(self) -> str:
+        # the URL may hold a password: render it masked
+        return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -1,0 +1,140 @@
+"""Row-level security on PostgreSQL: the app role, the per-transaction context, the policies.
+
+How it fits together:
+
+- The migration creates the role `modelreg_app` (NOLOGIN) and grants it DML on the tables.
+  Superusers and table owners bypass RLS, so every application transaction switches to this
+  role with `set_config('role', 'modelreg_app', true)`. The login role in
+  MODELREG_DATABASE_URL must therefore be a member of `modelreg_app` (the migration grants
+  that to the role that runs it). An operator may also connect as a dedicated LOGIN role that
+  is a member of `modelreg_app` and owns nothing.
+- Who is asking travels in two transaction-local settings, `modelreg.user_id` and
+  `modelreg.role`, set in the same statement.
+- The policies read them through `modelreg_uid()` / `modelreg_role()`; an unset context means
+  no user and no role, which sees no private rows at all.
+
+Rules (the service layer applies the same ones on SQLite):
+- llm_models: everyone sees global models and their own; only admin/system write globals;
+  system (bootstrap, key rotation, fallbacks) sees and writes everything.
+- conversations, messages: only the owner (and system).
+- usage_events: the owner writes and reads; admin/system read all (analytics).
+- api_tokens: the owner, and admin/system (token management).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from modelreg.actor import Actor
+
+__all__ = ["APP_ROLE", "RLS_TABLES", "disable_rls_sql", "enable_rls_sql", "rls_context_sql"]
+
+APP_ROLE: Final = "modelreg_app"
+RLS_TABLES: Final = ("llm_models", "conversations", "messages", "usage_events", "api_tokens")
+
+
+def rls_context_sql(actor: Actor, app_role: str | None) -> tuple[str, dict[str, str]]:
+    """One statement that sets the role and the actor for the current transaction only."""
+    params = {"uid": str(actor.id) if actor.id else "", "role": actor.role}
+    sets = [
+        "set_config('modelreg.user_id', :uid, true)",
+        "set_config('modelreg.role', :role, true)",
+    ]
+    if app_role:
+        params["app_role"] = app_role
+        sets.append("set_config('role', :app_role, true)")
+    return "SELECT " + ", ".join(sets), params
+
+
+# asyncpg runs one statement per call, so these are separate strings
+_FUNCTIONS: Final = (
+    """CREATE OR REPLACE FUNCTION modelreg_uid() RETURNS uuid LANGUAGE sql STABLE AS
+    $$ SELECT NULLIF(current_setting('modelreg.user_id', true), '')::uuid $$""",
+    """CREATE OR REPLACE FUNCTION modelreg_role() RETURNS text LANGUAGE sql STABLE AS
+    $$ SELECT COALESCE(NULLIF(current_setting('modelreg.role', true), ''), 'none') $$""",
+)
+
+_ROLE: Final = (
+    # roles are cluster-wide: another database of the same cluster may have created it
+    f"""DO $$
+    BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+        CREATE ROLE {APP_ROLE} NOLOGIN;
+      END IF;
+      IF NOT pg_has_role(current_user, '{APP_ROLE}', 'MEMBER') THEN
+        EXECUTE format('GRANT {APP_ROLE} TO %I', current_user);
+      END IF;
+    END
+    $$""",  # noqa: S608 - built from constants only
+    f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}",
+    f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}",
+    f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}",
+    # tables added by later migrations get the same grants
+    f"ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+    f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}",
+    f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {APP_ROLE}",
+)
+
+_SYSTEM = "modelreg_role() = 'system'"
+_ADMIN = "modelreg_role() IN ('admin', 'system')"
+_OWNER = "user_id = modelreg_uid()"
+
+# (table, policy name, command, USING, WITH CHECK)
+_POLICIES: Final = (
+    ("llm_models", "models_read", "SELECT", f"user_id IS NULL OR {_OWNER} OR {_SYSTEM}", None),
+    (
+        "llm_models",
+        "models_insert",
+        "INSERT",
+        None,
+        f"(user_id IS NULL AND {_ADMIN}) OR {_OWNER} OR {_SYSTEM}",
+    ),
+    (
+        "llm_models",
+        "models_update",
+        "UPDATE",
+        f"(user_id IS NULL AND {_ADMIN}) OR {_OWNER} OR {_SYSTEM}",
+        f"(user_id IS NULL AND {_ADMIN}) OR {_OWNER} OR {_SYSTEM}",
+    ),
+    (
+        "llm_models",
+        "models_delete",
+        "DELETE",
+        f"(user_id IS NULL AND {_ADMIN}) OR {_OWNER} OR {_SYSTEM}",
+        None,
+    ),
+    ("conversations", "conversations_owner", "ALL", f"{_OWNER} OR {_SYSTEM}", None),
+    ("messages", "messages_owner", "ALL", f"{_OWNER} OR {_SYSTEM}", None),
+    ("usage_events", "usage_read", "SELECT", f"{_OWNER} OR {_ADMIN}", None),
+    ("usage_events", "usage_insert", "INSERT", None, f"{_OWNER} OR {_SYSTEM}"),
+    ("usage_events", "usage_change", "UPDATE", f"{_OWNER} OR {_SYSTEM}", None),
+    ("usage_events", "usage_delete", "DELETE", f"{_OWNER} OR {_SYSTEM}", None),
+    ("api_tokens", "tokens_owner_or_admin", "ALL", f"{_OWNER} OR {_ADMIN}", None),
+)
+
+
+def enable_rls_sql() -> list[str]:
+    """The statements of the RLS migration, in order."""
+    statements = [*_FUNCTIONS, *_ROLE]
+    for table in RLS_TABLES:
+        statements.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        # FORCE: the table owner (who runs the migrations) is bound by the policies too
+        statements.append(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    for table, name, command, using, check in _POLICIES:
+        sql = f"CREATE POLICY {name} ON {table} FOR {command}"
+        if using:
+            sql += f" USING ({using})"
+        if check:
+            sql += f" WITH CHECK ({check})"
+        statements.append(sql)
+    return statements
+
+
+def disable_rls_sql() -> list[str]:
+    statements = [f"DROP POLICY IF EXISTS {name} ON {table}" for table, name, *_ in _POLICIES]
+    for table in RLS_TABLES:
+        statements.append(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        statements.append(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    statements.append("DROP FUNCTION IF EXISTS modelreg_uid()")
+    statements.append("DROP FUNCTION IF EXISTS modelreg_role()")
+    return statements
