@@ -173,11 +173,15 @@ class EmbeddingResponse:
 
 @dataclass(frozen=True, slots=True)
 class MetaEvent:
-    """First facts about the response: the provider's id and model name."""
+    """First facts about the response: the provider's id and model name. The client fills in
+    which registry model serves the stream and why earlier ones were skipped (fallback)."""
 
     response_id: str | None = None
     model: str | None = None
     type: Literal["meta"] = "meta"
+    served_by_id: str | None = None
+    served_by_name: str | None = None
+    fallback_reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
