@@ -1,0 +1,5 @@
+"""Routes: chat (filled in by the chat/gateway work)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,2 @@
+"""OpenAI- and Anthropic-compatible gateway: wire formats ↔ the unified types, error shapes,
+and the byte pass-through for OpenAI-compatible upstreams."""

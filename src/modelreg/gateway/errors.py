@@ -1,0 +1,229 @@
+"""The error tree in the OpenAI and the Anthropic wire shapes.
+
+One table maps every exception that can reach a `/v1/*` route to a status code and an error
+kind; two small renderers put that into each API's own body, so the official SDKs raise their
+usual classes (404 → NotFoundError, 401 → AuthenticationError, 429 → RateLimitError, ...).
+
+Choices (documented in docs/api.md):
+- The caller's own problems keep their status: unknown model 404, bad token 401, our rate limit
+  429 with `Retry-After`, invalid request 400.
+- Upstream problems are *our* upstream's, not the caller's: an upstream 401/403/404 (a stored key
+  that is wrong, a model id the provider does not know) becomes 502, so an SDK does not tell the
+  user that *their* token is bad. Upstream 429 stays 429 (with its Retry-After), upstream 400
+  stays 400 (the caller's prompt was refused, e.g. context length), upstream 5xx becomes 502
+  (503 when the upstream said 503 or the circuit is open), a timeout 504. Anthropic's
+  "overloaded" 529 passes as 529 on the Anthropic surface and as 503 on the OpenAI one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from modelreg import errors as e
+
+__all__ = [
+    "ErrorInfo",
+    "GatewayRequestError",
+    "anthropic_error_body",
+    "anthropic_error_response",
+    "classify",
+    "openai_error_body",
+    "openai_error_response",
+]
+
+log = logging.getLogger(__name__)
+
+
+class GatewayRequestError(Exception):
+    """A request the gateway refuses before any upstream call (bad JSON, wrong types, n>1)."""
+
+    def __init__(
+        self, message: str, *, status: int = 400, param: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.param = param
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    status: int
+    kind: str  # one of the KINDS below; each renderer names it in its own vocabulary
+    message: str
+    code: str | None = None
+    param: str | None = None
+    retry_after: float | None = None
+
+
+# our kind → (OpenAI `type`, Anthropic `type`)
+_KINDS: dict[str, tuple[str, str]] = {
+    "invalid_request": ("invalid_request_error", "invalid_request_error"),
+    "authentication": ("authentication_error", "authentication_error"),
+    "permission": ("permission_error", "permission_error"),
+    "not_found": ("invalid_request_error", "not_found_error"),
+    "too_large": ("invalid_request_error", "request_too_large"),
+    "rate_limit": ("rate_limit_error", "rate_limit_error"),
+    "upstream": ("api_error", "api_error"),
+    "overloaded": ("server_error", "overloaded_error"),
+    "timeout": ("timeout_error", "api_error"),
+    "server": ("server_error", "api_error"),
+}
+
+_HTTP_KINDS = {
+    400: "invalid_request",
+    401: "authentication",
+    403: "permission",
+    404: "not_found",
+    405: "invalid_request",
+    413: "too_large",
+    415: "invalid_request",
+    422: "invalid_request",
+    429: "rate_limit",
+}
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    errors = exc.errors()
+    if not errors:
+        return "Invalid request body.", None
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    param = ".".join(loc) or None
+    msg = str(first.get("msg", "invalid value"))
+    return (f"{param}: {msg}" if param else msg), param
+
+
+def _provider_status(exc: e.ProviderStatusError) -> ErrorInfo:
+    upstream = f"Upstream {exc.provider or 'provider'} error: {exc.message}"
+    if isinstance(exc, e.BadRequestError):
+        code = (
+            "context_length_exceeded"
+            if isinstance(exc, e.ContextLengthExceededError)
+            else ("content_filter" if isinstance(exc, e.ContentFilteredError) else exc.code)
+        )
+        status = 413 if exc.status == 413 else 400
+        return ErrorInfo(
+            status, "invalid_request" if status == 400 else "too_large", exc.message, code=code
+        )
+    if isinstance(exc, e.RateLimitError):
+        if exc.status == 529:
+            return ErrorInfo(
+                529, "overloaded", upstream, code="overloaded", retry_after=exc.retry_after
+            )
+        return ErrorInfo(
+            429, "rate_limit", upstream, code="upstream_rate_limited", retry_after=exc.retry_after
+        )
+    if isinstance(exc, e.AuthenticationError | e.PermissionDeniedError | e.NotFoundError):
+        # the registry's stored credentials or model id are wrong: not the caller's token
+        return ErrorInfo(502, "upstream", upstream, code="upstream_configuration_error")
+    if exc.status == 529:
+        return ErrorInfo(
+            529, "overloaded", upstream, code="overloaded", retry_after=exc.retry_after
+        )
+    if exc.status == 503:
+        return ErrorInfo(
+            503, "overloaded", upstream, code="upstream_unavailable", retry_after=exc.retry_after
+        )
+    if exc.status == 504:
+        return ErrorInfo(504, "timeout", upstream, code="upstream_timeout")
+    return ErrorInfo(502, "upstream", upstream, code="upstream_error")
+
+
+def classify(exc: BaseException) -> ErrorInfo:
+    """Status, kind and a safe message for any exception raised on a gateway path."""
+    if isinstance(exc, GatewayRequestError):
+        kind = _HTTP_KINDS.get(exc.status, "invalid_request")
+        return ErrorInfo(exc.status, kind, exc.message, code=exc.code, param=exc.param)
+    if isinstance(exc, RequestValidationError):
+        message, param = _validation_message(exc)
+        return ErrorInfo(400, "invalid_request", message, param=param)
+    if isinstance(exc, HTTPException):
+        kind = _HTTP_KINDS.get(
+            exc.status_code, "server" if exc.status_code >= 500 else "invalid_request"
+        )
+        detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        return ErrorInfo(exc.status_code, kind, detail)
+    if isinstance(exc, e.UnknownModelError | e.AccessDeniedError):
+        return ErrorInfo(404, "not_found", exc.message, code="model_not_found", param="model")
+    if isinstance(exc, e.MissingCredentialsError):
+        return ErrorInfo(
+            400, "invalid_request", exc.message, code="model_missing_credentials", param="model"
+        )
+    if isinstance(exc, e.ValidationFailedError):
+        return ErrorInfo(400, "invalid_request", exc.message, param=exc.field)
+    if isinstance(exc, e.EncryptionKeyError):
+        return ErrorInfo(500, "server", "The model's stored credentials cannot be read.")
+    if isinstance(exc, e.ConfigError):
+        return ErrorInfo(400, "invalid_request", exc.message)
+    if isinstance(exc, e.LimitExceededError):
+        code = (
+            "budget_exceeded" if isinstance(exc, e.BudgetExceededError) else "rate_limit_exceeded"
+        )
+        return ErrorInfo(429, "rate_limit", exc.message, code=code, retry_after=exc.retry_after)
+    if isinstance(exc, e.UnsafeURLError):
+        return ErrorInfo(400, "invalid_request", exc.message, code="unsafe_base_url")
+    if isinstance(exc, e.ProviderTimeoutError):
+        return ErrorInfo(
+            504, "timeout", f"Upstream timed out: {exc.message}", code="upstream_timeout"
+        )
+    if isinstance(exc, e.CircuitOpenError):
+        return ErrorInfo(503, "overloaded", exc.message, code="upstream_unavailable")
+    if isinstance(exc, e.ProviderStatusError):
+        return _provider_status(exc)
+    if isinstance(exc, e.ProviderError):
+        return ErrorInfo(502, "upstream", f"Upstream error: {exc.message}", code="upstream_error")
+    log.exception("unhandled error on a gateway path", exc_info=exc)
+    return ErrorInfo(500, "server", "Internal server error.")
+
+
+def _headers(info: ErrorInfo) -> dict[str, str]:
+    if info.retry_after is None:
+        return {}
+    return {"retry-after": str(max(1, math.ceil(info.retry_after)))}
+
+
+def openai_error_body(info: ErrorInfo) -> dict[str, Any]:
+    # OpenAI reports a 503/529 as "server_error"; our 529 is shown as 503 on this surface
+    return {
+        "error": {
+            "message": info.message,
+            "type": _KINDS[info.kind][0],
+            "param": info.param,
+            "code": info.code,
+        }
+    }
+
+
+def anthropic_error_body(info: ErrorInfo) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": _KINDS[info.kind][1], "message": info.message}}
+
+
+def openai_error_response(exc: BaseException) -> Response:
+    info = classify(exc)
+    status = 503 if info.status == 529 else info.status
+    return Response(
+        orjson.dumps(openai_error_body(info)),
+        status_code=status,
+        media_type="application/json",
+        headers=_headers(info),
+    )
+
+
+def anthropic_error_response(exc: BaseException) -> Response:
+    info = classify(exc)
+    return Response(
+        orjson.dumps(anthropic_error_body(info)),
+        status_code=info.status,
+        media_type="application/json",
+        headers=_headers(info),
+    )
