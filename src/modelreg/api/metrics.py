@@ -1,0 +1,151 @@
+"""Prometheus metrics: HTTP requests and latency, upstream calls, errors, tokens and cost.
+
+Each `Metrics` owns its own `CollectorRegistry` instead of the process-global one, so several
+apps in one process (the test suite) do not collide. The HTTP middleware labels requests by
+route *template* (`/api/models/{model_id}`), never the raw path, to keep cardinality bounded.
+
+Recording API for the chat and gateway code:
+
+- `observe_upstream(model, provider, seconds, ttft_seconds=None)` after each upstream call
+- `record_usage(model, input_tokens, output_tokens, cost)` when usage is known
+- `record_upstream_error(model, provider, error_type)` when an upstream call fails
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Final
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["CONTENT_TYPE", "Metrics", "MetricsMiddleware"]
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+
+# HTTP latency of our own handlers; streaming answers count until the last byte is sent
+_HTTP_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# upstream (LLM) latency is seconds to minutes
+_UPSTREAM_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "modelreg_http_requests",
+            "HTTP requests handled",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "modelreg_http_request_duration_seconds",
+            "Time from request start to the last response byte",
+            ["method", "route"],
+            buckets=_HTTP_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_latency = Histogram(
+            "modelreg_upstream_duration_seconds",
+            "Duration of upstream provider calls",
+            ["model", "provider"],
+            buckets=_UPSTREAM_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_ttft = Histogram(
+            "modelreg_upstream_ttft_seconds",
+            "Time to first token of streamed upstream calls",
+            ["model", "provider"],
+            buckets=_UPSTREAM_BUCKETS,
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "modelreg_upstream_errors",
+            "Failed upstream provider calls",
+            ["model", "provider", "error"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "modelreg_tokens",
+            "Tokens processed, by model and direction (input/output)",
+            ["model", "direction"],
+            registry=self.registry,
+        )
+        self.cost = Counter(
+            "modelreg_cost",
+            "Cost in the models' price currency, by model",
+            ["model"],
+            registry=self.registry,
+        )
+
+    # --- recording ------------------------------------------------------------------
+
+    def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_latency.labels(method, route).observe(seconds)
+
+    def observe_upstream(
+        self, model: str, provider: str, seconds: float, ttft_seconds: float | None = None
+    ) -> None:
+        self.upstream_latency.labels(model, provider).observe(seconds)
+        if ttft_seconds is not None:
+            self.upstream_ttft.labels(model, provider).observe(ttft_seconds)
+
+    def record_upstream_error(self, model: str, provider: str, error_type: str) -> None:
+        self.upstream_errors.labels(model, provider, error_type).inc()
+
+    def record_usage(
+        self, model: str, input_tokens: int, output_tokens: int, cost: Decimal | float
+    ) -> None:
+        if input_tokens:
+            self.tokens.labels(model, "input").inc(input_tokens)
+        if output_tokens:
+            self.tokens.labels(model, "output").inc(output_tokens)
+        if cost:
+            self.cost.labels(model).inc(float(cost))
+
+    # --- exposition -----------------------------------------------------------------
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (Starlette's router puts the route in the scope)."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streamed answers)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.observe_http(
+                scope["method"], _route_template(scope), status, time.perf_counter() - started
+            )

@@ -1,0 +1,132 @@
+"""Per-user and per-model rate limits (requests and tokens per minute), with `limits`.
+
+- Requests per minute use a moving window: no burst of 2x the limit at a window edge.
+- Tokens per minute use a fixed window, because the token count is only known after the
+  call and must always be recorded (a moving window refuses to record an over-limit hit).
+  `check_tokens` refuses a request while the window is used up; `add_tokens` books usage.
+- Storage is in memory by default and Redis when `settings.redis_url` is set, so that all
+  replicas of the server share one budget.
+
+Limits of 0 (user) or None (model) mean unlimited; such checks cost nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+
+from modelreg.actor import Actor
+from modelreg.config import ModelConfig
+from modelreg.errors import RateLimitedError
+from modelreg.settings import Settings
+
+__all__ = ["RateLimiter"]
+
+_NAMESPACE: Final = "modelreg"
+
+
+def _storage(settings: Settings, key_prefix: str) -> Storage:
+    if not settings.redis_url:
+        return MemoryStorage()
+    uri = settings.redis_url
+    if not uri.startswith("async+"):
+        uri = "async+" + uri
+    # redis-py (already a dependency) instead of limits' default coredis
+    return RedisStorage(uri, implementation="redispy", key_prefix=key_prefix)
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings, *, key_prefix: str = "LIMITS") -> None:
+        self._user_rpm = settings.user_rpm_limit
+        self._user_tpm = settings.user_tpm_limit
+        self._storage = _storage(settings, key_prefix)
+        self._requests = MovingWindowRateLimiter(self._storage)
+        self._tokens = FixedWindowRateLimiter(self._storage)
+
+    # --- requests per minute ----------------------------------------------------------
+
+    async def check_request(self, actor: Actor, model: ModelConfig) -> None:
+        """Count one request against the user's and the model's RPM, or raise
+        RateLimitedError(retry_after) without counting it against either."""
+        checks = self._request_limits(actor, model)
+        for item, ids, who in checks:
+            if not await self._requests.test(item, *ids):
+                raise await self._refusal(self._requests, item, ids, f"{who} request")
+        for item, ids, who in checks:
+            # a concurrent request may have taken the last slot since the test above
+            if not await self._requests.hit(item, *ids):
+                raise await self._refusal(self._requests, item, ids, f"{who} request")
+
+    def _request_limits(
+        self, actor: Actor, model: ModelConfig
+    ) -> list[tuple[RateLimitItem, tuple[str, ...], str]]:
+        checks: list[tuple[RateLimitItem, tuple[str, ...], str]] = []
+        if self._user_rpm > 0 and actor.id is not None:
+            item = RateLimitItemPerMinute(self._user_rpm, namespace=_NAMESPACE)
+            checks.append((item, ("rpm", "user", str(actor.id)), "per-user"))
+        if model.rpm_limit:
+            item = RateLimitItemPerMinute(model.rpm_limit, namespace=_NAMESPACE)
+            checks.append((item, ("rpm", "model", model.id), f"model {model.name!r}"))
+        return checks
+
+    # --- tokens per minute ------------------------------------------------------------
+
+    async def check_tokens(self, actor: Actor, model: ModelConfig) -> None:
+        """Raise RateLimitedError while the user's or the model's TPM window is used up."""
+        for item, ids, who in self._token_limits(actor, model):
+            if not await self._tokens.test(item, *ids):
+                raise await self._refusal(self._tokens, item, ids, f"{who} token")
+
+    async def add_tokens(self, actor: Actor, model: ModelConfig, tokens: int) -> None:
+        """Book `tokens` used by a finished call (always recorded, even past the limit)."""
+        if tokens <= 0:
+            return
+        for item, ids, _ in self._token_limits(actor, model):
+            await self._tokens.hit(item, *ids, cost=tokens)
+
+    def _token_limits(
+        self, actor: Actor, model: ModelConfig
+    ) -> list[tuple[RateLimitItem, tuple[str, ...], str]]:
+        checks: list[tuple[RateLimitItem, tuple[str, ...], str]] = []
+        if self._user_tpm > 0 and actor.id is not None:
+            item = RateLimitItemPerMinute(self._user_tpm, namespace=_NAMESPACE)
+            checks.append((item, ("tpm", "user", str(actor.id)), "per-user"))
+        if model.tpm_limit:
+            item = RateLimitItemPerMinute(model.tpm_limit, namespace=_NAMESPACE)
+            checks.append((item, ("tpm", "model", model.id), f"model {model.name!r}"))
+        return checks
+
+    # --- shared -----------------------------------------------------------------------
+
+    @staticmethod
+    async def _refusal(
+        strategy: MovingWindowRateLimiter | FixedWindowRateLimiter,
+        item: RateLimitItem,
+        ids: tuple[str, ...],
+        what: str,
+    ) -> RateLimitedError:
+        stats = await strategy.get_window_stats(item, *ids)
+        retry_after = max(1.0, stats.reset_time - time.time())
+        return RateLimitedError(
+            f"{what} limit of {item.amount} per minute reached; retry in {retry_after:.0f}s",
+            retry_after=retry_after,
+        )
+
+    async def ping(self) -> bool:
+        """True when the storage answers (always for memory; Redis may be down)."""
+        return bool(await self._storage.check())
+
+    async def aclose(self) -> None:
+        """Release the storage: the memory storage's expiry task or the Redis connections.
+        `limits` has no public close, hence the careful attribute lookups."""
+        timer = getattr(self._storage, "timer", None)
+        if timer is not None and not timer.done():
+            timer.cancel()
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        close = getattr(client, "aclose", None)
+        if close is not None:
+            await close()
