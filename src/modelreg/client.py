@@ -1,0 +1,558 @@
+"""UnifiedLLMClient: one way to talk to any registered model.
+
+A call flows: resolve the candidates (the model, then its fallbacks) → for each candidate ask
+its circuit breaker → send through the provider adapter and the shared transport, retrying
+retryable failures with backoff → on a failure another model might not have, record the reason
+and try the next candidate. Streams follow the same path until their first event has been
+handed on; from then on a failure is a `StreamInterruptedError` and nothing is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import replace
+from typing import Any, Final, TypeVar, cast
+
+from modelreg.config import ModelConfig
+from modelreg.connection_check import (
+    ConnectionResult,
+    connection_reason,
+    listed_model_names,
+    model_is_listed,
+)
+from modelreg.errors import (
+    CircuitOpenError,
+    ModelregError,
+    ProviderError,
+    ProviderStatusError,
+    StreamInterruptedError,
+    UnexpectedResponseError,
+)
+from modelreg.providers.base import HttpRequest, ProviderAdapter
+from modelreg.resilience import (
+    CircuitBreaker,
+    CircuitBreakerRegistry,
+    RetryPolicy,
+    apply_retry_headers,
+    counts_against_breaker,
+    should_fall_back,
+)
+from modelreg.tools import RoundCollector, ToolHandler, next_round_messages, run_tool_calls
+from modelreg.tools import run_tool_loop as _run_tool_loop
+from modelreg.transport import MAX_ERROR_BODY, HttpTransport, Timeouts, UpstreamResponse
+from modelreg.types import (
+    ChatRequest,
+    ChatResponse,
+    EmbeddingResponse,
+    FinishEvent,
+    Message,
+    MetaEvent,
+    StreamEvent,
+    ToolChoice,
+    ToolDefinition,
+)
+
+__all__ = ["ConnectionResult", "UnifiedLLMClient"]
+
+T = TypeVar("T")
+AdapterFor = Callable[[ModelConfig], ProviderAdapter]
+ResolveFallback = Callable[[str], Awaitable[ModelConfig | None]]
+
+CONNECTION_TEST_TIMEOUTS: Final = Timeouts(connect=5.0, read=10.0, total=15.0)
+
+
+def _default_adapter_for(model: ModelConfig) -> ProviderAdapter:
+    # imported late: the adapters import nothing from here, but keep the client importable
+    # on its own (and the provider registry free to import what it likes)
+    registry = importlib.import_module("modelreg.providers.registry")
+    return cast(ProviderAdapter, registry.get_adapter(model))
+
+
+def _scrub(error: ModelregError, model: ModelConfig) -> ModelregError:
+    """Remove the model's credentials from an error message (some providers echo the key)."""
+    secrets = [s.reveal() for s in (model.api_key, *model.auth_headers.values()) if s]
+    text = error.message
+    for secret in secrets:
+        if len(secret) >= 4 and secret in text:
+            text = text.replace(secret, "****")
+    if text != error.message:
+        error.message = text
+        error.args = (text, *error.args[1:])
+    return error
+
+
+def _reason_text(model: ModelConfig, error: ProviderError) -> str:
+    return f"{model.name}: {type(error).__name__}: {error.message}"[:300]
+
+
+class UnifiedLLMClient:
+    def __init__(
+        self,
+        transport: HttpTransport | None = None,
+        *,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 -- frozen, shared safely
+        breaker: CircuitBreakerRegistry | None = None,
+        resolve_fallback: ResolveFallback | None = None,
+        allow_private: Callable[[ModelConfig], bool] = lambda m: m.is_global,
+        adapter_for: AdapterFor | None = None,
+        connection_test_timeouts: Timeouts = CONNECTION_TEST_TIMEOUTS,
+    ) -> None:
+        self.transport = transport or HttpTransport()
+        self.retry = retry
+        self.breakers = breaker or CircuitBreakerRegistry()
+        self._resolve_fallback = resolve_fallback
+        self._allow_private = allow_private
+        self._adapter_for = adapter_for or _default_adapter_for
+        self._connection_test_timeouts = connection_test_timeouts
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    # --- public calls --------------------------------------------------------------------
+
+    async def chat(
+        self,
+        model: ModelConfig,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolDefinition] | None = None,
+        tool_choice: ToolChoice | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        tool_handler: ToolHandler | None = None,
+        max_tool_rounds: int = 8,
+        fallbacks: Sequence[ModelConfig] | None = None,
+        parallel_tool_calls: bool | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> ChatResponse:
+        request = _build_request(
+            messages, tools, tool_choice, temperature, top_p, max_tokens, stop,
+            parallel_tool_calls, seed, extra, stream=False,
+        )  # fmt: skip
+
+        async def send(req: ChatRequest) -> ChatResponse:
+            return await self._chat_routed(model, fallbacks, req)
+
+        if tool_handler is None:
+            return await send(request)
+        return await _run_tool_loop(send, request, tool_handler, max_tool_rounds)
+
+    async def stream(
+        self,
+        model: ModelConfig,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolDefinition] | None = None,
+        tool_choice: ToolChoice | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        tool_handler: ToolHandler | None = None,
+        max_tool_rounds: int = 8,
+        fallbacks: Sequence[ModelConfig] | None = None,
+        parallel_tool_calls: bool | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Events as they arrive. The first is a `MetaEvent` naming the serving model. With a
+        `tool_handler`, each round's events follow one another; a round that ends with
+        finish reason "tool_calls" is followed by the next round's MetaEvent."""
+        request = _build_request(
+            messages, tools, tool_choice, temperature, top_p, max_tokens, stop,
+            parallel_tool_calls, seed, extra, stream=True,
+        )  # fmt: skip
+        rounds = 0
+        while True:
+            collected = RoundCollector()
+            async for event in self._stream_routed(model, fallbacks, request):
+                collected.add(event)
+                yield event
+            if tool_handler is None or not collected.wants_tools or rounds >= max_tool_rounds:
+                return
+            results = await run_tool_calls(collected.calls, tool_handler)
+            messages_next = next_round_messages(
+                request.messages, "".join(collected.text), collected.calls, results
+            )
+            request = replace(request, messages=messages_next)
+            rounds += 1
+
+    async def embed(self, model: ModelConfig, inputs: Sequence[str]) -> EmbeddingResponse:
+        """Embeddings never fall back: another model's vectors live in another space."""
+        adapter = self._adapter_for(model)
+        http = adapter.build_embeddings_request(list(inputs), model)
+
+        async def attempt() -> EmbeddingResponse:
+            body = await self._send(http, model)
+            return self._parse(lambda: adapter.parse_embeddings(body, model), model)
+
+        return await self._with_retries(model, adapter, attempt)
+
+    async def test_connection(self, model: ModelConfig) -> ConnectionResult:
+        """One cheap request (no retries) that proves reachability and credentials."""
+        started = time.perf_counter()
+
+        def result(reason: str | None, message: str, status: int | None) -> ConnectionResult:
+            latency = (time.perf_counter() - started) * 1000
+            return ConnectionResult(reason is None, latency, reason, message, status)
+
+        try:
+            adapter = self._adapter_for(model)
+            http = adapter.build_connection_test(model)
+            async with self._open(http, model, self._connection_test_timeouts) as resp:
+                if resp.status >= 300:
+                    body = await resp.read(MAX_ERROR_BODY)
+                    raise self._status_error(adapter, model, resp.status, resp.headers, body)
+                body = await resp.read()
+                status = resp.status
+        except ModelregError as e:
+            error = _scrub(e, model)
+            return result(connection_reason(error), error.message, getattr(error, "status", None))
+        listed = listed_model_names(body)
+        if listed is not None and not model_is_listed(model, listed):
+            return result("unknown_model", f"the server does not list {model.model_id!r}", status)
+        return result(None, "connected", status)
+
+    # --- routing: candidates and fallback --------------------------------------------------
+
+    async def _candidates(
+        self, model: ModelConfig, fallbacks: Sequence[ModelConfig] | None, reasons: list[str]
+    ) -> AsyncIterator[ModelConfig]:
+        yield model
+        if fallbacks is not None:
+            for candidate in fallbacks:
+                yield candidate
+            return
+        for model_id in model.fallback_model_ids:
+            resolved = await self._resolve_fallback(model_id) if self._resolve_fallback else None
+            if resolved is None:
+                reasons.append(f"fallback {model_id}: not available")
+                continue
+            yield resolved
+
+    def _skip_reason(self, model: ModelConfig, request: ChatRequest) -> str | None:
+        if not model.enabled:
+            return f"{model.name}: disabled"
+        if request.tools and not model.supports_functions:
+            return f"{model.name}: does not support tools"
+        return None
+
+    async def _chat_routed(
+        self, model: ModelConfig, fallbacks: Sequence[ModelConfig] | None, request: ChatRequest
+    ) -> ChatResponse:
+        reasons: list[str] = []
+        last_error: ProviderError | None = None
+        async for candidate in self._candidates(model, fallbacks, reasons):
+            skip = self._skip_reason(candidate, request) if candidate is not model else None
+            if skip:
+                reasons.append(skip)
+                continue
+            try:
+                response = await self._chat_once(candidate, _with_defaults(request, candidate))
+            except ProviderError as e:
+                if not should_fall_back(e):
+                    raise
+                reasons.append(_reason_text(candidate, e))
+                last_error = e
+                continue
+            return replace(
+                response,
+                served_by_id=candidate.id,
+                served_by_name=candidate.name,
+                fallback_reasons=tuple(reasons),
+            )
+        raise _exhausted(last_error, reasons)
+
+    async def _stream_routed(
+        self, model: ModelConfig, fallbacks: Sequence[ModelConfig] | None, request: ChatRequest
+    ) -> AsyncIterator[StreamEvent]:
+        reasons: list[str] = []
+        last_error: ProviderError | None = None
+        async for candidate in self._candidates(model, fallbacks, reasons):
+            skip = self._skip_reason(candidate, request) if candidate is not model else None
+            if skip:
+                reasons.append(skip)
+                continue
+            try:
+                opened = await self._open_stream(candidate, _with_defaults(request, candidate))
+            except ProviderError as e:
+                if not should_fall_back(e):
+                    raise
+                reasons.append(_reason_text(candidate, e))
+                last_error = e
+                continue
+            route = MetaEvent(
+                served_by_id=candidate.id,
+                served_by_name=candidate.name,
+                fallback_reasons=tuple(reasons),
+            )
+            async for event in opened.hand_on(route):
+                yield event
+            return
+        raise _exhausted(last_error, reasons)
+
+    # --- one model: breaker and retries ------------------------------------------------------
+
+    async def _with_retries(
+        self, model: ModelConfig, adapter: ProviderAdapter, attempt: Callable[[], Awaitable[T]]
+    ) -> T:
+        breaker = self.breakers.get(model.id)
+        retry_index = 0
+        while True:
+            if not breaker.allow():
+                raise CircuitOpenError(
+                    f"{model.name} is failing; its circuit breaker is open",
+                    provider=model.provider,
+                    model=model.name,
+                )
+            try:
+                outcome = await _judged(breaker, attempt)
+            except ProviderError as e:
+                if retry_index >= self.retry.max_retries or not self.retry.is_retryable(e):
+                    raise
+                retry_after = e.retry_after if isinstance(e, ProviderStatusError) else None
+                await asyncio.sleep(self.retry.delay(retry_index, retry_after))
+                retry_index += 1
+                continue
+            return outcome
+
+    async def _chat_once(self, model: ModelConfig, request: ChatRequest) -> ChatResponse:
+        adapter = self._adapter_for(model)
+        http = adapter.build_request(request, model)
+
+        async def attempt() -> ChatResponse:
+            started = time.perf_counter()
+            body = await self._send(http, model)
+            response = self._parse(lambda: adapter.parse_response(body, model), model)
+            return replace(response, latency_ms=(time.perf_counter() - started) * 1000)
+
+        return await self._with_retries(model, adapter, attempt)
+
+    async def _open_stream(self, model: ModelConfig, request: ChatRequest) -> _OpenStream:
+        adapter = self._adapter_for(model)
+        http = adapter.build_request(request, model)
+
+        async def attempt() -> _OpenStream:
+            stack = AsyncExitStack()
+            try:
+                resp = await stack.enter_async_context(self._open(http, model))
+                if resp.status >= 300:
+                    body = await resp.read(MAX_ERROR_BODY)
+                    raise self._status_error(adapter, model, resp.status, resp.headers, body)
+                events = adapter.parse_stream(resp.iter_chunks(), model)
+                stack.push_async_callback(_aclose, events)
+                first = await _first_event(events, model)
+            except BaseException:
+                await stack.aclose()
+                raise
+            return _OpenStream(stack, events, first, model)
+
+        return await self._with_retries(model, adapter, attempt)
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def _open(
+        self, http: HttpRequest, model: ModelConfig, timeouts: Timeouts | None = None
+    ) -> AbstractAsyncContextManager[UpstreamResponse]:
+        return self.transport.open(
+            http,
+            allow_private=self._allow_private(model),
+            provider=model.provider,
+            model=model.name,
+            timeouts=timeouts,
+        )
+
+    async def _send(self, http: HttpRequest, model: ModelConfig) -> bytes:
+        adapter = self._adapter_for(model)
+        try:
+            async with self._open(http, model) as response:
+                if response.status >= 300:
+                    body = await response.read(MAX_ERROR_BODY)
+                    raise self._status_error(
+                        adapter, model, response.status, response.headers, body
+                    )
+                return await response.read()
+        except ModelregError as e:
+            raise _scrub(e, model) from e.__cause__
+
+    def _status_error(
+        self,
+        adapter: ProviderAdapter,
+        model: ModelConfig,
+        status: int,
+        headers: Any,
+        body: bytes,
+    ) -> ProviderError:
+        if 300 <= status < 400:
+            return UnexpectedResponseError(
+                f"{model.name}: the upstream answered with a redirect ({status}); "
+                "redirects are not followed, check the base URL",
+                provider=model.provider,
+                model=model.name,
+            )
+        error = self._parse(lambda: adapter.map_error(status, headers, body, model), model)
+        apply_retry_headers(error, headers)
+        return cast(ProviderError, _scrub(error, model))
+
+    def _parse(self, parse: Callable[[], T], model: ModelConfig) -> T:
+        """Run an adapter parser; a parser crash is the upstream's odd answer, not ours."""
+        try:
+            return parse()
+        except ModelregError:
+            raise
+        except Exception as e:
+            raise UnexpectedResponseError(
+                f"{model.name}: could not read the upstream's answer ({type(e).__name__})",
+                provider=model.provider,
+                model=model.name,
+            ) from e
+
+
+class _OpenStream:
+    """A stream whose first event arrived: from here on nothing is retried."""
+
+    def __init__(
+        self,
+        stack: AsyncExitStack,
+        events: AsyncIterator[StreamEvent],
+        first: StreamEvent,
+        model: ModelConfig,
+    ) -> None:
+        self._stack = stack
+        self._events = events
+        self._first = first
+        self._model = model
+
+    async def hand_on(self, route: MetaEvent) -> AsyncIterator[StreamEvent]:
+        # the stack closes the upstream response whichever way this generator ends:
+        # exhausted, an error, the consumer's aclose() or a cancelled task
+        async with self._stack:
+            first = self._first
+            if isinstance(first, MetaEvent):
+                yield replace(route, response_id=first.response_id, model=first.model)
+            else:
+                yield route
+                yield first
+            finished = isinstance(first, FinishEvent)
+            try:
+                async for event in self._events:
+                    finished = finished or isinstance(event, FinishEvent)
+                    yield event
+            except ModelregError as e:
+                raise self._interrupted(e) from e
+            except Exception as e:
+                raise self._interrupted(None) from e
+            if not finished:
+                raise self._interrupted(None)
+
+    def _interrupted(self, cause: ModelregError | None) -> StreamInterruptedError:
+        detail = _scrub(cause, self._model).message if cause else "the stream ended early"
+        return StreamInterruptedError(
+            f"{self._model.name}: stream interrupted after output was sent: {detail}",
+            provider=self._model.provider,
+            model=self._model.name,
+        )
+
+
+async def _first_event(events: AsyncIterator[StreamEvent], model: ModelConfig) -> StreamEvent:
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        raise UnexpectedResponseError(
+            f"{model.name}: the stream ended before any event",
+            provider=model.provider,
+            model=model.name,
+        ) from None
+    except ModelregError as e:
+        raise _scrub(e, model) from e.__cause__
+    except Exception as e:
+        raise UnexpectedResponseError(
+            f"{model.name}: could not read the upstream's stream ({type(e).__name__})",
+            provider=model.provider,
+            model=model.name,
+        ) from e
+
+
+async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _judged(breaker: CircuitBreaker, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run one attempt and tell the breaker how the model did."""
+    verdict = False
+    try:
+        outcome = await attempt()
+        breaker.record_success()
+        verdict = True
+        return outcome
+    except ProviderError as e:
+        if counts_against_breaker(e):
+            breaker.record_failure()
+            verdict = True
+        elif isinstance(e, ProviderStatusError):
+            breaker.record_success()  # it answered, sanely: the model is up
+            verdict = True
+        raise
+    finally:
+        if not verdict:
+            breaker.release_probe()
+
+
+def _exhausted(last_error: ProviderError | None, reasons: list[str]) -> ProviderError:
+    if last_error is None:  # every candidate was skipped before a call
+        return CircuitOpenError("no model available: " + "; ".join(reasons))
+    if len(reasons) > 1:
+        last_error.add_note("tried: " + "; ".join(reasons))
+    return last_error
+
+
+def _build_request(
+    messages: Sequence[Message],
+    tools: Sequence[ToolDefinition] | None,
+    tool_choice: ToolChoice | None,
+    temperature: float | None,
+    top_p: float | None,
+    max_tokens: int | None,
+    stop: str | Sequence[str] | None,
+    parallel_tool_calls: bool | None,
+    seed: int | None,
+    extra: dict[str, Any] | None,
+    *,
+    stream: bool,
+) -> ChatRequest:
+    return ChatRequest(
+        messages=tuple(messages),
+        tools=tuple(tools or ()),
+        tool_choice=tool_choice,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
+        stream=stream,
+        parallel_tool_calls=parallel_tool_calls,
+        seed=seed,
+        extra=dict(extra or {}),
+    )
+
+
+def _with_defaults(request: ChatRequest, model: ModelConfig) -> ChatRequest:
+    """The model's defaults where the call did not say (per candidate: fallbacks differ)."""
+    return replace(
+        request,
+        temperature=request.temperature
+        if request.temperature is not None
+        else model.default_temperature,
+        top_p=request.top_p if request.top_p is not None else model.default_top_p,
+        max_tokens=request.max_tokens
+        if request.max_tokens is not None
+        else model.max_output_tokens,
+    )

@@ -1,0 +1,208 @@
+"""SSRF guard: keep user-supplied base URLs away from internal networks.
+
+Two layers, because one is not enough:
+
+1. `check_base_url` when a model is saved or tested: the URL must be http(s) with a host, and
+   neither a literal address nor the names it resolves to may be loopback, private, link-local,
+   shared, reserved or multicast unless the model is allowed private targets (admin models for a
+   local Ollama or vLLM). Cloud metadata endpoints are refused always: no LLM lives there.
+2. At connect time (`GuardedResolver` and `guarded_socket_factory` for aiohttp's connector): a
+   name that resolved to a public address when the model was saved may resolve to 10.0.0.5 at
+   request time (DNS rebinding), so the addresses are checked again right before a socket opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+from urllib.parse import SplitResult, urlsplit
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from modelreg.errors import UnsafeURLError, ValidationFailedError
+
+__all__ = [
+    "GuardedResolver",
+    "UnsafeAddressError",
+    "address_problem",
+    "check_base_url",
+    "check_base_url_async",
+    "check_url_static",
+    "guarded_socket_factory",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Names of cloud metadata services (AWS, GCP, Azure and friends answer on these).
+METADATA_HOSTS: Final = frozenset(
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.internal",
+    }
+)
+METADATA_ADDRESSES: Final = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack, ...
+        ipaddress.ip_address("169.254.170.2"),  # AWS ECS task metadata
+        ipaddress.ip_address("fd00:ec2::254"),  # AWS IMDS over IPv6
+        ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+    }
+)
+
+Resolve = Callable[[str], Iterable[str]]
+
+
+class UnsafeAddressError(OSError):
+    """Raised by the socket factory; an OSError so aiohttp's connect path carries it along."""
+
+
+def address_problem(ip: IPAddress, *, allow_private: bool) -> str | None:
+    """Why a connection to `ip` is refused, or None when it may go ahead."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if ip.is_unspecified or ip.is_multicast:
+        return "an unspecified or multicast address"
+    if allow_private:
+        return None
+    if ip.is_loopback:
+        return "a loopback address"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_private or not ip.is_global:
+        return "a private or reserved address"
+    return None
+
+
+def _parse_ip(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    # Legacy IPv4 spellings (2130706433, 0x7f.1, 127.1) that the socket layer still accepts.
+    if host and all(c in "0123456789abcdefABCDEFxX." for c in host) and host[0].isdigit():
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def _split(url: str) -> tuple[SplitResult, str]:
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 -- raises ValueError for a bad port
+    except ValueError as e:
+        raise ValidationFailedError(f"not a valid URL: {e}", field="base_url") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValidationFailedError("the URL must start with http:// or https://", field="base_url")
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        raise ValidationFailedError("the URL has no host", field="base_url")
+    if parts.username is not None or parts.password is not None:
+        raise ValidationFailedError(
+            "put credentials in the API key field, not in the URL", field="base_url"
+        )
+    return parts, host
+
+
+def check_url_static(url: str, *, allow_private: bool) -> str | None:
+    """Checks that need no DNS. Returns the host name to resolve, or None for a literal IP."""
+    _, host = _split(url)
+    if host in METADATA_HOSTS:
+        raise UnsafeURLError(f"{host} is a cloud metadata service and is never allowed")
+    ip = _parse_ip(host)
+    if ip is not None:
+        problem = address_problem(ip, allow_private=allow_private)
+        if problem:
+            raise UnsafeURLError(f"the URL points to {problem} ({ip})")
+        return None
+    if not allow_private and (host == "localhost" or host.endswith(".localhost")):
+        raise UnsafeURLError("the URL points to a loopback address (localhost)")
+    return host
+
+
+def _check_resolved(host: str, addresses: Iterable[str], *, allow_private: bool) -> None:
+    for address in addresses:
+        ip = _parse_ip(address.split("%", 1)[0])  # drop an IPv6 zone id
+        if ip is None:
+            continue
+        problem = address_problem(ip, allow_private=allow_private)
+        if problem:
+            raise UnsafeURLError(f"{host} resolves to {problem}")
+
+
+def _system_resolve(host: str) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return []  # unresolvable now; the connect-time guard checks whatever it becomes
+    return [str(info[4][0]) for info in infos]
+
+
+def check_base_url(url: str, *, allow_private: bool, resolve: Resolve | None = None) -> None:
+    """Refuse a base URL that is malformed (ValidationFailedError) or unsafe (UnsafeURLError).
+
+    Resolves the host name (blocking); from async code use `check_base_url_async`.
+    """
+    host = check_url_static(url, allow_private=allow_private)
+    if host is None:
+        return
+    _check_resolved(host, (resolve or _system_resolve)(host), allow_private=allow_private)
+
+
+async def check_base_url_async(
+    url: str, *, allow_private: bool, resolve: Resolve | None = None
+) -> None:
+    """`check_base_url` with the DNS lookup in a worker thread."""
+    host = check_url_static(url, allow_private=allow_private)
+    if host is None:
+        return
+    addresses = await asyncio.to_thread(resolve or _system_resolve, host)
+    _check_resolved(host, addresses, allow_private=allow_private)
+
+
+class GuardedResolver(AbstractResolver):
+    """Wraps aiohttp's resolver and refuses names that resolve to forbidden addresses."""
+
+    def __init__(self, inner: AbstractResolver | None = None, *, allow_private: bool) -> None:
+        self._inner = inner or DefaultResolver()
+        self._allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if host.rstrip(".").lower() in METADATA_HOSTS:
+            raise UnsafeURLError(f"{host} is a cloud metadata service and is never allowed")
+        results = await self._inner.resolve(host, port, family)
+        _check_resolved(host, (r["host"] for r in results), allow_private=self._allow_private)
+        return results
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def guarded_socket_factory(
+    *, allow_private: bool
+) -> Callable[[tuple[Any, Any, int, str, tuple[Any, ...]]], socket.socket]:
+    """Last line: checks the exact address a socket is about to connect to (literal IPs
+    never pass through the resolver)."""
+
+    def make_socket(addr_info: tuple[Any, Any, int, str, tuple[Any, ...]]) -> socket.socket:
+        family, type_, proto, _, sockaddr = addr_info
+        ip = _parse_ip(str(sockaddr[0]).split("%", 1)[0])
+        problem = None if ip is None else address_problem(ip, allow_private=allow_private)
+        if problem:
+            raise UnsafeAddressError(f"refusing to connect to {problem}")
+        return socket.socket(family=family, type=type_, proto=proto)
+
+    return make_socket
