@@ -1,0 +1,46 @@
+"""Checks shared by the chat API and the gateway before any row is written or byte is sent."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from modelreg.config import ModelConfig
+from modelreg.errors import MissingCredentialsError, UnknownModelError
+
+__all__ = ["ensure_usable", "needs_api_key"]
+
+# hosted services refuse every call without a key; local servers (Ollama, vLLM, LM Studio,
+# TGI, custom) usually run without one
+_KEYED_PROVIDERS = frozenset(
+    {
+        "openai",
+        "anthropic",
+        "azure",
+        "gemini",
+        "mistral",
+        "groq",
+        "deepseek",
+        "openrouter",
+        "together",
+    }
+)
+
+
+def needs_api_key(model: ModelConfig) -> bool:
+    if model.auth_type == "none":
+        return False
+    if model.provider in _KEYED_PROVIDERS:
+        return True
+    # Hugging Face: the hosted router and Inference Endpoints need a token, self-hosted TGI not
+    host = (urlsplit(model.base_url).hostname or "").lower()
+    return model.provider == "huggingface" and host.endswith("huggingface.co")
+
+
+def ensure_usable(model: ModelConfig) -> None:
+    """Refuse a disabled model or one whose provider needs a key it does not have."""
+    if not model.enabled:
+        raise UnknownModelError(f"unknown or disabled model {model.name!r}")
+    if needs_api_key(model) and not model.api_key and not model.auth_headers:
+        raise MissingCredentialsError(
+            f"model {model.name!r} has no API key; add one before using it"
+        )
