@@ -112,6 +112,7 @@ class StreamAccumulator:
         self._finish: FinishEvent | None = None
         self._response_id: str | None = None
         self._model = ""
+        self._meta: MetaEvent | None = None
         self._warnings: list[str] = []
 
     @property
@@ -144,6 +145,8 @@ class StreamAccumulator:
         elif isinstance(event, MetaEvent):
             self._response_id = event.response_id or self._response_id
             self._model = event.model or self._model
+            if event.served_by_id or event.fallback_reasons:
+                self._meta = event
 
     def add_all(self, events: Iterable[StreamEvent]) -> StreamAccumulator:
         for event in events:
@@ -172,6 +175,9 @@ class StreamAccumulator:
             model=self._model,
             response_id=self._response_id,
             reasoning="".join(self._reasoning),
+            served_by_id=self._meta.served_by_id if self._meta else None,
+            served_by_name=self._meta.served_by_name if self._meta else None,
+            fallback_reasons=self._meta.fallback_reasons if self._meta else (),
             warnings=tuple(warnings),
         )
 

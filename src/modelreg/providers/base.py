@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from modelreg.config import ModelConfig
 from modelreg.errors import ProviderError
 from modelreg.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamEvent
 
-__all__ = ["HttpRequest", "ProviderAdapter", "StreamFormat"]
+__all__ = ["ConnectionChecker", "HttpRequest", "ProviderAdapter", "StreamFormat"]
 
 StreamFormat = Literal["sse", "ndjson"]
 
@@ -56,3 +56,13 @@ class ProviderAdapter(Protocol):
     def build_connection_test(self, model: ModelConfig) -> HttpRequest:
         """The cheapest request that proves reachability and credentials."""
         ...
+
+
+@runtime_checkable
+class ConnectionChecker(Protocol):
+    """Optional second half of the connection test, for adapters whose test request can
+    succeed while the model is still unusable (Ollama: server up, model not pulled). After a
+    2xx answer to `build_connection_test`, the client calls this with the body; it raises a
+    ProviderError (e.g. NotFoundError) with a clear reason. All built-in adapters have it."""
+
+    def check_connection_response(self, body: bytes, model: ModelConfig) -> None: ...
