@@ -1,5 +1,83 @@
-"""Routes: chat (filled in by the chat/gateway work)."""
+"""POST /api/chat: one chat turn, as JSON or as Server-Sent Events.
 
+Stream events (each `event: <type>` + `data: <json>`; see docs/api.md):
+`meta`, `text_delta`, `reasoning_delta`, `tool_call`, `tool_result`, `usage`, `done`, `error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
 from fastapi import APIRouter
+from fastapi.responses import Response, StreamingResponse
 
-router = APIRouter()
+from modelreg.api.deps import CurrentActor, ServicesDep
+from modelreg.api.errors import ERROR_RESPONSES, ErrorBody
+from modelreg.chat.schemas import ChatIn, ChatOut
+from modelreg.chat.service import ChatEvent, TurnInput, result_json
+
+__all__ = ["router", "sse_frame"]
+
+router = APIRouter(tags=["chat"])
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+_STREAM_DOC: dict[str, Any] = {
+    "description": "JSON (`stream: false`) or Server-Sent Events (`stream: true`)",
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "string",
+                "description": "event: meta | text_delta | reasoning_delta | tool_call | "
+                "tool_result | usage | done | error; data: JSON",
+            }
+        }
+    },
+}
+
+
+def sse_frame(event: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+async def _frames(events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
+    async for event, data in events:
+        yield sse_frame(event, data)
+
+
+@router.post(
+    "/api/chat",
+    response_model=ChatOut,
+    responses={
+        **ERROR_RESPONSES,
+        200: _STREAM_DOC,
+        502: {"model": ErrorBody, "description": "The upstream provider failed"},
+    },
+    summary="Send a message and get the model's answer",
+)
+async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Response:
+    turn = await services.chat.prepare(
+        actor,
+        TurnInput(
+            messages=body.unified_messages(),
+            conversation_id=body.conversation_id,
+            model=body.model_id,
+            server_tools=body.server_tools(),
+            client_tools=body.client_tools(),
+            tool_choice=body.tool_choice,
+            temperature=body.temperature,
+            top_p=body.top_p,
+            max_tokens=body.max_tokens,
+            title=body.title,
+        ),
+    )
+    if body.stream:
+        return StreamingResponse(
+            _frames(services.chat.stream(turn)),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
+        )
+    result = await services.chat.complete(turn)
+    return Response(orjson.dumps(result_json(result)), media_type="application/json")

@@ -1,5 +1,89 @@
-"""Routes: conversations (filled in by the chat/gateway work)."""
+"""Conversations of the caller: list, create, read (with messages), rename / re-model, delete.
+Another user's conversation answers 404, exactly like one that does not exist."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from modelreg.api.deps import CurrentActor, ServicesDep
+from modelreg.api.errors import ERROR_RESPONSES
+from modelreg.chat.schemas import (
+    ConversationCreate,
+    ConversationDetail,
+    ConversationOut,
+    ConversationUpdate,
+    MessageOut,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/conversations", tags=["conversations"], responses=ERROR_RESPONSES)
+
+
+@router.get("", response_model=list[ConversationOut], summary="The caller's conversations")
+async def list_conversations(
+    actor: CurrentActor,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[ConversationOut]:
+    rows = await services.chat.list_conversations(actor, limit=limit, offset=offset)
+    return [ConversationOut.of(conv, count) for conv, count in rows]
+
+
+@router.post("", response_model=ConversationOut, status_code=201, summary="Start a conversation")
+async def create_conversation(
+    body: ConversationCreate, actor: CurrentActor, services: ServicesDep
+) -> ConversationOut:
+    conv = await services.chat.create_conversation(actor, title=body.title, model=body.llm_model_id)
+    return ConversationOut.of(conv, 0)
+
+
+@router.get(
+    "/{conversation_id}",
+    response_model=ConversationDetail,
+    summary="A conversation with its messages (model, usage and cost per message)",
+)
+async def get_conversation(
+    conversation_id: uuid.UUID, actor: CurrentActor, services: ServicesDep
+) -> ConversationDetail:
+    conv, rows = await services.chat.get_conversation(actor, conversation_id)
+    messages = [MessageOut.of(r) for r in rows]
+    base = ConversationOut.of(conv, len(messages))
+    return ConversationDetail(
+        **base.model_dump(),
+        messages=messages,
+        total_cost=str(sum((r.cost or Decimal(0) for r in rows), Decimal(0))),
+        total_tokens=sum((r.input_tokens or 0) + (r.output_tokens or 0) for r in rows),
+    )
+
+
+@router.patch(
+    "/{conversation_id}", response_model=ConversationOut, summary="Rename or change the model"
+)
+async def update_conversation(
+    conversation_id: uuid.UUID,
+    body: ConversationUpdate,
+    actor: CurrentActor,
+    services: ServicesDep,
+) -> ConversationOut:
+    conv = await services.chat.update_conversation(
+        actor,
+        conversation_id,
+        title=body.title,
+        model=body.llm_model_id,
+        clear_model="llm_model_id" in body.model_fields_set and body.llm_model_id is None,
+    )
+    return ConversationOut.of(conv)
+
+
+@router.delete("/{conversation_id}", status_code=204, response_class=Response, summary="Delete it")
+async def delete_conversation(
+    conversation_id: uuid.UUID, actor: CurrentActor, services: ServicesDep
+) -> Response:
+    await services.chat.delete_conversation(actor, conversation_id)
+    return Response(status_code=204)
