@@ -9,7 +9,10 @@ Three surfaces, one dispatcher (`render_error`), chosen by path:
 Our mapping of the error tree (modelreg.errors) to status codes:
 
 ```
-UnknownModelError, AccessDeniedError   404 not_found      (existence stays hidden)
+UnknownModelError                      404 not_found      (also for others' objects)
+AccessDeniedError                      403 permission_denied (raised only where the object
+                                           is visible anyway, e.g. a user editing a global
+                                           model; invisible objects are UnknownModelError)
 ValidationFailedError(field)           422 validation_error
 MissingCredentialsError                422 missing_credentials
 ConfigError (other)                    400 config_error
@@ -46,6 +49,7 @@ __all__ = [
     "ErrorBody",
     "ErrorDetail",
     "error_response",
+    "error_responses",
     "install_error_handlers",
     "render_error",
     "status_for",
@@ -81,6 +85,12 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     429: _error_doc("Rate limit exceeded; see the Retry-After header"),
 }
 
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entry of a route that may answer with these error codes."""
+    return {code: ERROR_RESPONSES[code] for code in codes}
+
+
 _HTTP_TYPES: Final[dict[int, str]] = {
     400: "bad_request",
     401: "authentication_error",
@@ -108,7 +118,7 @@ class ApiError(HTTPException):
         status_code: int,
         message: str,
         *,
-        type: str | None = None,  # noqa: A002 - mirrors the JSON field name
+        type: str | None = None,
         field: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -120,7 +130,7 @@ class ApiError(HTTPException):
 
 def error_response(
     status: int,
-    type: str,  # noqa: A002 - mirrors the JSON field name
+    type: str,
     message: str,
     *,
     field: str | None = None,
@@ -139,8 +149,10 @@ def _retry_after_header(seconds: float | None) -> dict[str, str]:
 def status_for(exc: e.ModelregError) -> tuple[int, str]:
     """Status code and error type of one of our errors (our surface)."""
     match exc:
-        case e.UnknownModelError() | e.AccessDeniedError():
+        case e.UnknownModelError():
             return 404, "not_found"
+        case e.AccessDeniedError():
+            return 403, "permission_denied"
         case e.ValidationFailedError():
             return 422, "validation_error"
         case e.MissingCredentialsError():

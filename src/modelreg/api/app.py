@@ -1,0 +1,197 @@
+"""The application factory: `create_app(settings)`.
+
+Nothing is built at import time. `create_app` wires routers, middleware and error handlers;
+the lifespan builds the services once per process, in this order:
+
+1. `ensure_secrets` (encryption key and session secret, generated into the data dir on the
+   embedded SQLite default)
+2. migrations: on the embedded SQLite default always; on PostgreSQL only with
+   `migrate=True` (operators run `modelreg db upgrade`, so replicas never race on DDL)
+3. the database, the registry and the accounts; the first admin (its generated password is
+   printed once); the old single-provider env models
+4. the HTTP client, the rate limiter, the usage recorder and the chat service
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from modelreg.api.bodylimit import BodySizeLimitMiddleware
+from modelreg.api.errors import install_error_handlers
+from modelreg.api.metrics import Metrics, MetricsMiddleware
+from modelreg.api.routes import audit, health, models, tokens, users
+from modelreg.api.services import Services
+from modelreg.settings import LegacySettings, Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+# routers owned by other areas, included when their module exists
+_OPTIONAL_ROUTERS = (
+    "modelreg.api.routes.chat",
+    "modelreg.api.routes.conversations",
+    "modelreg.api.routes.gateway_openai",
+    "modelreg.api.routes.gateway_anthropic",
+    "modelreg.web.routes",
+)
+_STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+
+Resolve = Callable[[str], Iterable[str]]
+
+_OPENAPI_TAGS = [
+    {"name": "models", "description": "The model registry"},
+    {"name": "users", "description": "Users and roles (admin)"},
+    {"name": "tokens", "description": "API tokens of the caller"},
+    {"name": "audit", "description": "Audit log of every change (admin)"},
+    {"name": "operations", "description": "Health, readiness and metrics"},
+]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    migrate: bool | None = None,
+    legacy: LegacySettings | None = None,
+    url_resolver: Resolve | None = None,
+) -> FastAPI:
+    """Build the app. `migrate`: None = only on the embedded SQLite default.
+    `url_resolver` replaces DNS in the SSRF check of connection tests (tests only)."""
+    settings = settings if settings is not None else Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await _start_services(settings, metrics, migrate=migrate, legacy=legacy)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await _stop_services(services)
+
+    app = FastAPI(
+        title="modelreg",
+        version=_version(),
+        summary="Self-hosted model registry and LLM gateway",
+        lifespan=lifespan,
+        openapi_tags=_OPENAPI_TAGS,
+    )
+    app.state.url_resolver = url_resolver
+    install_error_handlers(app)
+    # the last added runs first: metrics see every answer, the 413s of the size cap included
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    for module in (models, users, tokens, audit, health):
+        app.include_router(module.router)
+    for name in _OPTIONAL_ROUTERS:
+        router = _optional_router(name)
+        if router is not None:
+            app.include_router(router)
+    if _STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=_STATIC_DIR), name="static")
+    return app
+
+
+def _optional_router(module_name: str) -> APIRouter | None:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as missing:
+        if missing.name != module_name:
+            raise  # a real import error inside the module must not be hidden
+        log.debug("%s not present; its routes are not served", module_name)
+        return None
+    router = getattr(module, "router", None)
+    return router if isinstance(router, APIRouter) else None
+
+
+async def _start_services(
+    settings: Settings,
+    metrics: Metrics,
+    *,
+    migrate: bool | None,
+    legacy: LegacySettings | None,
+) -> Services:
+    from modelreg.accounts import AccountService
+    from modelreg.bootstrap import ensure_secrets
+    from modelreg.chat.service import ChatService
+    from modelreg.chat.usage import UsageRecorder
+    from modelreg.client import UnifiedLLMClient
+    from modelreg.crypto import KeyRing
+    from modelreg.db.engine import Database
+    from modelreg.db.migrate import upgrade_database
+    from modelreg.ratelimit import RateLimiter
+    from modelreg.registry.legacy import sync_env_models
+    from modelreg.registry.service import ModelManagerService
+    from modelreg.transport import HttpTransport
+
+    settings = ensure_secrets(settings)
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate if migrate is not None else settings.is_sqlite:
+        await upgrade_database(settings.resolved_database_url)
+
+    db = Database.from_settings(settings)
+    registry = ModelManagerService(db, KeyRing.from_settings(settings), settings)
+    accounts = AccountService(db, settings)
+    password = await accounts.bootstrap_admin()
+    if password is not None:
+        # shown once, on the console only (not through logging, which may be shipped off-host)
+        print(
+            f"\n  modelreg: created user 'admin' with password: {password}\n"
+            "  (shown once; change it, or set MODELREG_ADMIN_PASSWORD before the first start)\n",
+            flush=True,
+        )
+    await sync_env_models(registry, legacy if legacy is not None else LegacySettings())
+
+    transport = HttpTransport(
+        connect_timeout=settings.upstream_connect_timeout,
+        read_timeout=settings.upstream_read_timeout,
+        total_timeout=settings.upstream_total_timeout,
+    )
+    allow_private_personal = settings.allow_private_base_urls
+    client = UnifiedLLMClient(
+        transport=transport,
+        resolve_fallback=registry.get_config,
+        # global models are an admin's choice (a local Ollama is legitimate)
+        allow_private=lambda model: model.is_global or allow_private_personal,
+    )
+    limiter = RateLimiter(settings)
+    usage = UsageRecorder(db)
+    await usage.start()
+    chat = ChatService(db, registry, client, usage, limiter, metrics)
+    return Services(
+        settings=settings,
+        db=db,
+        registry=registry,
+        accounts=accounts,
+        client=client,
+        limiter=limiter,
+        usage=usage,
+        chat=chat,
+        metrics=metrics,
+    )
+
+
+async def _stop_services(services: Services) -> None:
+    # usage first: it flushes queued rows into the database we close last
+    await services.usage.stop()
+    await services.client.aclose()
+    await services.limiter.aclose()
+    await services.db.dispose()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("modelreg")
+    except PackageNotFoundError:
+        return "0.0.0"

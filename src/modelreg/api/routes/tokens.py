@@ -1,0 +1,68 @@
+"""API tokens of the caller. The token itself is in the creation answer only; the server
+keeps its SHA-256 and a short prefix to recognise it in listings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Response, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from modelreg.accounts import TokenPublic
+from modelreg.api.deps import CurrentActor, ServicesDep
+from modelreg.api.errors import ApiError, error_responses
+from modelreg.errors import ValidationFailedError
+
+__all__ = ["TokenCreate", "TokenCreated", "router"]
+
+router = APIRouter(prefix="/api/tokens", tags=["tokens"])
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(max_length=100, description="What the token is for")] = ""
+    expires_at: AwareDatetime | None = Field(default=None, description="null: never expires")
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="The token itself: shown in this answer only, keep it safe")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API token for the caller (shown once)",
+    responses=error_responses(401, 422),
+)
+async def create_token(
+    body: TokenCreate, actor: CurrentActor, services: ServicesDep
+) -> TokenCreated:
+    assert actor.id is not None
+    expires_at: datetime | None = body.expires_at
+    token, public = await services.accounts.create_token(
+        actor, actor.id, body.name, expires_at=expires_at
+    )
+    return TokenCreated(**public.model_dump(), token=token)
+
+
+@router.get("", summary="The caller's tokens", responses=error_responses(401))
+async def list_tokens(actor: CurrentActor, services: ServicesDep) -> list[TokenPublic]:
+    return await services.accounts.list_tokens(actor)
+
+
+@router.delete(
+    "/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke one of the caller's tokens",
+    responses=error_responses(401, 404, 422),
+    response_class=Response,
+)
+async def revoke_token(token_id: uuid.UUID, actor: CurrentActor, services: ServicesDep) -> None:
+    try:
+        await services.accounts.revoke_token(actor, token_id)
+    except ValidationFailedError:
+        # someone else's token or none at all: the same answer, so nothing is revealed
+        raise ApiError(404, "Unknown token") from None
