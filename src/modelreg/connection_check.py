@@ -16,7 +16,7 @@ __all__ = ["ConnectionResult", "connection_reason", "listed_model_names", "model
 class ConnectionResult:
     ok: bool
     latency_ms: float
-    reason: str | None = None  # None when ok; else a stable code, see `_connection_reason`
+    reason: str | None = None  # None when ok; else a stable code, see `connection_reason`
     message: str = ""
     status: int | None = None
 
