@@ -1,0 +1,645 @@
+"""ModelManagerService: the model registry with its access rules, audit trail and cache.
+
+Access rules (the same ones PostgreSQL enforces with row-level security, see db/rls.py):
+- a user sees the global models and their own; another user's model does not exist for them
+  (UnknownModelError, shown as 404);
+- only admins (and the system actor) create, change or delete global models;
+- the system actor sees everything (bootstrap, key rotation, fallbacks).
+
+Deleting a model detaches it: conversations and usage rows keep their history with
+`llm_model_id` set to NULL by the foreign keys (ON DELETE SET NULL), messages keep
+`model_name`, users whose default it was fall back to the system default.
+
+Every change writes an audit row in the same transaction and invalidates the cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, Select, exc, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from modelreg.actor import SYSTEM, Actor
+from modelreg.audit import write_audit
+from modelreg.config import ModelConfig
+from modelreg.crypto import KeyRing, model_aad
+from modelreg.db.engine import Database
+from modelreg.db.models import AppSetting, LLMModel, User
+from modelreg.errors import AccessDeniedError, UnknownModelError, ValidationFailedError
+from modelreg.registry.cache import TTLCache
+from modelreg.registry.schemas import (
+    Capabilities,
+    FromTemplateRequest,
+    ModelCreate,
+    ModelPublic,
+    ModelUpdate,
+    TemplatePublic,
+)
+from modelreg.registry.templates import get_template, list_templates
+from modelreg.secret import Secret, hint
+from modelreg.settings import Settings
+
+__all__ = ["DEFAULT_MODEL_SETTING", "ModelManagerService"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_SETTING = "default_model"
+# last_used_at is informational: write it at most once a minute per model
+_TOUCH_INTERVAL = 60.0
+_DEFAULT_KEY = "\x00default"
+
+
+def _visible(actor: Actor) -> ColumnElement[bool]:
+    if actor.role == "system":
+        return true()
+    return (LLMModel.user_id.is_(None)) | (LLMModel.user_id == actor.id)
+
+
+def _parse_uuid(value: object) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+class ModelManagerService:
+    def __init__(self, db: Database, keyring: KeyRing, settings: Settings) -> None:
+        self.db = db
+        self.keyring = keyring
+        self.settings = settings
+        ttl = settings.model_cache_ttl
+        # visible models per user (unfiltered), resolved configs per (user, name-or-id)
+        self._lists: TTLCache[uuid.UUID | None, list[ModelPublic]] = TTLCache(ttl)
+        self._configs: TTLCache[tuple[uuid.UUID | None, str], ModelConfig] = TTLCache(ttl)
+        self._touched: dict[str, float] = {}
+
+    # --- reads ---------------------------------------------------------------------------
+
+    async def list_models(
+        self, actor: Actor, *, enabled: bool | None = None, provider: str | None = None
+    ) -> list[ModelPublic]:
+        models = self._lists.get(actor.id)
+        if models is None:
+            generation = self._lists.generation
+            async with self.db.session(actor) as session:
+                rows = await session.scalars(
+                    select(LLMModel)
+                    .where(_visible(actor))
+                    .order_by(LLMModel.user_id.is_not(None), LLMModel.name)
+                )
+                models = [self._public(row) for row in rows]
+            self._lists.set(actor.id, models, generation=generation)
+        return [
+            m
+            for m in models
+            if (enabled is None or m.enabled == enabled)
+            and (provider is None or m.provider == provider)
+        ]
+
+    async def get_model(self, actor: Actor, model_id: uuid.UUID | str) -> ModelPublic:
+        async with self.db.session(actor) as session:
+            row = await self._visible_row(session, actor, model_id)
+            return self._public(row)
+
+    async def resolve(self, actor: Actor, name_or_id: str) -> ModelConfig:
+        """The enabled model `name_or_id` as `actor` sees it: their own model of that name
+        first, then the global one; a UUID names a model directly."""
+        key = (actor.id, name_or_id)
+        config = self._configs.get(key)
+        if config is not None:
+            return config
+        generation = self._configs.generation
+        async with self.db.session(actor) as session:
+            row = await self._lookup(session, actor, name_or_id)
+            if row is None or not row.enabled:
+                raise UnknownModelError(f"unknown or disabled model {name_or_id[:100]!r}")
+            config = self._config(row)
+        self._configs.set(key, config, generation=generation)
+        return config
+
+    async def get_config(self, model_id: uuid.UUID | str) -> ModelConfig:
+        """Any model by id, enabled or not, without an access check (fallback chains)."""
+        key = (None, f"\x00id:{model_id}")
+        config = self._configs.get(key)
+        if config is not None:
+            return config
+        generation = self._configs.generation
+        async with self.db.session(SYSTEM) as session:
+            row = await self._visible_row(session, SYSTEM, model_id)
+            config = self._config(row)
+        self._configs.set(key, config, generation=generation)
+        return config
+
+    async def get_default_model(self, actor: Actor) -> ModelConfig | None:
+        """The user's default model, else the system default (the model named by the old
+        LLM_PROVIDER setting, or set by an admin), else the first enabled global model."""
+        if actor.id is not None:
+            async with self.db.session(actor) as session:
+                user_default = await session.scalar(
+                    select(User.default_model_id).where(User.id == actor.id)
+                )
+            if user_default is not None:
+                try:
+                    return await self.resolve(actor, str(user_default))
+                except UnknownModelError:
+                    pass  # disabled or no longer visible: fall through to the system default
+        cached = self._configs.get((None, _DEFAULT_KEY))
+        if cached is not None:
+            return cached
+        generation = self._configs.generation
+        async with self.db.session(SYSTEM) as session:
+            setting = await session.get(AppSetting, DEFAULT_MODEL_SETTING)
+            row: LLMModel | None = None
+            system_id = _parse_uuid((setting.value or {}).get("id")) if setting else None
+            if system_id is not None:
+                row = await session.get(LLMModel, system_id)
+                if row is not None and not (row.enabled and row.is_global):
+                    row = None
+            if row is None:
+                row = await session.scalar(
+                    select(LLMModel)
+                    .where(LLMModel.is_global, LLMModel.enabled)
+                    .order_by(LLMModel.name)
+                    .limit(1)
+                )
+            if row is None:
+                return None
+            config = self._config(row)
+        self._configs.set((None, _DEFAULT_KEY), config, generation=generation)
+        return config
+
+    def list_templates(self) -> list[TemplatePublic]:
+        return [t.public() for t in list_templates()]
+
+    # --- writes --------------------------------------------------------------------------
+
+    async def create_model(
+        self, actor: Actor, data: ModelCreate, *, source: str = "db"
+    ) -> ModelPublic:
+        """`source="env"` is for the legacy import (system actor only)."""
+        if source != "db" and actor.role != "system":
+            raise AccessDeniedError("only the system imports models from the environment")
+        if data.is_global and not actor.is_admin:
+            raise AccessDeniedError("only admins may create global models")
+        if not data.is_global and actor.id is None:
+            raise ValidationFailedError(
+                "the system actor owns no models; create a global model", field="is_global"
+            )
+        if not data.is_global:
+            await self._check_url(data.base_url)
+        owner = None if data.is_global else actor.id
+        row = LLMModel(id=uuid.uuid4(), user_id=owner, source=source)
+        for field in _PLAIN_FIELDS:
+            setattr(row, field, getattr(data, field))
+        row.is_global = data.is_global
+        row.fallback_model_ids = [str(i) for i in data.fallback_model_ids]
+        self._set_api_key(row, data.api_key)
+        self._set_auth_headers(row, data.auth_headers)
+        row.created_at = row.updated_at = datetime.now(UTC)
+        async with self._writing():
+            async with self.db.session(actor) as session:
+                await self._check_name_free(session, owner, row.name, None)
+                await self._check_fallbacks(session, actor, row)
+                session.add(row)
+                await session.flush()
+                await write_audit(
+                    session, actor, "model.create", "llm_model", row.id, None, self._audit(row)
+                )
+            return self._public(row)
+
+    async def update_model(
+        self, actor: Actor, model_id: uuid.UUID | str, data: ModelUpdate
+    ) -> ModelPublic:
+        changes = data.model_dump(exclude_unset=True)
+        if "base_url" in changes and changes["base_url"] is not None:
+            current = await self.get_model(actor, model_id)
+            if not current.is_global:
+                await self._check_url(changes["base_url"])
+        async with self._writing():
+            async with self.db.session(actor) as session:
+                row = await self._writable_row(session, actor, model_id)
+                before = self._audit(row)
+                for field, value in changes.items():
+                    if field == "api_key":
+                        if value is not None:  # None keeps the key, "" clears it
+                            self._set_api_key(row, value or None)
+                    elif field == "auth_headers":
+                        if value is not None:  # None keeps them, {} clears them
+                            self._set_auth_headers(row, value or None)
+                    elif field == "fallback_model_ids":
+                        row.fallback_model_ids = [str(i) for i in value or []]
+                    elif field in _NOT_NULL_FIELDS and value is None:
+                        raise ValidationFailedError(f"{field} may not be null", field=field)
+                    else:
+                        setattr(row, field, value)
+                if "name" in changes:
+                    await self._check_name_free(session, row.user_id, row.name, row.id)
+                await self._check_fallbacks(session, actor, row)
+                row.updated_at = datetime.now(UTC)
+                await session.flush()
+                await write_audit(
+                    session, actor, "model.update", "llm_model", row.id, before, self._audit(row)
+                )
+            return self._public(row)
+
+    async def delete_model(self, actor: Actor, model_id: uuid.UUID | str) -> None:
+        async with self._writing(), self.db.session(actor) as session:
+            row = await self._writable_row(session, actor, model_id)
+            before = self._audit(row)
+            await session.delete(row)
+            await session.flush()
+            await write_audit(session, actor, "model.delete", "llm_model", row.id, before, None)
+
+    async def create_from_template(self, actor: Actor, req: FromTemplateRequest) -> ModelPublic:
+        template = get_template(req.template_id)
+        if template is None:
+            raise ValidationFailedError(
+                f"unknown template {req.template_id!r}", field="template_id"
+            )
+        if template.base_url_is_placeholder and not req.base_url:
+            raise ValidationFailedError(
+                f"the {template.label} template needs your base_url", field="base_url"
+            )
+        if template.requires_api_key and not req.api_key:
+            raise ValidationFailedError(f"{template.label} needs an api_key", field="api_key")
+        model_id = req.model_id or template.model_id
+        try:
+            data = ModelCreate(
+                name=req.name or model_id[:100],
+                description=f"from the {template.label} template",
+                provider=template.provider,
+                base_url=req.base_url or template.base_url,
+                model_id=model_id,
+                auth_type=template.auth_type,
+                api_key=req.api_key,
+                supports_streaming=template.supports_streaming,
+                supports_functions=template.supports_functions,
+                supports_vision=template.supports_vision,
+                context_length=template.context_length,
+                max_output_tokens=template.max_output_tokens,
+                price_per_input_token=template.price_per_input_token or 0,
+                price_per_output_token=template.price_per_output_token or 0,
+                options=dict(template.options),
+                is_global=req.is_global,
+                enabled=req.enabled,
+            )
+        except ValidationError as e:
+            first = e.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or None
+            raise ValidationFailedError(f"{field}: {first['msg']}", field=field) from None
+        return await self.create_model(actor, data)
+
+    async def set_system_default(self, actor: Actor, model_id: uuid.UUID | None) -> None:
+        """Set (or with None, clear) the system default model; admins only."""
+        if not actor.is_admin:
+            raise AccessDeniedError("only admins may set the system default model")
+        async with self._writing(), self.db.session(actor) as session:
+            if model_id is not None:
+                row = await self._visible_row(session, actor, model_id)
+                if not row.is_global:
+                    raise ValidationFailedError(
+                        "the system default must be a global model", field="model_id"
+                    )
+            setting = await session.get(AppSetting, DEFAULT_MODEL_SETTING)
+            before = setting.value if setting else None
+            value = None if model_id is None else {"id": str(model_id)}
+            if setting is None:
+                session.add(AppSetting(key=DEFAULT_MODEL_SETTING, value=value))
+            else:
+                setting.value = value
+            await write_audit(
+                session, actor, "settings.default_model", "app_setting",
+                DEFAULT_MODEL_SETTING, before, value,
+            )  # fmt: skip
+
+    async def touch_last_used(self, ids: Iterable[uuid.UUID | str]) -> None:
+        """Record use; at most one write per model per minute, all ids in one statement."""
+        now = time.monotonic()
+        due = [
+            str(i)
+            for i in ids
+            if now - self._touched.get(str(i), -_TOUCH_INTERVAL) >= _TOUCH_INTERVAL
+        ]
+        if not due:
+            return
+        for model_id in due:
+            self._touched[model_id] = now
+        parsed = [u for u in (_parse_uuid(i) for i in due) if u is not None]
+        async with self.db.session(SYSTEM) as session:
+            await session.execute(
+                update(LLMModel)
+                .where(LLMModel.id.in_(parsed))
+                .values(last_used_at=datetime.now(UTC))
+                .execution_options(synchronize_session=False)
+            )
+
+    async def rotate_keys(self) -> int:
+        """Re-encrypt every secret with the newest key in one transaction; returns the
+        number of rows changed. Any value that does not decrypt aborts the whole rotation."""
+        changed = 0
+        async with self._writing(), self.db.session(SYSTEM) as session:
+            rows = await session.scalars(
+                select(LLMModel).where(
+                    LLMModel.api_key_encrypted.is_not(None) | LLMModel.auth_headers.is_not(None)
+                )
+            )
+            for row in rows:
+                touched = False
+                if row.api_key_encrypted and not self.keyring.is_current(row.api_key_encrypted):
+                    row.api_key_encrypted = self.keyring.reencrypt(
+                        row.api_key_encrypted, aad=model_aad(row.id, "api_key")
+                    )
+                    touched = True
+                if row.auth_headers and not self.keyring.is_current(row.auth_headers):
+                    row.auth_headers = self.keyring.reencrypt(
+                        row.auth_headers, aad=model_aad(row.id, "auth_headers")
+                    )
+                    touched = True
+                changed += touched
+            await write_audit(
+                session, SYSTEM, "keys.rotate", "keyring", self.keyring.current_key_id,
+                None, {"rows": changed},
+            )  # fmt: skip
+        return changed
+
+    def invalidate(self) -> None:
+        self._lists.invalidate()
+        self._configs.invalidate()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _writing(self) -> _InvalidateAfter:
+        return _InvalidateAfter(self)
+
+    async def _check_url(self, url: str) -> None:
+        # personal models only: an admin may point a global model at an internal host
+        from modelreg.netguard import check_base_url_async
+
+        await check_base_url_async(url, allow_private=self.settings.allow_private_base_urls)
+
+    def _lookup_stmt(self, actor: Actor) -> Select[LLMModel]:
+        return select(LLMModel).where(_visible(actor))
+
+    async def _lookup(
+        self, session: AsyncSession, actor: Actor, name_or_id: str
+    ) -> LLMModel | None:
+        as_id = _parse_uuid(name_or_id)
+        if as_id is not None:
+            row = await session.scalar(self._lookup_stmt(actor).where(LLMModel.id == as_id))
+            if row is not None:
+                return row
+        # own model of that name first, then the global one
+        return await session.scalar(
+            self._lookup_stmt(actor)
+            .where(LLMModel.name == name_or_id)
+            .order_by(LLMModel.user_id.is_(None))
+            .limit(1)
+        )
+
+    async def _visible_row(
+        self, session: AsyncSession, actor: Actor, model_id: uuid.UUID | str
+    ) -> LLMModel:
+        as_id = _parse_uuid(model_id)
+        row = None
+        if as_id is not None:
+            row = await session.scalar(self._lookup_stmt(actor).where(LLMModel.id == as_id))
+        if row is None:
+            raise UnknownModelError(f"unknown model {str(model_id)[:100]!r}")
+        return row
+
+    async def _writable_row(
+        self, session: AsyncSession, actor: Actor, model_id: uuid.UUID | str
+    ) -> LLMModel:
+        row = await self._visible_row(session, actor, model_id)
+        if row.user_id is None and not actor.is_admin:
+            raise AccessDeniedError("only admins may change global models")
+        return row
+
+    async def _check_name_free(
+        self,
+        session: AsyncSession,
+        owner: uuid.UUID | None,
+        name: str,
+        exclude: uuid.UUID | None,
+    ) -> None:
+        owner_clause = LLMModel.user_id.is_(None) if owner is None else LLMModel.user_id == owner
+        stmt = select(LLMModel.id).where(owner_clause, LLMModel.name == name)
+        if exclude is not None:
+            stmt = stmt.where(LLMModel.id != exclude)
+        if await session.scalar(stmt.limit(1)) is not None:
+            scope = "global model" if owner is None else "model of yours"
+            raise ValidationFailedError(f"a {scope} named {name!r} exists", field="name")
+
+    async def _check_fallbacks(self, session: AsyncSession, actor: Actor, row: LLMModel) -> None:
+        ids = [_parse_uuid(i) for i in row.fallback_model_ids or []]
+        if not ids:
+            return
+        if row.id in ids:
+            raise ValidationFailedError(
+                "a model cannot be its own fallback", field="fallback_model_ids"
+            )
+        found = (
+            await session.execute(
+                select(LLMModel.id, LLMModel.user_id).where(
+                    _visible(actor), LLMModel.id.in_([i for i in ids if i])
+                )
+            )
+        ).all()
+        owners = dict(found)
+        for fallback in ids:
+            if fallback not in owners:
+                raise ValidationFailedError(
+                    f"unknown fallback model {fallback}", field="fallback_model_ids"
+                )
+            # a global model is used by everyone: its fallbacks must be global too
+            if row.user_id is None and owners[fallback] is not None:
+                raise ValidationFailedError(
+                    "a global model may only fall back to global models",
+                    field="fallback_model_ids",
+                )
+
+    def _set_api_key(self, row: LLMModel, api_key: str | None) -> None:
+        if api_key:
+            row.api_key_encrypted = self.keyring.encrypt(api_key, aad=model_aad(row.id, "api_key"))
+            row.api_key_hint = hint(api_key)
+        else:
+            row.api_key_encrypted = None
+            row.api_key_hint = None
+
+    def _set_auth_headers(self, row: LLMModel, headers: dict[str, str] | None) -> None:
+        row.auth_headers = (
+            self.keyring.encrypt(
+                json.dumps(headers, sort_keys=True), aad=model_aad(row.id, "auth_headers")
+            )
+            if headers
+            else None
+        )
+
+    def _decrypt_headers(self, row: LLMModel) -> dict[str, str]:
+        if not row.auth_headers:
+            return {}
+        decoded: dict[str, str] = json.loads(
+            self.keyring.decrypt(row.auth_headers, aad=model_aad(row.id, "auth_headers"))
+        )
+        return decoded
+
+    def _config(self, row: LLMModel) -> ModelConfig:
+        api_key = (
+            Secret(self.keyring.decrypt(row.api_key_encrypted, aad=model_aad(row.id, "api_key")))
+            if row.api_key_encrypted
+            else None
+        )
+        return ModelConfig(
+            id=str(row.id),
+            name=row.name,
+            provider=row.provider,
+            base_url=row.base_url,
+            model_id=row.model_id,
+            auth_type=row.auth_type,
+            api_key=api_key,
+            auth_headers={k: Secret(v) for k, v in self._decrypt_headers(row).items()},
+            supports_streaming=row.supports_streaming,
+            supports_functions=row.supports_functions,
+            supports_vision=row.supports_vision,
+            context_length=row.context_length,
+            max_output_tokens=row.max_output_tokens,
+            price_per_input_token=row.price_per_input_token,
+            price_per_output_token=row.price_per_output_token,
+            default_temperature=row.default_temperature,
+            default_top_p=row.default_top_p,
+            enabled=row.enabled,
+            is_global=row.is_global,
+            user_id=None if row.user_id is None else str(row.user_id),
+            description=row.description,
+            fallback_model_ids=tuple(str(i) for i in row.fallback_model_ids or ()),
+            options=dict(row.options or {}),
+            rpm_limit=row.rpm_limit,
+            tpm_limit=row.tpm_limit,
+            source=row.source,
+        )
+
+    def _public(self, row: LLMModel) -> ModelPublic:
+        try:
+            header_names = sorted(self._decrypt_headers(row))
+        except Exception:  # a broken secret must not hide the model from its owner
+            log.warning("auth_headers of model %s do not decrypt", row.id)
+            header_names = []
+        return ModelPublic(
+            id=row.id,
+            user_id=row.user_id,
+            name=row.name,
+            description=row.description,
+            provider=row.provider,
+            base_url=row.base_url,
+            model_id=row.model_id,
+            auth_type=row.auth_type,
+            has_api_key=row.api_key_encrypted is not None,
+            api_key_hint=row.api_key_hint,
+            auth_header_names=header_names,
+            supports_streaming=row.supports_streaming,
+            supports_functions=row.supports_functions,
+            supports_vision=row.supports_vision,
+            capabilities=Capabilities(
+                streaming=row.supports_streaming,
+                functions=row.supports_functions,
+                vision=row.supports_vision,
+            ),
+            context_length=row.context_length,
+            max_output_tokens=row.max_output_tokens,
+            price_per_input_token=row.price_per_input_token,
+            price_per_output_token=row.price_per_output_token,
+            default_temperature=row.default_temperature,
+            default_top_p=row.default_top_p,
+            enabled=row.enabled,
+            is_global=row.is_global,
+            fallback_model_ids=[uuid.UUID(str(i)) for i in row.fallback_model_ids or []],
+            options=dict(row.options or {}),
+            rpm_limit=row.rpm_limit,
+            tpm_limit=row.tpm_limit,
+            source=row.source,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            last_used_at=row.last_used_at,
+        )
+
+    def _audit(self, row: LLMModel) -> dict[str, Any]:
+        state: dict[str, Any] = {f: getattr(row, f) for f in _AUDIT_FIELDS}
+        state["api_key"] = row.api_key_encrypted is not None  # scrubbed to a marker
+        state["auth_headers"] = row.auth_headers is not None
+        return state
+
+
+class _InvalidateAfter:
+    """Async context: on any exit (success or failure) drop the caches, and turn a unique
+    constraint race on the model name into the same error the pre-check raises."""
+
+    def __init__(self, service: ModelManagerService) -> None:
+        self._service = service
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, err: BaseException | None, tb: object
+    ) -> None:
+        self._service.invalidate()
+        if isinstance(err, exc.IntegrityError) and "name" in str(err.orig):
+            raise ValidationFailedError("a model with this name exists", field="name") from None
+
+
+_PLAIN_FIELDS: Sequence[str] = (
+    "name",
+    "description",
+    "provider",
+    "base_url",
+    "model_id",
+    "auth_type",
+    "supports_streaming",
+    "supports_functions",
+    "supports_vision",
+    "context_length",
+    "max_output_tokens",
+    "price_per_input_token",
+    "price_per_output_token",
+    "default_temperature",
+    "default_top_p",
+    "enabled",
+    "options",
+    "rpm_limit",
+    "tpm_limit",
+)
+_NOT_NULL_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "provider",
+        "base_url",
+        "model_id",
+        "auth_type",
+        "supports_streaming",
+        "supports_functions",
+        "supports_vision",
+        "price_per_input_token",
+        "price_per_output_token",
+        "enabled",
+        "options",
+    }
+)
+_AUDIT_FIELDS: Sequence[str] = (
+    "id",
+    "user_id",
+    "is_global",
+    "source",
+    *_PLAIN_FIELDS,
+    "fallback_model_ids",
+)
