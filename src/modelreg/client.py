@@ -10,7 +10,6 @@ handed on; from then on a failure is a `StreamInterruptedError` and nothing is r
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
@@ -33,6 +32,7 @@ from modelreg.errors import (
     UnexpectedResponseError,
 )
 from modelreg.providers.base import HttpRequest, ProviderAdapter
+from modelreg.providers.registry import get_adapter
 from modelreg.resilience import (
     CircuitBreaker,
     CircuitBreakerRegistry,
@@ -63,13 +63,6 @@ AdapterFor = Callable[[ModelConfig], ProviderAdapter]
 ResolveFallback = Callable[[str], Awaitable[ModelConfig | None]]
 
 CONNECTION_TEST_TIMEOUTS: Final = Timeouts(connect=5.0, read=10.0, total=15.0)
-
-
-def _default_adapter_for(model: ModelConfig) -> ProviderAdapter:
-    # imported late: the adapters import nothing from here, but keep the client importable
-    # on its own (and the provider registry free to import what it likes)
-    registry = importlib.import_module("modelreg.providers.registry")
-    return cast(ProviderAdapter, registry.get_adapter(model))
 
 
 def _scrub(error: ModelregError, model: ModelConfig) -> ModelregError:
@@ -106,7 +99,7 @@ class UnifiedLLMClient:
         self.breakers = breaker or CircuitBreakerRegistry()
         self._resolve_fallback = resolve_fallback
         self._allow_private = allow_private
-        self._adapter_for = adapter_for or _default_adapter_for
+        self._adapter_for = adapter_for or get_adapter
         self._connection_test_timeouts = connection_test_timeouts
 
     async def aclose(self) -> None:

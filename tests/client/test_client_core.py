@@ -24,8 +24,6 @@ from modelreg.types import (
 )
 from tests.client.conftest import FAST_RETRY
 from tests.client.fakes import (
-    FakeAdapter,
-    FakeUpstream,
     Reply,
     error_body,
     make_model,
@@ -358,9 +356,13 @@ async def test_stream_error_before_output_is_retried(client, upstream):
 async def test_stream_cut_after_output_raises_interrupted_without_retry(client, upstream):
     upstream.enqueue(Reply(events=text_events("one", "two", "three"), cut_after=2))
     received: list[StreamEvent] = []
-    with pytest.raises(errors.StreamInterruptedError):
+
+    async def consume() -> None:
         async for event in client.stream(make_model(upstream.base_url), HELLO):
             received.append(event)
+
+    with pytest.raises(errors.StreamInterruptedError):
+        await consume()
     assert [e.text for e in received if isinstance(e, TextDelta)] == ["one"]
     assert len(upstream.requests) == 1
 
