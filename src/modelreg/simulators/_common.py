@@ -1,0 +1,136 @@
+"""Small helpers the wire modules share: ids, timestamps, prompt echo, fake embeddings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+
+def new_id(prefix: str, length: int = 24) -> str:
+    return prefix + uuid.uuid4().hex[:length]
+
+
+def unix_now() -> int:
+    return int(time.time())
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=json.dumps(payload, ensure_ascii=False).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def content_text(content: Any) -> str:
+    """The text of a message `content`: a string, or a list of text parts / blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts: list[str] = []
+        for part in content:
+            if isinstance(part, dict):
+                if isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+                elif part.get("type") == "tool_result":
+                    texts.append(content_text(part.get("content")))
+        return " ".join(texts)
+    return ""
+
+
+def default_answer(messages: Any) -> str:
+    """The reply when nothing is scripted: echo the last user turn, or the tool results when
+    the conversation ends with them (so a tool loop finishes without extra scripting)."""
+    if not isinstance(messages, list) or not messages:
+        return "You said: "
+    last = messages[-1]
+    if not isinstance(last, dict):
+        return "You said: "
+    content = last.get("content")
+    is_tool_turn = last.get("role") == "tool" or (
+        isinstance(content, list)
+        and any(isinstance(p, dict) and p.get("type") == "tool_result" for p in content)
+    )
+    if is_tool_turn:
+        results = [
+            content_text(m.get("content"))
+            for m in _trailing_tool_messages(messages)
+            if isinstance(m, dict)
+        ]
+        return "Tool result: " + "; ".join(results)
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return "You said: " + content_text(message.get("content"))
+    return "You said: "
+
+
+def _trailing_tool_messages(messages: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") in ("tool", "user"):
+            out.append(message)
+            if message.get("role") == "user":
+                break
+        else:
+            break
+    return list(reversed(out))
+
+
+def estimate_tokens(*parts: Any) -> int:
+    """A stable stand-in for a tokenizer: about four characters per token, at least 1."""
+    size = sum(len(json.dumps(p, ensure_ascii=False)) for p in parts if p is not None)
+    return max(1, size // 4)
+
+
+def fake_embedding(text: str, dimensions: int) -> list[float]:
+    """A deterministic, L2-normalised vector derived from the text (equal texts, equal
+    vectors), so clients can check shape, order and normalisation."""
+    raw: list[float] = []
+    counter = 0
+    while len(raw) < dimensions:
+        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        raw.extend((byte - 127.5) / 127.5 for byte in digest)
+        counter += 1
+    vector = raw[:dimensions]
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+def embedding_inputs(value: Any) -> list[str] | None:
+    """Normalise an embeddings `input` (str or list of str); None when it is neither."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        return [json.dumps(value)]  # one pre-tokenised input
+    if isinstance(value, list) and all(isinstance(v, list) for v in value):
+        return [json.dumps(v) for v in value]
+    return None
+
+
+def retry_after_headers(retry_after: float | None, *, with_ms: bool) -> dict[str, str]:
+    if retry_after is None:
+        return {}
+    seconds = f"{retry_after:g}"
+    headers = {"retry-after": seconds}
+    if with_ms:
+        headers["retry-after-ms"] = str(round(retry_after * 1000))
+    return headers
+
+
+def unified_finish(reason: str | None, mapping: dict[str, str], default: str) -> str:
+    """A scripted finish reason may be unified (`length`) or already the provider's own word
+    (`max_tokens`); translate the unified ones and pass everything else through."""
+    if reason is None:
+        return default
+    return mapping.get(reason, reason)
