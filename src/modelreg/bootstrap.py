@@ -32,7 +32,8 @@ def _read_or_create(path: Path, make: str, what: str) -> str:
     """Read a secret file, or create it (0600, atomically) with `make` and warn once."""
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # the data dir holds the key and the database: private to the service user
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         # O_EXCL: when two processes race, exactly one writes and the other reads its value
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -85,7 +86,7 @@ async def initialize(settings: Settings, legacy: LegacySettings | None = None) -
     from modelreg.registry.service import ModelManagerService
 
     settings = ensure_secrets(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     await upgrade_database(settings.resolved_database_url)
     db = Database.from_settings(settings)
     try:
