@@ -1,0 +1,88 @@
+"""What every gateway call does before and after the upstream: admit and account.
+
+`admit` resolves the model from the registry's cache (name or id, as the caller sees it),
+refuses unusable models, and checks the rate limits — no database write. `account` books the
+call: one queued usage event (written later in a batch by the UsageRecorder), the Prometheus
+metrics, and the tokens against the token-per-minute windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from modelreg.actor import Actor
+from modelreg.api.services import Services
+from modelreg.chat.routing import ensure_usable
+from modelreg.config import ModelConfig
+from modelreg.errors import ModelregError
+from modelreg.gateway.errors import GatewayRequestError
+from modelreg.types import Usage
+
+__all__ = ["account", "admit", "loads_body"]
+
+_pending: set[asyncio.Task[None]] = set()
+
+
+def loads_body(raw: bytes) -> Any:
+    """The request body as JSON, or a 400 in the caller's error shape."""
+    if not raw:
+        raise GatewayRequestError("the request body is empty; send a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise GatewayRequestError(f"the request body is not valid JSON: {e}") from None
+
+
+async def admit(services: Services, actor: Actor, model_name: str) -> ModelConfig:
+    model = await services.registry.resolve(actor, model_name)
+    ensure_usable(model)
+    await services.limiter.check_request(actor, model)
+    await services.limiter.check_tokens(actor, model)
+    return model
+
+
+def account(
+    services: Services,
+    actor: Actor,
+    model: ModelConfig,
+    *,
+    source: str,
+    usage: Usage | None,
+    latency_ms: float,
+    ttft_ms: float | None = None,
+    status: str = "ok",
+    error: ModelregError | None = None,
+) -> Decimal:
+    """Book one call; never awaits, so it is safe in a stream's `finally`."""
+    usage = usage or Usage()
+    cost = model.cost(usage.input_tokens, usage.output_tokens)
+    services.usage.record(
+        user_id=actor.id,
+        llm_model_id=model.id,
+        model_name=model.name,
+        source=source,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_tokens=usage.cached_read_tokens,
+        cost=cost,
+        latency_ms=latency_ms,
+        ttft_ms=ttft_ms,
+        status=status,
+    )
+    metrics = services.metrics
+    if error is not None:
+        metrics.record_upstream_error(model.name, model.provider, type(error).__name__)
+    else:
+        ttft = ttft_ms / 1000 if ttft_ms is not None else None
+        metrics.observe_upstream(model.name, model.provider, latency_ms / 1000, ttft)
+    metrics.record_usage(model.name, usage.input_tokens, usage.output_tokens, cost)
+    has_token_limit = bool(model.tpm_limit) or services.settings.user_tpm_limit > 0
+    if usage.total_tokens and has_token_limit:
+        task = asyncio.create_task(services.limiter.add_tokens(actor, model, usage.total_tokens))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+    return cost

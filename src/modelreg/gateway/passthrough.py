@@ -1,0 +1,270 @@
+"""Byte pass-through for OpenAI-format requests to OpenAI-compatible upstreams.
+
+When the caller speaks OpenAI and the model's adapter is the OpenAI-compatible one (OpenAI,
+vLLM, Groq, Ollama /v1, Azure, TGI, ...), there is nothing to translate: the request body is
+forwarded with only `model` replaced by the upstream's model id (plus the model's default
+temperature / top_p / max tokens where the caller gave none, and
+`stream_options.include_usage` so the usage can be recorded), and the upstream's bytes go back
+unchanged — including the `model` field, which therefore shows the upstream's own model name,
+as OpenAI itself reports a dated snapshot name. The SSE stream is relayed event by event; each
+event is looked at only when it contains `"usage"`. When the caller did not ask for usage,
+the usage-only chunk we asked for (empty `choices`) is left out so strict clients never see
+it.
+
+Models with a fallback chain go through the unified client instead (fallback may switch to
+another provider's format). Retries and the circuit breaker follow the client's policy, on
+the client's shared transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from modelreg.client import UnifiedLLMClient
+from modelreg.config import ModelConfig
+from modelreg.errors import (
+    CircuitOpenError,
+    ProviderError,
+    ProviderStatusError,
+    UnexpectedResponseError,
+)
+from modelreg.providers.base import HttpRequest
+from modelreg.providers.openai_compat import OpenAICompatAdapter
+from modelreg.providers.registry import get_adapter
+from modelreg.resilience import apply_retry_headers, counts_against_breaker
+from modelreg.transport import MAX_ERROR_BODY, UpstreamResponse
+from modelreg.types import Usage
+
+__all__ = ["Forward", "open_forward", "passthrough_adapter", "relay_stream", "usage_of"]
+
+_DONE = b"data: [DONE]"
+
+
+def passthrough_adapter(model: ModelConfig) -> OpenAICompatAdapter | None:
+    """The adapter to forward through, or None when the request must be translated."""
+    if model.fallback_model_ids:
+        return None
+    adapter = get_adapter(model)
+    return adapter if isinstance(adapter, OpenAICompatAdapter) else None
+
+
+def usage_of(data: Any) -> Usage | None:
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens") or 0
+    completion = usage.get("completion_tokens") or 0
+    details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return Usage(
+        input_tokens=int(prompt),
+        output_tokens=int(completion),
+        cached_read_tokens=int(details.get("cached_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+    )
+
+
+def _request(
+    adapter: OpenAICompatAdapter, model: ModelConfig, data: dict[str, Any], stream: bool
+) -> tuple[HttpRequest, bool]:
+    body = dict(data)
+    body["model"] = model.model_id
+    if model.default_temperature is not None and body.get("temperature") is None:
+        body["temperature"] = model.default_temperature
+    if model.default_top_p is not None and body.get("top_p") is None:
+        body["top_p"] = model.default_top_p
+    if (
+        model.max_output_tokens is not None
+        and body.get("max_tokens") is None
+        and body.get("max_completion_tokens") is None
+    ):
+        body[adapter.max_tokens_field(model)] = model.max_output_tokens
+    added_usage = False
+    if stream and adapter.profile.include_usage and model.options.get("include_usage", True):
+        options = body.get("stream_options") or {}
+        if not options.get("include_usage"):
+            body["stream_options"] = {**options, "include_usage": True}
+            added_usage = True
+    extra_body = model.options.get("extra_body")
+    if isinstance(extra_body, dict):
+        for key, value in extra_body.items():
+            body.setdefault(key, value)
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream" if stream else "application/json",
+        **adapter.auth_headers(model),
+    }
+    return HttpRequest("POST", adapter.chat_url(model), headers, orjson.dumps(body)), added_usage
+
+
+def _scrub(error: ProviderError, model: ModelConfig) -> ProviderError:
+    for secret in (model.api_key, *model.auth_headers.values()):
+        value = secret.reveal() if secret else ""
+        if len(value) >= 4 and value in error.message:
+            error.message = error.message.replace(value, "****")
+            error.args = (error.message,)
+    return error
+
+
+@dataclass(slots=True)
+class Forward:
+    """An upstream response whose status was good; the body is still unread."""
+
+    stack: AsyncExitStack
+    response: UpstreamResponse
+    added_usage: bool
+    started: float
+
+
+async def open_forward(
+    client: UnifiedLLMClient,
+    adapter: OpenAICompatAdapter,
+    model: ModelConfig,
+    data: dict[str, Any],
+    *,
+    stream: bool,
+    allow_private: bool,
+) -> Forward:
+    """Send the request, retrying retryable failures before any byte was read, and keep the
+    model's circuit breaker informed, like the client does."""
+    http, added_usage = _request(adapter, model, data, stream)
+    breaker = client.breakers.get(model.id)
+    retry_index = 0
+    started = time.perf_counter()
+    while True:
+        if not breaker.allow():
+            raise CircuitOpenError(
+                f"{model.name} is failing; its circuit breaker is open",
+                provider=model.provider,
+                model=model.name,
+            )
+        stack = AsyncExitStack()
+        try:
+            response = await stack.enter_async_context(
+                client.transport.open(
+                    http, allow_private=allow_private, provider=model.provider, model=model.name
+                )
+            )
+            if response.status >= 300:
+                body = await response.read(MAX_ERROR_BODY)
+                error = _status_error(adapter, model, response, body)
+                raise error
+        except ProviderError as e:
+            await stack.aclose()
+            if counts_against_breaker(e):
+                breaker.record_failure()
+            elif isinstance(e, ProviderStatusError):
+                breaker.record_success()
+            else:
+                breaker.release_probe()
+            if retry_index >= client.retry.max_retries or not client.retry.is_retryable(e):
+                raise _scrub(e, model) from None
+            retry_after = e.retry_after if isinstance(e, ProviderStatusError) else None
+            await asyncio.sleep(client.retry.delay(retry_index, retry_after))
+            retry_index += 1
+            continue
+        except BaseException:
+            await stack.aclose()
+            breaker.release_probe()
+            raise
+        breaker.record_success()
+        return Forward(stack, response, added_usage, started)
+
+
+def _status_error(
+    adapter: OpenAICompatAdapter, model: ModelConfig, response: UpstreamResponse, body: bytes
+) -> ProviderError:
+    if 300 <= response.status < 400:
+        return UnexpectedResponseError(
+            f"{model.name}: the upstream answered with a redirect ({response.status})",
+            provider=model.provider,
+            model=model.name,
+        )
+    error: ProviderError
+    try:
+        error = adapter.map_error(response.status, response.headers, body, model)
+    except Exception:
+        error = UnexpectedResponseError(
+            f"{model.name}: unreadable error answer ({response.status})",
+            provider=model.provider,
+            model=model.name,
+        )
+    apply_retry_headers(error, response.headers)
+    return error
+
+
+def _next_event(buf: bytes) -> int:
+    """End (exclusive) of the first complete SSE event in `buf`, or -1."""
+    lf = buf.find(b"\n\n")
+    crlf = buf.find(b"\r\n\r\n")
+    if crlf != -1 and (lf == -1 or crlf < lf):
+        return crlf + 4
+    return lf + 2 if lf != -1 else -1
+
+
+def _data_json(event: bytes) -> Any:
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            try:
+                return orjson.loads(line[5:].strip())
+            except orjson.JSONDecodeError:
+                return None
+    return None
+
+
+@dataclass(slots=True)
+class RelayOutcome:
+    usage: Usage | None = None
+    ttft_ms: float | None = None
+    complete: bool = False
+    error: ProviderError | None = None
+
+
+async def relay_stream(
+    forward: Forward,
+    model: ModelConfig,
+    outcome: RelayOutcome,
+    error_frame: Callable[[ProviderError], bytes],
+) -> AsyncIterator[bytes]:
+    """The upstream's SSE events, unchanged, as they arrive. `outcome` is filled in as the
+    stream goes (usage, time to first token, whether `[DONE]` came). A stream that breaks or
+    ends without `[DONE]` ends with one error event in the caller's format."""
+    buf = b""
+    async with forward.stack:
+        try:
+            async for chunk in forward.response.iter_chunks():
+                if outcome.ttft_ms is None:
+                    outcome.ttft_ms = (time.perf_counter() - forward.started) * 1000
+                buf += chunk
+                out: list[bytes] = []
+                while (end := _next_event(buf)) != -1:
+                    event, buf = buf[:end], buf[end:]
+                    if event.startswith(_DONE):
+                        outcome.complete = True
+                    elif b'"usage"' in event:
+                        data = _data_json(event)
+                        usage = usage_of(data)
+                        if usage is not None:
+                            outcome.usage = usage
+                            if forward.added_usage and not data.get("choices"):
+                                continue  # the usage chunk only we asked for
+                    out.append(event)
+                if out:
+                    yield b"".join(out)
+        except ProviderError as e:
+            outcome.error = _scrub(e, model)
+        if not outcome.complete and outcome.error is None:
+            outcome.error = UnexpectedResponseError(
+                f"{model.name}: the stream ended early",
+                provider=model.provider,
+                model=model.name,
+            )
+        if outcome.error is not None:
+            yield error_frame(outcome.error)

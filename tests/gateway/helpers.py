@@ -1,0 +1,71 @@
+"""Helpers shared by the chat and gateway tests: register simulator-backed models over HTTP,
+read SSE streams."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import orjson
+
+from modelreg.simulators import SimulatorServer
+from tests.fixtures.server import LiveServer
+
+IN_PRICE = Decimal("0.0000025")
+OUT_PRICE = Decimal("0.00001")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def create_model(
+    server: LiveServer,
+    token: str,
+    sim: SimulatorServer,
+    *,
+    provider: str | None = None,
+    name: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Register a model that points at `sim`; returns the API's JSON of it."""
+    body: dict[str, Any] = {
+        "name": name or unique(f"{sim.flavor}-model"),
+        "provider": provider or sim.flavor,
+        "base_url": sim.base_url,
+        "model_id": fields.pop("model_id", "sim-model"),
+        "price_per_input_token": str(IN_PRICE),
+        "price_per_output_token": str(OUT_PRICE),
+    }
+    if sim.api_key is not None:
+        body["api_key"] = sim.api_key
+    body.update(fields)
+    with server.client(token) as http:
+        answer = http.post("/api/models", json=body)
+    assert answer.status_code == 201, answer.text
+    data: dict[str, Any] = answer.json()
+    return data
+
+
+def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
+    """(event, data) pairs of a complete SSE body."""
+    events = []
+    for block in raw.replace(b"\r\n", b"\n").split(b"\n\n"):
+        name, data = "message", b""
+        for line in block.split(b"\n"):
+            if line.startswith(b"event:"):
+                name = line[6:].strip().decode()
+            elif line.startswith(b"data:"):
+                data += line[5:].strip()
+        if data:
+            events.append((name, orjson.loads(data)))
+    return events
+
+
+def stream_chat(http: httpx.Client, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    with http.stream("POST", "/api/chat", json={**body, "stream": True}) as answer:
+        assert answer.status_code == 200, answer.read()
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        return parse_sse(answer.read())
