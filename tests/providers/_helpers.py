@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
@@ -32,7 +33,7 @@ def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
     """`data` cut at the given offsets (any order, duplicates allowed)."""
     points = sorted({c for c in cuts if 0 < c < len(data)})
     edges = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(edges)]
 
 
 async def aiter_chunks(chunks: Sequence[bytes]) -> AsyncIterator[bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 
+import orjson
 import pytest
 
 from modelreg.errors import (
@@ -58,23 +59,41 @@ def test_absent_retry_after_is_none() -> None:
     assert parse_retry_after({}) is None
 
 
+def _oai(message: str, **fields: str) -> bytes:
+    return orjson.dumps({"error": {"message": message, **fields}})
+
+
+def _anthropic(kind: str, message: str) -> bytes:
+    return orjson.dumps({"type": "error", "error": {"type": kind, "message": message}})
+
+
+def _tgi(message: str) -> bytes:
+    return orjson.dumps({"error": message, "error_type": "validation"})
+
+
+TooLong, Filtered = ContextLengthExceededError, ContentFilteredError
+TGI_TOO_LONG = "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096"
+OPENAI_TOO_LONG = "This model's maximum context length is 8192 tokens"
+ANTHROPIC_TOO_LONG = "prompt is too long: 210000 tokens > 200000 maximum"
+
+
 @pytest.mark.parametrize(
     ("status", "body", "cls", "retryable"),
     [
-        (401, b'{"error":{"message":"bad key","type":"invalid_request_error"}}', AuthenticationError, False),
-        (403, b'{"error":{"message":"region","type":"permission"}}', PermissionDeniedError, False),
-        (402, b'{"type":"error","error":{"type":"billing_error","message":"pay"}}', PermissionDeniedError, False),
+        (401, _oai("bad key", type="invalid_request_error"), AuthenticationError, False),
+        (403, _oai("region", type="permission"), PermissionDeniedError, False),
+        (402, _anthropic("billing_error", "pay"), PermissionDeniedError, False),
         (404, b'{"error":"model \'x\' not found"}', NotFoundError, False),
-        (429, b'{"error":{"message":"slow down","type":"requests"}}', RateLimitError, True),
-        (429, b'{"error":{"message":"You exceeded your current quota","code":"insufficient_quota"}}', RateLimitError, False),
-        (529, b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}', RateLimitError, True),
-        (400, b'{"error":{"message":"bad","code":"invalid_value"}}', BadRequestError, False),
-        (413, b'{"type":"error","error":{"type":"request_too_large","message":"big"}}', BadRequestError, False),
-        (422, b'{"error":"Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096","error_type":"validation"}', ContextLengthExceededError, False),
-        (400, b'{"error":{"message":"This model\'s maximum context length is 8192 tokens","code":"context_length_exceeded"}}', ContextLengthExceededError, False),
-        (400, b'{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210000 tokens > 200000 maximum"}}', ContextLengthExceededError, False),
-        (400, b'{"error":{"code":"content_filter","message":"filtered by the content management policy"}}', ContentFilteredError, False),
-        (500, b'{"error":{"message":"oops","type":"server_error"}}', ServerError, True),
+        (429, _oai("slow down", type="requests"), RateLimitError, True),
+        (429, _oai("exceeded your quota", code="insufficient_quota"), RateLimitError, False),
+        (529, _anthropic("overloaded_error", "Overloaded"), RateLimitError, True),
+        (400, _oai("bad", code="invalid_value"), BadRequestError, False),
+        (413, _anthropic("request_too_large", "big"), BadRequestError, False),
+        (422, _tgi(TGI_TOO_LONG), TooLong, False),
+        (400, _oai(OPENAI_TOO_LONG, code="context_length_exceeded"), TooLong, False),
+        (400, _anthropic("invalid_request_error", ANTHROPIC_TOO_LONG), TooLong, False),
+        (400, _oai("policy", code="content_filter"), Filtered, False),
+        (500, _oai("oops", type="server_error"), ServerError, True),
         (503, b"", ServerError, True),
         (501, b'{"error":"nope"}', ServerError, False),
         (424, b'{"error":"generation failed","error_type":"generation"}', ServerError, False),
@@ -106,9 +125,11 @@ def test_message_request_id_retry_after_and_code_are_carried() -> None:
 
 
 def test_anthropic_request_id_from_the_body() -> None:
-    body = b'{"type":"error","error":{"type":"not_found_error","message":"model: x"},"request_id":"req_01"}'
+    body = orjson.dumps(
+        {"type": "error", "error": {"type": "not_found_error", "message": "x"}, "request_id": "r1"}
+    )
     error = error_from_status(404, {}, extract_error_info(body), MODEL)
-    assert error.request_id == "req_01"
+    assert error.request_id == "r1"
 
 
 def test_x_should_retry_overrides_the_status_decision() -> None:
