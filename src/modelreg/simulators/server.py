@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from modelreg.simulators import azure_wire, openai_wire
+from modelreg.simulators import anthropic_wire, azure_wire, ollama_wire, openai_wire, tgi_wire
 from modelreg.simulators._common import json_response
 from modelreg.simulators.script import RecordedRequest, Script
 from modelreg.simulators.state import RECORD, SimContext, SimState, SimStats
@@ -45,7 +45,14 @@ def _openai_not_found(request: web.Request) -> web.StreamResponse:
 def _flavors() -> dict[str, _Flavor]:
     return {
         "openai": _Flavor(openai_wire.add_routes, openai_wire.check_auth, _openai_not_found, "/v1"),
+        "anthropic": _Flavor(
+            anthropic_wire.add_routes, anthropic_wire.check_auth, anthropic_wire.not_found, ""
+        ),
+        "ollama": _Flavor(
+            ollama_wire.add_routes, ollama_wire.check_auth, ollama_wire.not_found, ""
+        ),
         "azure": _Flavor(azure_wire.add_routes, azure_wire.check_auth, azure_wire.not_found, ""),
+        "tgi": _Flavor(tgi_wire.add_routes, tgi_wire.check_auth, tgi_wire.not_found, "/v1"),
     }
 
 
