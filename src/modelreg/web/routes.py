@@ -1,0 +1,213 @@
+"""The browser pages: /login, /logout, / (chat), /models, /users and /audit (admins).
+
+Pages are server-rendered shells (Jinja2, autoescaped); the data comes from the JSON API through
+small ES modules in ./static, using the same session cookie plus the double-submit CSRF header.
+A page request without a valid session redirects to /login instead of answering 401, so an
+expired session in a browser ends on the login form.
+
+The app factory includes `router` and mounts `STATIC_DIR` at /static (name "static").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from modelreg.actor import Actor
+from modelreg.api.auth import clear_session, ensure_csrf_cookie, issue_session, read_session
+from modelreg.api.auth import verify_csrf_form as _verify_csrf_form
+from modelreg.api.deps import get_services
+from modelreg.api.errors import ApiError
+
+__all__ = ["STATIC_DIR", "TEMPLATE_DIR", "router"]
+
+WEB_DIR: Final = Path(__file__).parent
+STATIC_DIR: Final = WEB_DIR / "static"
+TEMPLATE_DIR: Final = WEB_DIR / "templates"
+
+Page = Literal["chat", "models", "users", "audit"]
+
+router = APIRouter(include_in_schema=False)
+
+
+@lru_cache(maxsize=64)
+def _asset_version(name: str) -> str:
+    """A content hash for cache busting; computed once per file per process."""
+    try:
+        return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:10]
+    except OSError:
+        return "0"
+
+
+def static_url(name: str) -> str:
+    return f"/static/{name}?v={_asset_version(name)}"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(["html"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["static_url"] = static_url
+    return env
+
+
+_ENV: Final = _environment()
+
+
+def _render(
+    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    # ensure_csrf_cookie writes its cookie onto the response it is given; the page needs the
+    # token before rendering, so collect the cookie on a scratch response and copy it over
+    scratch = Response()
+    token = ensure_csrf_cookie(request, scratch)
+    html = _ENV.get_template(template).render({**context, "csrf_token": token})
+    response = HTMLResponse(html, status_code=status_code)
+    response.raw_headers.extend(h for h in scratch.raw_headers if h[0] == b"set-cookie")
+    # personalised pages must not be stored by shared caches or the back-forward cache
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: "/x" yes; "//evil.example", "/\\evil", "https://..." no."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    if any(ch in target for ch in "\r\n\t"):
+        return "/"
+    return target
+
+
+async def _page_actor(request: Request) -> Actor | None:
+    """The signed-in user for a page request, or None (never a 401: pages redirect)."""
+    services = get_services(request)
+    user_id = read_session(request, services.settings)
+    if user_id is None:
+        return None
+    return await services.accounts.get_actor(user_id)
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    location = "/login" if target == "/" else f"/login?next={quote(target, safe='')}"
+    return RedirectResponse(location, status_code=303)
+
+
+async def _page(request: Request, page: Page, title: str, *, admin: bool = False) -> Response:
+    actor = await _page_actor(request)
+    if actor is None:
+        return _to_login(request)
+    if admin and not actor.is_admin:
+        context = {"actor": actor, "active": page, "title": "Not allowed"}
+        return _render(request, "forbidden.html", context, status_code=403)
+    return _render(request, f"{page}.html", {"actor": actor, "active": page, "title": title})
+
+
+# --- login / logout ---------------------------------------------------------------------
+
+
+def _login_form(
+    request: Request,
+    *,
+    next_url: str,
+    username: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context = {"next_url": next_url, "username": username, "error": error}
+    return _render(request, "login.html", context, status_code=status_code)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str = "/") -> Response:
+    if await _page_actor(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _login_form(request, next_url=_safe_next(next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    next_url = _safe_next(next)
+    try:
+        _verify_csrf_form(request, csrf_token)
+    except ApiError:
+        # typically a form left open across a restart or with cookies cleared: just retry
+        return _login_form(
+            request,
+            next_url=next_url,
+            username=username,
+            error="Your sign-in form expired. Please try again.",
+            status_code=400,
+        )
+    services = get_services(request)
+    actor = (
+        await services.accounts.authenticate_password(username.strip(), password)
+        if username.strip() and password
+        else None
+    )
+    if actor is None:
+        return _login_form(
+            request,
+            next_url=next_url,
+            username=username,
+            error="Wrong username or password.",
+            status_code=401,
+        )
+    response = RedirectResponse(next_url, status_code=303)
+    issue_session(response, actor, services.settings)
+    return response
+
+
+@router.post("/logout")
+async def logout(
+    request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    try:
+        _verify_csrf_form(request, csrf_token)
+    except ApiError:
+        # a cross-site form cannot log anyone out; send the user back to where they were
+        return RedirectResponse("/", status_code=303)
+    response = RedirectResponse("/login", status_code=303)
+    clear_session(response)
+    return response
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def chat_page(request: Request) -> Response:
+    return await _page(request, "chat", "Chat")
+
+
+@router.get("/models", response_class=HTMLResponse)
+async def models_page(request: Request) -> Response:
+    return await _page(request, "models", "Models")
+
+
+@router.get("/users", response_class=HTMLResponse)
+async def users_page(request: Request) -> Response:
+    return await _page(request, "users", "Users", admin=True)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(request: Request) -> Response:
+    return await _page(request, "audit", "Audit log", admin=True)
