@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from modelreg.actor import Actor
 from modelreg.db.models import Conversation, utcnow
 from modelreg.db.models import Message as MessageRow
-from modelreg.errors import AccessDeniedError
+from modelreg.errors import ConfigError
 from modelreg.providers._common import parse_tool_arguments
 from modelreg.types import Message, ToolCall
 
@@ -35,7 +35,7 @@ __all__ = [
 TITLE_LENGTH = 60
 
 
-class ConversationNotFoundError(AccessDeniedError):
+class ConversationNotFoundError(ConfigError):
     """No conversation with that id belongs to the caller (shown as 404)."""
 
     def __init__(self) -> None:

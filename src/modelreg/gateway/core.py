@@ -22,7 +22,7 @@ from modelreg.errors import ModelregError
 from modelreg.gateway.errors import GatewayRequestError
 from modelreg.types import Usage
 
-__all__ = ["account", "admit", "loads_body"]
+__all__ = ["account", "admit", "loads_body", "served_model"]
 
 _pending: set[asyncio.Task[None]] = set()
 
@@ -43,6 +43,18 @@ async def admit(services: Services, actor: Actor, model_name: str) -> ModelConfi
     await services.limiter.check_request(actor, model)
     await services.limiter.check_tokens(actor, model)
     return model
+
+
+async def served_model(
+    services: Services, asked: ModelConfig, served_id: str | None
+) -> ModelConfig:
+    """The model that answered (after fallback): its prices are the ones to charge."""
+    if served_id is None or served_id == asked.id:
+        return asked
+    try:
+        return await services.registry.get_config(served_id)
+    except ModelregError:
+        return asked
 
 
 def account(

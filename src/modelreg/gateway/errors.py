@@ -153,8 +153,10 @@ def classify(exc: BaseException) -> ErrorInfo:
         )
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
         return ErrorInfo(exc.status_code, kind, detail)
-    if isinstance(exc, e.UnknownModelError | e.AccessDeniedError):
+    if isinstance(exc, e.UnknownModelError):
         return ErrorInfo(404, "not_found", exc.message, code="model_not_found", param="model")
+    if isinstance(exc, e.AccessDeniedError):
+        return ErrorInfo(403, "permission", exc.message)
     if isinstance(exc, e.MissingCredentialsError):
         return ErrorInfo(
             400, "invalid_request", exc.message, code="model_missing_credentials", param="model"

@@ -15,6 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.errors import ERROR_RESPONSES, ErrorBody
+from modelreg.api.routes.conversations import not_found
 from modelreg.chat.schemas import ChatIn, ChatOut
 from modelreg.chat.service import ChatEvent, TurnInput, result_json
 
@@ -58,21 +59,22 @@ async def _frames(events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
     summary="Send a message and get the model's answer",
 )
 async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Response:
-    turn = await services.chat.prepare(
-        actor,
-        TurnInput(
-            messages=body.unified_messages(),
-            conversation_id=body.conversation_id,
-            model=body.model_id,
-            server_tools=body.server_tools(),
-            client_tools=body.client_tools(),
-            tool_choice=body.tool_choice,
-            temperature=body.temperature,
-            top_p=body.top_p,
-            max_tokens=body.max_tokens,
-            title=body.title,
-        ),
-    )
+    with not_found():
+        turn = await services.chat.prepare(
+            actor,
+            TurnInput(
+                messages=body.unified_messages(),
+                conversation_id=body.conversation_id,
+                model=body.model_id,
+                server_tools=body.server_tools(),
+                client_tools=body.client_tools(),
+                tool_choice=body.tool_choice,
+                temperature=body.temperature,
+                top_p=body.top_p,
+                max_tokens=body.max_tokens,
+                title=body.title,
+            ),
+        )
     if body.stream:
         return StreamingResponse(
             _frames(services.chat.stream(turn)),

@@ -4,13 +4,15 @@ Another user's conversation answers 404, exactly like one that does not exist.""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from modelreg.api.deps import CurrentActor, ServicesDep
-from modelreg.api.errors import ERROR_RESPONSES
+from modelreg.api.errors import ERROR_RESPONSES, ApiError
 from modelreg.chat.schemas import (
     ConversationCreate,
     ConversationDetail,
@@ -18,10 +20,20 @@ from modelreg.chat.schemas import (
     ConversationUpdate,
     MessageOut,
 )
+from modelreg.chat.store import ConversationNotFoundError
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/conversations", tags=["conversations"], responses=ERROR_RESPONSES)
+
+
+@contextmanager
+def not_found() -> Iterator[None]:
+    """Someone else's conversation answers exactly like a missing one."""
+    try:
+        yield
+    except ConversationNotFoundError as e:
+        raise ApiError(404, e.message, type="not_found") from None
 
 
 @router.get("", response_model=list[ConversationOut], summary="The caller's conversations")
@@ -51,7 +63,8 @@ async def create_conversation(
 async def get_conversation(
     conversation_id: uuid.UUID, actor: CurrentActor, services: ServicesDep
 ) -> ConversationDetail:
-    conv, rows = await services.chat.get_conversation(actor, conversation_id)
+    with not_found():
+        conv, rows = await services.chat.get_conversation(actor, conversation_id)
     messages = [MessageOut.of(r) for r in rows]
     base = ConversationOut.of(conv, len(messages))
     return ConversationDetail(
@@ -71,13 +84,14 @@ async def update_conversation(
     actor: CurrentActor,
     services: ServicesDep,
 ) -> ConversationOut:
-    conv = await services.chat.update_conversation(
-        actor,
-        conversation_id,
-        title=body.title,
-        model=body.llm_model_id,
-        clear_model="llm_model_id" in body.model_fields_set and body.llm_model_id is None,
-    )
+    with not_found():
+        conv = await services.chat.update_conversation(
+            actor,
+            conversation_id,
+            title=body.title,
+            model=body.llm_model_id,
+            clear_model="llm_model_id" in body.model_fields_set and body.llm_model_id is None,
+        )
     return ConversationOut.of(conv)
 
 
@@ -85,5 +99,6 @@ async def update_conversation(
 async def delete_conversation(
     conversation_id: uuid.UUID, actor: CurrentActor, services: ServicesDep
 ) -> Response:
-    await services.chat.delete_conversation(actor, conversation_id)
+    with not_found():
+        await services.chat.delete_conversation(actor, conversation_id)
     return Response(status_code=204)

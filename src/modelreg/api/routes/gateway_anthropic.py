@@ -1,5 +1,124 @@
-"""Routes: gateway_anthropic (filled in by the chat/gateway work)."""
+"""Anthropic-compatible gateway: POST /v1/messages, routed to any registered model whatever
+its provider (translated through the unified client). Errors come in Anthropic's shape."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from modelreg.actor import Actor
+from modelreg.api.deps import CurrentActor, ServicesDep
+from modelreg.api.services import Services
+from modelreg.config import ModelConfig
+from modelreg.errors import ModelregError, ProviderError
+from modelreg.gateway import anthropic_wire as wire
+from modelreg.gateway.core import account, admit, loads_body, served_model
+from modelreg.gateway.errors import anthropic_error_body, classify
+from modelreg.gateway.openapi import json_body
+from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["gateway (Anthropic-compatible)"])
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid request (Anthropic error shape)"},
+    401: {"description": "Missing or invalid token (Authorization: Bearer or x-api-key)"},
+    404: {"description": "Unknown model (or not visible to the caller)"},
+    429: {"description": "Rate limited; see Retry-After"},
+    502: {"description": "The upstream provider failed"},
+    529: {"description": "The upstream is overloaded"},
+}
+
+
+def _frame(event: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+@router.post(
+    "/v1/messages",
+    summary="Messages (Anthropic-compatible; stream with `stream: true`)",
+    openapi_extra=json_body(wire.MessagesRequest),
+    responses=_ERRORS,
+)
+async def messages(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
+    req = wire.parse_messages_request(loads_body(await request.body()))
+    model = await admit(services, actor, req.model)
+    kwargs = wire.to_unified(req)
+    started = time.perf_counter()
+    if not req.stream:
+        try:
+            response = await services.client.chat(model, **kwargs)
+        except ProviderError as e:
+            account(services, actor, model, source="anthropic", usage=None, status="error",
+                    latency_ms=(time.perf_counter() - started) * 1000, error=e)  # fmt: skip
+            raise
+        served = await served_model(services, model, response.served_by_id)
+        account(services, actor, served, source="anthropic", usage=response.usage,
+                latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+        body = wire.message_json(response, model.name)
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    events = services.client.stream(model, **kwargs)
+    try:
+        first = await anext(events)  # errors before any output answer with a proper status
+    except ProviderError as e:
+        account(services, actor, model, source="anthropic", usage=None, status="error",
+                latency_ms=(time.perf_counter() - started) * 1000, error=e)  # fmt: skip
+        raise
+    return StreamingResponse(
+        _stream(services, actor, model, first, events, started),
+        media_type="text/event-stream",
+        headers=_SSE_HEADERS,
+    )
+
+
+async def _stream(
+    services: Services,
+    actor: Actor,
+    model: ModelConfig,
+    first: StreamEvent,
+    events: AsyncIterator[StreamEvent],
+    started: float,
+) -> AsyncIterator[bytes]:
+    writer = wire.StreamWriter(model.name)
+    if isinstance(first, MetaEvent) and first.model:
+        writer.model = first.model
+    usage: Usage | None = None
+    served = model
+    ttft: float | None = None
+    error: ModelregError | None = None
+    complete = False
+    try:
+        yield b"".join(_frame(name, data) for name, data in writer.start())
+        pending: list[StreamEvent] = [first]
+        while True:
+            for event in pending:
+                if isinstance(event, MetaEvent):
+                    served = await served_model(services, model, event.served_by_id)
+                elif isinstance(event, UsageEvent):
+                    usage = event.usage
+                frames = writer.event(event)
+                if frames:
+                    if ttft is None:
+                        ttft = (time.perf_counter() - started) * 1000
+                    yield b"".join(_frame(name, data) for name, data in frames)
+            try:
+                pending = [await anext(events)]
+            except StopAsyncIteration:
+                break
+        yield b"".join(_frame(name, data) for name, data in writer.finish(usage or Usage()))
+        complete = True
+    except ModelregError as e:
+        error = e
+        yield _frame("error", anthropic_error_body(classify(e)))
+    finally:
+        account(services, actor, served, source="anthropic", usage=usage, ttft_ms=ttft,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                status="ok" if complete else "incomplete", error=error)  # fmt: skip

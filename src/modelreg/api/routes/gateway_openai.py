@@ -1,5 +1,280 @@
-"""Routes: gateway_openai (filled in by the chat/gateway work)."""
+"""OpenAI-compatible gateway: GET /v1/models, POST /v1/chat/completions, POST /v1/embeddings.
 
-from fastapi import APIRouter
+`model` is a registry model name visible to the caller, or its id. OpenAI-format requests to
+OpenAI-compatible upstreams are forwarded byte for byte (gateway/passthrough.py); others are
+translated through the unified client. Errors come in OpenAI's shape (gateway/errors.py).
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import base64
+import struct
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from modelreg.actor import Actor
+from modelreg.api.deps import CurrentActor, ServicesDep
+from modelreg.api.services import Services
+from modelreg.config import ModelConfig
+from modelreg.errors import ModelregError, ProviderError
+from modelreg.gateway import openai_wire as wire
+from modelreg.gateway.core import account, admit, loads_body, served_model
+from modelreg.gateway.errors import GatewayRequestError, classify, openai_error_body
+from modelreg.gateway.openapi import json_body
+from modelreg.gateway.passthrough import (
+    RelayOutcome,
+    open_forward,
+    passthrough_adapter,
+    relay_stream,
+    usage_of,
+)
+from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["gateway (OpenAI-compatible)"])
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text}
+    for status, text in {
+        400: "Invalid request (OpenAI error shape)",
+        401: "Missing or invalid token",
+        404: "Unknown model (or not visible to the caller)",
+        429: "Rate limited; see Retry-After",
+        502: "The upstream provider failed",
+        503: "The upstream is overloaded or its circuit breaker is open",
+        504: "The upstream timed out",
+    }.items()
+}
+
+
+def _json(data: Any) -> Response:
+    return Response(orjson.dumps(data), media_type="application/json")
+
+
+def _sse(data: Any) -> bytes:
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+def _error_frame(exc: BaseException) -> bytes:
+    return _sse(openai_error_body(classify(exc)))
+
+
+# --- models ------------------------------------------------------------------------------
+
+
+@router.get("/v1/models", summary="Models the caller may use (OpenAI list format)")
+async def list_models(actor: CurrentActor, services: ServicesDep) -> Response:
+    """Read from the registry's cache only; never calls a provider."""
+    models = await services.registry.list_models(actor, enabled=True)
+    seen: set[str] = set()
+    data = []
+    # own models first: a personal model shadows a global one of the same name
+    for m in sorted(models, key=lambda m: m.is_global):
+        if m.name in seen:
+            continue
+        seen.add(m.name)
+        data.append({
+            "id": m.name,
+            "object": "model",
+            "created": int(m.created_at.timestamp()),
+            "owned_by": "modelreg" if m.is_global else actor.username,
+        })  # fmt: skip
+    return _json({"object": "list", "data": data})
+
+
+# --- chat completions ------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/chat/completions",
+    summary="Chat completion (OpenAI-compatible; stream with `stream: true`)",
+    openapi_extra=json_body(wire.ChatCompletionRequest),
+    responses=_ERRORS,
+)
+async def chat_completions(
+    request: Request, actor: CurrentActor, services: ServicesDep
+) -> Response:
+    data = loads_body(await request.body())
+    req = wire.parse_chat_request(data)
+    model = await admit(services, actor, req.model)
+    adapter = passthrough_adapter(model)
+    if adapter is not None:
+        allow_private = model.is_global or services.settings.allow_private_base_urls
+        forward = await _open_or_account(
+            services, actor, model,
+            open_forward(services.client, adapter, model, data, stream=bool(req.stream),
+                         allow_private=allow_private),
+        )  # fmt: skip
+        if req.stream:
+            return StreamingResponse(
+                _relay(services, actor, model, forward),
+                media_type="text/event-stream",
+                headers=_SSE_HEADERS,
+            )
+        async with forward.stack:
+            body = await forward.response.read()
+        latency = (time.perf_counter() - forward.started) * 1000
+        try:
+            usage = usage_of(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            usage = None
+        account(services, actor, model, source="openai", usage=usage, latency_ms=latency)
+        return Response(body, media_type="application/json")
+    return await _translated(services, actor, model, req)
+
+
+async def _open_or_account(
+    services: Services, actor: Actor, model: ModelConfig, opening: Any
+) -> Any:
+    started = time.perf_counter()
+    try:
+        return await opening
+    except ProviderError as e:
+        latency = (time.perf_counter() - started) * 1000
+        account(services, actor, model, source="openai", usage=None, latency_ms=latency,
+                status="error", error=e)  # fmt: skip
+        raise
+
+
+async def _relay(
+    services: Services, actor: Actor, model: ModelConfig, forward: Any
+) -> AsyncIterator[bytes]:
+    outcome = RelayOutcome()
+    try:
+        async for block in relay_stream(forward, model, outcome, _error_frame):
+            yield block
+    finally:
+        latency = (time.perf_counter() - forward.started) * 1000
+        status = "ok" if outcome.complete else "incomplete"
+        account(services, actor, model, source="openai", usage=outcome.usage,
+                latency_ms=latency, ttft_ms=outcome.ttft_ms, status=status,
+                error=outcome.error)  # fmt: skip
+
+
+async def _translated(
+    services: Services, actor: Actor, model: ModelConfig, req: wire.ChatCompletionRequest
+) -> Response:
+    kwargs = wire.to_unified(req)
+    started = time.perf_counter()
+    if not req.stream:
+        try:
+            response = await services.client.chat(model, **kwargs)
+        except ProviderError as e:
+            account(services, actor, model, source="openai", usage=None, status="error",
+                    latency_ms=(time.perf_counter() - started) * 1000, error=e)  # fmt: skip
+            raise
+        served = await served_model(services, model, response.served_by_id)
+        account(services, actor, served, source="openai", usage=response.usage,
+                latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+        return _json(wire.completion_json(response, model.name))
+
+    events = services.client.stream(model, **kwargs)
+    try:
+        first = await anext(events)  # errors before any output answer with a proper status
+    except ProviderError as e:
+        account(services, actor, model, source="openai", usage=None, status="error",
+                latency_ms=(time.perf_counter() - started) * 1000, error=e)  # fmt: skip
+        raise
+    include_usage = bool(req.stream_options and req.stream_options.include_usage)
+    return StreamingResponse(
+        _translate_stream(services, actor, model, first, events, include_usage, started),
+        media_type="text/event-stream",
+        headers=_SSE_HEADERS,
+    )
+
+
+async def _translate_stream(
+    services: Services,
+    actor: Actor,
+    model: ModelConfig,
+    first: StreamEvent,
+    events: AsyncIterator[StreamEvent],
+    include_usage: bool,
+    started: float,
+) -> AsyncIterator[bytes]:
+    writer = wire.ChunkWriter(model.name)
+    usage: Usage | None = None
+    served = model
+    ttft: float | None = None
+    error: ModelregError | None = None
+    complete = False
+    try:
+        yield _sse(writer.start())
+        pending: list[StreamEvent] = [first]
+        while True:
+            for event in pending:
+                if isinstance(event, MetaEvent):
+                    served = await served_model(services, model, event.served_by_id)
+                    if event.model:
+                        writer.model = event.model
+                elif isinstance(event, UsageEvent):
+                    usage = event.usage
+                chunk = writer.event(event)
+                if chunk is not None:
+                    if ttft is None:
+                        ttft = (time.perf_counter() - started) * 1000
+                    yield _sse(chunk)
+            try:
+                pending = [await anext(events)]
+            except StopAsyncIteration:
+                break
+        if include_usage:
+            yield _sse(writer.usage(usage or Usage()))
+        yield b"data: [DONE]\n\n"
+        complete = True
+    except ModelregError as e:
+        error = e
+        yield _error_frame(e)
+    finally:
+        account(services, actor, served, source="openai", usage=usage, ttft_ms=ttft,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                status="ok" if complete else "incomplete", error=error)  # fmt: skip
+
+
+# --- embeddings ----------------------------------------------------------------------------
+
+
+def _vector(values: tuple[float, ...], encoding: str | None) -> list[float] | str:
+    if encoding == "base64":  # what the openai SDK asks for by default: float32, little-endian
+        return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+    return list(values)
+
+
+@router.post(
+    "/v1/embeddings",
+    summary="Embeddings (OpenAI-compatible)",
+    openapi_extra=json_body(wire.EmbeddingRequest),
+    responses=_ERRORS,
+)
+async def embeddings(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
+    req = wire.parse_embedding_request(loads_body(await request.body()))
+    inputs = [req.input] if isinstance(req.input, str) else req.input
+    if not inputs:
+        raise GatewayRequestError("input must not be empty", param="input")
+    model = await admit(services, actor, req.model)
+    started = time.perf_counter()
+    try:
+        result = await services.client.embed(model, inputs)
+    except ProviderError as e:
+        account(services, actor, model, source="embeddings", usage=None, status="error",
+                latency_ms=(time.perf_counter() - started) * 1000, error=e)  # fmt: skip
+        raise
+    account(services, actor, model, source="embeddings", usage=result.usage,
+            latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+    tokens = result.usage.input_tokens
+    return _json({
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _vector(v, req.encoding_format)}
+            for i, v in enumerate(result.vectors)
+        ],
+        "model": result.model or model.name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    })  # fmt: skip
