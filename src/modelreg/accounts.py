@@ -323,7 +323,7 @@ class AccountService:
             ).first()
         if found is None:
             return None
-        row, user = found.tuple()
+        row, user = found
         if row.revoked_at is not None or not user.is_active:
             return None
         if row.expires_at is not None and _aware(row.expires_at) <= now:
