@@ -285,12 +285,18 @@ _NO_QUOTA = re.compile(
 )
 
 
+_NOT_FOUND = re.compile(r"\bnot found\b|does not exist", re.IGNORECASE)
+
+
 def status_for_error_type(info: ErrorInfo, default: int = 500) -> int:
+    """The status an error body stands for when no HTTP status told it (errors in a 200)."""
     if info.status is not None and 400 <= info.status <= 599:
         return info.status
     for key in (info.code, info.type):
         if key and key in _STATUS_BY_TYPE:
             return _STATUS_BY_TYPE[key]
+    if _NOT_FOUND.search(info.message):  # Ollama: "model 'x' not found"
+        return 404
     return default
 
 
@@ -319,15 +325,22 @@ def error_from_status(
     headers: Mapping[str, str],
     info: ErrorInfo,
     model: ModelConfig,
+    *,
+    in_body: bool = False,
 ) -> ProviderStatusError:
-    """The typed error for an HTTP error status, with the provider's message made safe."""
+    """The typed error for an HTTP error status, with the provider's message made safe.
+    `in_body`: the error came inside a 200 (body or stream); `status` was inferred."""
     cls = _class_for(status, info)
     if info.not_json is not None and not info.message:
         detail = f"no error details: {info.not_json}"
     else:
         detail = info.message or "no error message"
     label = info.code or info.type
-    what = f"{model.provider} returned HTTP {status}" + (f" ({label})" if label else "")
+    what = (
+        f"{model.provider} reported an error in its response"
+        if in_body
+        else f"{model.provider} returned HTTP {status}"
+    ) + (f" ({label})" if label else "")
     error = cls(
         redact(f"{what}: {_clip(detail)}", model),
         status=status,
@@ -358,7 +371,7 @@ def error_from_payload(
     """An error that arrived inside a 200 (non-streamed body or a stream event)."""
     info = error_info_from_payload(payload)
     status = status_for_error_type(info, default_status)
-    return error_from_status(status, headers or {}, info, model)
+    return error_from_status(status, headers or {}, info, model, in_body=True)
 
 
 def _clip(text: str) -> str:
