@@ -1,0 +1,163 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright's sync API, against `live_server`.
+
+The sync API runs its own event loop in a helper greenlet, so the tests here are plain
+(non-async) functions; pytest-asyncio's loop is never running while they execute.
+Screenshots go to test-artifacts/web/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fixtures.server import DEFAULT_PASSWORD, LiveServer
+
+CHROMIUM = Path(os.environ.get("MODELREG_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield instance
+        instance.close()
+
+
+@dataclass
+class User:
+    name: str
+    password: str
+    token: str
+
+    def http(self, server: LiveServer) -> httpx.Client:
+        return server.client(self.token)
+
+
+@dataclass
+class Browser:
+    """Opens pages as users; records uncaught page errors so a test fails on them."""
+
+    server: LiveServer
+    instance: Any
+    contexts: list[Any] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def page(self, viewport: dict[str, int] | None = None, color_scheme: str = "light") -> Any:
+        context = self.instance.new_context(
+            viewport=viewport or DESKTOP, color_scheme=color_scheme, base_url=self.server.url
+        )
+        context.set_default_timeout(10_000)
+        self.contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: self.page_errors.append(str(error)))
+        return page
+
+    def login(self, user: User, viewport: dict[str, int] | None = None, **kwargs: Any) -> Any:
+        page = self.page(viewport, **kwargs)
+        page.goto("/login")
+        page.fill("#username", user.name)
+        page.fill("#password", user.password)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/$"))
+        return page
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def web(browser: Any, live_server: LiveServer) -> Iterator[Browser]:
+    helper = Browser(live_server, browser)
+    yield helper
+    helper.close()
+    assert not helper.page_errors, f"uncaught errors in the page: {helper.page_errors}"
+
+
+@pytest.fixture
+def make_user(live_server: LiveServer) -> Callable[..., User]:
+    def make(prefix: str = "user", role: str = "user") -> User:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        token = live_server.create_user(name, DEFAULT_PASSWORD, role=role)
+        return User(name, DEFAULT_PASSWORD, token)
+
+    return make
+
+
+@pytest.fixture
+def admin(live_server: LiveServer) -> User:
+    return User("admin", live_server.admin_password, live_server.admin_token)
+
+
+def add_model(user: User, server: LiveServer, **fields: Any) -> dict[str, Any]:
+    """Register a model through the API (the UI flow has its own test)."""
+    with user.http(server) as http:
+        answer = http.post("/api/models", json=fields)
+        assert answer.status_code == 201, answer.text
+        model: dict[str, Any] = answer.json()
+        return model
+
+
+def sim_model(sim: Any, name: str, **extra: Any) -> dict[str, Any]:
+    """ModelCreate fields for a model served by a simulator."""
+    provider = "anthropic" if sim.flavor == "anthropic" else "openai"
+    model_id = "claude-sonnet-4-5" if provider == "anthropic" else "gpt-4o-mini"
+    return {
+        "name": name,
+        "provider": provider,
+        "base_url": sim.base_url,
+        "model_id": model_id,
+        "api_key": sim.api_key,
+        "price_per_input_token": "0.000001",
+        "price_per_output_token": "0.000002",
+        **extra,
+    }
+
+
+def wait_for_answers(page: Any, count: int) -> None:
+    """Until `count` assistant messages exist and the composer is idle again."""
+    page.wait_for_function(
+        """n => document.querySelectorAll('[data-testid=assistant-message]').length >= n
+             && document.getElementById('composer').getAttribute('aria-busy') === 'false'""",
+        arg=count,
+    )
+
+
+def choose_model(page: Any, name: str) -> None:
+    page.click("#model-button")
+    page.locator("#model-options .model-option-name").get_by_text(name, exact=True).click()
+    page.wait_for_selector("#model-popover", state="hidden")
+
+
+def send(page: Any, text: str) -> None:
+    page.fill("#prompt", text)
+    page.click("#send-button")
+
+
+def screenshot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
