@@ -17,12 +17,7 @@ from dataclasses import replace
 from typing import Any, Final, TypeVar, cast
 
 from modelreg.config import ModelConfig
-from modelreg.connection_check import (
-    ConnectionResult,
-    connection_reason,
-    listed_model_names,
-    model_is_listed,
-)
+from modelreg.connection_check import ConnectionResult, connection_reason
 from modelreg.errors import (
     CircuitOpenError,
     ModelregError,
@@ -31,7 +26,7 @@ from modelreg.errors import (
     StreamInterruptedError,
     UnexpectedResponseError,
 )
-from modelreg.providers.base import HttpRequest, ProviderAdapter
+from modelreg.providers.base import ConnectionChecker, HttpRequest, ProviderAdapter
 from modelreg.providers.registry import get_adapter
 from modelreg.resilience import (
     CircuitBreaker,
@@ -208,9 +203,12 @@ class UnifiedLLMClient:
         except ModelregError as e:
             error = _scrub(e, model)
             return result(connection_reason(error), error.message, getattr(error, "status", None))
-        listed = listed_model_names(body)
-        if listed is not None and not model_is_listed(model, listed):
-            return result("unknown_model", f"the server does not list {model.model_id!r}", status)
+        try:
+            if isinstance(adapter, ConnectionChecker):  # e.g. Ollama: is the model pulled?
+                self._parse(lambda: adapter.check_connection_response(body, model), model)
+        except ModelregError as e:
+            error = _scrub(e, model)
+            return result(connection_reason(error), error.message, status)
         return result(None, "connected", status)
 
     # --- routing: candidates and fallback --------------------------------------------------
@@ -415,24 +413,23 @@ class _OpenStream:
         self,
         stack: AsyncExitStack,
         events: AsyncIterator[StreamEvent],
-        first: StreamEvent,
+        first: tuple[MetaEvent | None, StreamEvent],
         model: ModelConfig,
     ) -> None:
         self._stack = stack
         self._events = events
-        self._first = first
+        self._meta, self._first = first
         self._model = model
 
     async def hand_on(self, route: MetaEvent) -> AsyncIterator[StreamEvent]:
         # the stack closes the upstream response whichever way this generator ends:
         # exhausted, an error, the consumer's aclose() or a cancelled task
         async with self._stack:
-            first = self._first
-            if isinstance(first, MetaEvent):
-                yield replace(route, response_id=first.response_id, model=first.model)
-            else:
-                yield route
-                yield first
+            meta, first = self._meta, self._first
+            if meta is not None:
+                route = replace(route, response_id=meta.response_id, model=meta.model)
+            yield route
+            yield first
             finished = isinstance(first, FinishEvent)
             try:
                 async for event in self._events:
@@ -454,15 +451,17 @@ class _OpenStream:
         )
 
 
-async def _first_event(events: AsyncIterator[StreamEvent], model: ModelConfig) -> StreamEvent:
+async def _first_event(
+    events: AsyncIterator[StreamEvent], model: ModelConfig
+) -> tuple[MetaEvent | None, StreamEvent]:
+    """The first event worth committing to. MetaEvents (ids, model name) are held back and
+    merged into it, so a stream that breaks after its preamble is still retried."""
+    meta: MetaEvent | None = None
     try:
-        return await anext(events)
-    except StopAsyncIteration:
-        raise UnexpectedResponseError(
-            f"{model.name}: the stream ended before any event",
-            provider=model.provider,
-            model=model.name,
-        ) from None
+        async for event in events:
+            if not isinstance(event, MetaEvent):
+                return meta, event
+            meta = event
     except ModelregError as e:
         raise _scrub(e, model) from e.__cause__
     except Exception as e:
@@ -471,6 +470,11 @@ async def _first_event(events: AsyncIterator[StreamEvent], model: ModelConfig) -
             provider=model.provider,
             model=model.name,
         ) from e
+    raise UnexpectedResponseError(
+        f"{model.name}: the stream ended before any output",
+        provider=model.provider,
+        model=model.name,
+    )
 
 
 async def _aclose(events: AsyncIterator[StreamEvent]) -> None:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import orjson
-
 from modelreg import errors as E
-from modelreg.config import ModelConfig
 
-__all__ = ["ConnectionResult", "connection_reason", "listed_model_names", "model_is_listed"]
+__all__ = ["ConnectionResult", "connection_reason"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,34 +43,3 @@ def connection_reason(error: E.ModelregError) -> str:
     if isinstance(error, E.ProviderStatusError):
         return "upstream_error"
     return "error"
-
-
-def listed_model_names(body: bytes) -> set[str] | None:
-    """Model names from a list-models answer (OpenAI `data[].id`, Ollama `models[].name`);
-    None when the body is not such a list (e.g. a 1-token completion)."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    names: set[str] = set()
-    for key, fields in (("data", ("id",)), ("models", ("name", "model", "id"))):
-        items = data.get(key)
-        if isinstance(items, list):
-            for item in items:
-                if isinstance(item, dict):
-                    names.update(str(item[f]) for f in fields if isinstance(item.get(f), str))
-    return names or None
-
-
-def model_is_listed(model: ModelConfig, listed: set[str]) -> bool:
-    if model.provider == "azure":  # Azure lists base models, not the deployments we call
-        return True
-    wanted = model.model_id
-    if wanted.endswith("-latest"):  # Anthropic-style aliases are not listed
-        return True
-    candidates = {wanted, f"{wanted}:latest", wanted.removeprefix("models/")}
-    if model.provider == "huggingface":  # the router's ":provider" / ":fastest" suffixes
-        candidates.add(wanted.split(":", 1)[0])
-    return bool(candidates & listed) or any(n.removeprefix("models/") == wanted for n in listed)

@@ -282,6 +282,11 @@ class FakeAdapter:
     def build_connection_test(self, model: ModelConfig) -> HttpRequest:
         return HttpRequest("GET", f"{model.base_url}/models", self._headers(model))
 
+    def check_connection_response(self, body: bytes, model: ModelConfig) -> None:
+        listed = {m["id"] for m in json.loads(body).get("data", [])}
+        if model.model_id not in listed:
+            raise NotFoundError("not listed", status=404)
+
 
 def error_body(message: str, code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "code": code}}

@@ -550,3 +550,13 @@ async def test_connection_to_a_private_address_is_refused_for_user_models(client
     user_model = make_model("http://127.0.0.1:9", is_global=False)
     result = await client.test_connection(user_model)
     assert (result.ok, result.reason) == (False, "unsafe_url")
+
+
+async def test_a_stream_cut_after_its_preamble_is_still_retried(client, upstream):
+    # the provider's id/model preamble is not output: nothing was handed on yet
+    upstream.enqueue(Reply(events=text_events("lost"), cut_after=1))
+    upstream.enqueue(Reply(events=text_events("kept")))
+    events = await collect(client.stream(make_model(upstream.base_url), HELLO))
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["kept"]
+    assert [e.type for e in events].count("meta") == 1
+    assert len(upstream.requests) == 2
