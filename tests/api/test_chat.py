@@ -105,9 +105,7 @@ def test_conversation_model_is_used_when_request_names_none(
     model = create_model(live_server, user, openai_sim, model_id="conv-model")
     with live_server.client(user) as http:
         conv = http.post("/api/conversations", json={"llm_model_id": model["name"]}).json()
-        data = http.post(
-            "/api/chat", json={"conversation_id": conv["id"], "message": "hi"}
-        ).json()
+        data = http.post("/api/chat", json={"conversation_id": conv["id"], "message": "hi"}).json()
     assert data["model"]["id"] == model["id"]
     assert openai_sim.requests[-1].json["model"] == "conv-model"
 
@@ -164,9 +162,7 @@ def test_unknown_conversation_and_model_are_404_without_rows(
 ) -> None:
     with live_server.client(user) as http:
         before = http.get("/api/conversations").json()
-        missing = http.post(
-            "/api/chat", json={"model_id": unique("nope"), "message": "hi"}
-        )
+        missing = http.post("/api/chat", json={"model_id": unique("nope"), "message": "hi"})
         assert missing.status_code == 404
         assert missing.json()["error"]["type"] == "not_found"
         unknown_conv = http.post(

@@ -42,13 +42,19 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class GatewayRequestError(Exception):
-    """A request the gateway refuses before any upstream call (bad JSON, wrong types, n>1)."""
+class GatewayRequestError(HTTPException):
+    """A request the gateway refuses before any upstream call (bad JSON, wrong types, n>1).
+    An HTTPException, so the app's HTTPException handler renders it (in the path's shape)."""
 
     def __init__(
-        self, message: str, *, status: int = 400, param: str | None = None, code: str | None = None
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        param: str | None = None,
+        code: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(status_code=status, detail=message)
         self.message = message
         self.status = status
         self.param = param

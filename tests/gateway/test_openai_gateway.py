@@ -1,0 +1,273 @@
+"""The official `openai` SDK against /v1 — pass-through (OpenAI upstream) and translated
+(Anthropic upstream) — plus error classes, usage accounting and isolation between users."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from typing import Any
+
+import openai
+import pytest
+
+from modelreg.simulators import Script, ScriptedToolCall, SimulatorServer
+from tests.fixtures.server import LiveServer
+from tests.gateway.helpers import IN_PRICE, OUT_PRICE, create_model, unique
+
+WEATHER_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def sdk(server: LiveServer, token: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=token, max_retries=0)
+
+
+@pytest.fixture
+def user(live_server: LiveServer) -> str:
+    return live_server.create_user()
+
+
+@pytest.fixture(params=["openai", "anthropic"])
+def upstream(request: pytest.FixtureRequest) -> SimulatorServer:
+    """Every behaviour is checked through the pass-through and through translation."""
+    fixture: SimulatorServer = request.getfixturevalue(f"{request.param}_sim")
+    return fixture
+
+
+def usage_events(server: LiveServer, model_id: str) -> list[Any]:
+    from sqlalchemy import select
+
+    from modelreg.actor import SYSTEM
+    from modelreg.db.models import UsageEvent
+
+    async def read() -> list[Any]:
+        await server.services.usage.flush()
+        async with server.services.db.session(SYSTEM) as session:
+            rows = await session.scalars(
+                select(UsageEvent).where(
+                    UsageEvent.llm_model_id == __import__("uuid").UUID(model_id)
+                )
+            )
+            return list(rows)
+
+    return server.run(read())
+
+
+def test_chat_and_usage_recorded(
+    live_server: LiveServer, user: str, upstream: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, upstream)
+    upstream.enqueue(Script(text="Bonjour", usage=(11, 5)))
+    answer = sdk(live_server, user).chat.completions.create(
+        model=model["name"],
+        messages=[{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}],
+    )
+    assert answer.choices[0].message.content == "Bonjour"
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.usage is not None
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (11, 5)
+    sent = upstream.requests[-1].json
+    assert sent["model"] == "sim-model"
+    assert "Be brief" in json.dumps(sent)
+    (event,) = usage_events(live_server, model["id"])
+    assert (event.input_tokens, event.output_tokens, event.status) == (11, 5, "ok")
+    assert event.source == "openai"
+    assert event.cost == 11 * IN_PRICE + 5 * OUT_PRICE
+
+
+def test_model_by_id(live_server: LiveServer, user: str, openai_sim: SimulatorServer) -> None:
+    model = create_model(live_server, user, openai_sim)
+    answer = sdk(live_server, user).chat.completions.create(
+        model=model["id"], messages=[{"role": "user", "content": "ping"}]
+    )
+    assert answer.choices[0].message.content == "You said: ping"
+
+
+def test_streaming_with_usage(
+    live_server: LiveServer, user: str, upstream: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, upstream)
+    upstream.enqueue(Script(chunks=["One ", "two ", "three"], usage=(7, 3)))
+    stream = sdk(live_server, user).chat.completions.create(
+        model=model["name"],
+        messages=[{"role": "user", "content": "count"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "One two three"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage is not None
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (7, 3)
+    (event,) = usage_events(live_server, model["id"])
+    assert (event.input_tokens, event.output_tokens) == (7, 3)
+
+
+def test_streaming_without_usage_hides_the_usage_chunk(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, openai_sim)
+    openai_sim.enqueue(Script(chunks=["a", "b"], usage=(2, 2)))
+    chunks = list(
+        sdk(live_server, user).chat.completions.create(
+            model=model["name"], messages=[{"role": "user", "content": "x"}], stream=True
+        )
+    )
+    assert all(c.choices for c in chunks)  # no usage-only chunk the caller did not ask for
+    # ...but we asked upstream for it, and booked it
+    assert openai_sim.requests[-1].json["stream_options"] == {"include_usage": True}
+    (event,) = usage_events(live_server, model["id"])
+    assert (event.input_tokens, event.output_tokens) == (2, 2)
+
+
+def test_tool_calls(live_server: LiveServer, user: str, upstream: SimulatorServer) -> None:
+    model = create_model(live_server, user, upstream)
+    call = ScriptedToolCall("get_weather", {"city": "Paris"})
+    upstream.enqueue(Script(tool_calls=[call]), Script(tool_calls=[call]), Script(text="Sunny"))
+    client = sdk(live_server, user)
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    answer = client.chat.completions.create(
+        model=model["name"], messages=messages, tools=[WEATHER_TOOL], tool_choice="auto"
+    )
+    (tool_call,) = answer.choices[0].message.tool_calls or []
+    assert answer.choices[0].finish_reason == "tool_calls"
+    assert tool_call.function.name == "get_weather"
+    assert json.loads(tool_call.function.arguments) == {"city": "Paris"}
+
+    stream = client.chat.completions.create(
+        model=model["name"], messages=messages, tools=[WEATHER_TOOL], stream=True
+    )
+    fragments = [
+        tc for chunk in stream if chunk.choices for tc in (chunk.choices[0].delta.tool_calls or [])
+    ]
+    assert fragments[0].function is not None and fragments[0].function.name == "get_weather"
+    arguments = "".join((f.function.arguments or "") for f in fragments if f.function)
+    assert json.loads(arguments) == {"city": "Paris"}
+
+    messages += [
+        answer.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": tool_call.id, "content": "sunny, 24°C"},
+    ]
+    final = client.chat.completions.create(
+        model=model["name"], messages=messages, tools=[WEATHER_TOOL]
+    )
+    assert final.choices[0].message.content == "Sunny"
+    assert "sunny, 24°C" in json.dumps(upstream.requests[-1].json, ensure_ascii=False)
+
+
+def test_embeddings(live_server: LiveServer, user: str, openai_sim: SimulatorServer) -> None:
+    model = create_model(live_server, user, openai_sim, model_id="text-embedding-3-small")
+    client = sdk(live_server, user)
+    # the SDK asks for base64 by default and decodes it itself
+    result = client.embeddings.create(model=model["name"], input=["hello", "world"])
+    assert len(result.data) == 2
+    vector = result.data[0].embedding
+    assert len(vector) > 0
+    assert all(math.isfinite(x) for x in vector)
+    floats = client.embeddings.create(model=model["name"], input="hello", encoding_format="float")
+    assert floats.data[0].embedding == pytest.approx(vector, rel=1e-6)
+
+
+def test_models_list_shows_only_visible_models(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    mine = create_model(live_server, user, openai_sim)
+    other_user = live_server.create_user()
+    theirs = create_model(live_server, other_user, openai_sim)
+    names = {m.id for m in sdk(live_server, user).models.list()}
+    assert mine["name"] in names
+    assert theirs["name"] not in names
+
+
+def test_errors_raise_the_sdk_classes(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    client = sdk(live_server, user)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(
+            model=unique("missing"), messages=[{"role": "user", "content": "x"}]
+        )
+    with pytest.raises(openai.AuthenticationError):
+        sdk(live_server, "mr-not-a-token").chat.completions.create(
+            model="any", messages=[{"role": "user", "content": "x"}]
+        )
+    model = create_model(live_server, user, openai_sim)
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(
+            model=model["name"], messages=[{"role": "user", "content": "x"}], n=2
+        )
+    assert "n=1" in bad.value.message
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model=model["name"], messages=[])
+    openai_sim.enqueue(Script(status=500, repeat=5))
+    with pytest.raises(openai.InternalServerError) as upstream_down:
+        client.chat.completions.create(
+            model=model["name"], messages=[{"role": "user", "content": "x"}]
+        )
+    assert upstream_down.value.status_code in (502, 503)
+
+
+def test_rate_limit_raises_rate_limit_error(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, openai_sim, rpm_limit=1)
+    client = sdk(live_server, user)
+    client.chat.completions.create(model=model["name"], messages=[{"role": "user", "content": "1"}])
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(
+            model=model["name"], messages=[{"role": "user", "content": "2"}]
+        )
+    assert int(limited.value.response.headers["retry-after"]) >= 1
+    assert limited.value.body["type"] == "rate_limit_error"  # type: ignore[index]
+
+
+def test_other_users_model_is_not_found_by_name_or_id(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    other = live_server.create_user()
+    theirs = create_model(live_server, other, openai_sim)
+    client = sdk(live_server, user)
+    for ref in (theirs["name"], theirs["id"]):
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model=ref, messages=[{"role": "user", "content": "x"}])
+    assert openai_sim.requests == []
+
+
+def test_malformed_json_is_a_400_in_openai_shape(live_server: LiveServer, user: str) -> None:
+    with live_server.client(user) as http:
+        answer = http.post(
+            "/v1/chat/completions",
+            content=b'{"model": "x", "messages": [',
+            headers={"content-type": "application/json"},
+        )
+        wrong_type = http.post("/v1/chat/completions", json={"model": 5, "messages": []})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["type"] == "invalid_request_error"
+    assert wrong_type.status_code == 400
+    assert wrong_type.json()["error"]["param"]
+
+
+def test_cost_uses_decimal_prices(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    model = create_model(
+        live_server,
+        user,
+        openai_sim,
+        price_per_input_token="0.000000123",
+        price_per_output_token="0.000000456",
+    )
+    openai_sim.enqueue(Script(text="ok", usage=(1000, 333)))
+    sdk(live_server, user).chat.completions.create(
+        model=model["name"], messages=[{"role": "user", "content": "x"}]
+    )
+    (event,) = usage_events(live_server, model["id"])
+    assert event.cost == Decimal("0.000123") + 333 * Decimal("0.000000456")
