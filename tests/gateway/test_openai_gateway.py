@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import openai
 import pytest
+from sqlalchemy import select
 
+from modelreg.actor import SYSTEM
+from modelreg.db.models import UsageEvent
 from modelreg.simulators import Script, ScriptedToolCall, SimulatorServer
 from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import IN_PRICE, OUT_PRICE, create_model, unique
@@ -42,18 +46,11 @@ def upstream(request: pytest.FixtureRequest) -> SimulatorServer:
 
 
 def usage_events(server: LiveServer, model_id: str) -> list[Any]:
-    from sqlalchemy import select
-
-    from modelreg.actor import SYSTEM
-    from modelreg.db.models import UsageEvent
-
     async def read() -> list[Any]:
         await server.services.usage.flush()
         async with server.services.db.session(SYSTEM) as session:
             rows = await session.scalars(
-                select(UsageEvent).where(
-                    UsageEvent.llm_model_id == __import__("uuid").UUID(model_id)
-                )
+                select(UsageEvent).where(UsageEvent.llm_model_id == uuid.UUID(model_id))
             )
             return list(rows)
 
@@ -148,7 +145,8 @@ def test_tool_calls(live_server: LiveServer, user: str, upstream: SimulatorServe
     fragments = [
         tc for chunk in stream if chunk.choices for tc in (chunk.choices[0].delta.tool_calls or [])
     ]
-    assert fragments[0].function is not None and fragments[0].function.name == "get_weather"
+    assert fragments[0].function is not None
+    assert fragments[0].function.name == "get_weather"
     arguments = "".join((f.function.arguments or "") for f in fragments if f.function)
     assert json.loads(arguments) == {"city": "Paris"}
 
