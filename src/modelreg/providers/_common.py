@@ -272,7 +272,8 @@ _STATUS_BY_TYPE = {
 _CONTEXT_LENGTH = re.compile(
     r"context[_ ]length|context window|maximum context|prompt is too long|input is too long"
     r"|too many tokens|tokens \+ `max_new_tokens` must be|exceeds the maximum number of tokens"
-    r"|string_above_max_length|reduce the length of the (messages|prompt)",
+    r"|string_above_max_length|reduce the length of the (messages|prompt)"
+    r"|must have less than \d+ tokens",  # TGI's input-length validation
     re.IGNORECASE,
 )
 _CONTENT_FILTER = re.compile(
