@@ -438,3 +438,52 @@ async def test_connection_timeout(ollama_sim):
     finally:
         await client.aclose()
     assert (result.ok, result.reason) == (False, "timeout")
+
+
+# --- bad input end to end -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["html", "empty", "bad_json_chunk"])
+async def test_a_broken_body_is_a_typed_error(flavour, kind):
+    sim, model = flavour
+    sim.enqueue(Script(malformed=kind))  # type: ignore[arg-type]
+    client = _no_retry_client()
+    try:
+        with pytest.raises(errors.UnexpectedResponseError):
+            await client.chat(model, HELLO)
+    finally:
+        await client.aclose()
+
+
+async def test_an_error_inside_a_200_is_a_typed_error(flavour):
+    sim, model = flavour
+    sim.enqueue(Script(malformed="error_in_200", error_message="model crashed"))
+    client = _no_retry_client()
+    try:
+        with pytest.raises(errors.ProviderError) as info:
+            await client.chat(model, HELLO)
+    finally:
+        await client.aclose()
+    assert "model crashed" in str(info.value)
+
+
+async def test_an_error_event_after_output_interrupts_the_stream(flavour):
+    sim, model = flavour
+    sim.enqueue(
+        Script(
+            chunks=["a ", "b ", "c ", "d "], malformed="error_event_midstream", error_message="x"
+        )
+    )
+    client = _no_retry_client()
+    try:
+        with pytest.raises(errors.StreamInterruptedError):
+            await collect(client.stream(model, HELLO))
+    finally:
+        await client.aclose()
+
+
+async def test_tls_failure_is_reported_as_such(sim_client, openai_sim):
+    # https to a plain-HTTP port: the TLS handshake fails on loopback
+    model = _openai(openai_sim, base_url=openai_sim.base_url.replace("http://", "https://"))
+    result = await sim_client.test_connection(model)
+    assert (result.ok, result.reason) == (False, "tls_error"), result.message
