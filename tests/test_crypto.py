@@ -37,7 +37,9 @@ def test_tampered_ciphertext_fails() -> None:
         ring.decrypt(tampered, aad=AAD)
 
 
-@pytest.mark.parametrize("garbage", ["", "v1.abc", "v2.abcd1234.AAAA", "v1.abcd1234.!!!", "v1.x.QQ"])
+@pytest.mark.parametrize(
+    "garbage", ["", "v1.abc", "v2.abcd1234.AAAA", "v1.abcd1234.!!!", "v1.x.QQ"]
+)
 def test_malformed_values_fail_cleanly(garbage: str) -> None:
     with pytest.raises(EncryptionKeyError):
         KeyRing.from_keys(generate_key()).decrypt(garbage, aad=AAD)
@@ -88,13 +90,19 @@ def test_from_settings_reads_current_and_old_keys() -> None:
     old_key, new_key = generate_key(), generate_key()
     token = KeyRing.from_keys(old_key).encrypt(SECRET, aad=AAD)
     settings = Settings(
-        encryption_key=SecretStr(new_key), old_encryption_keys=f" {old_key} ,"  # type: ignore[arg-type]
+        encryption_key=SecretStr(new_key),
+        old_encryption_keys=f" {old_key} ,",  # type: ignore[arg-type]
     )
     assert KeyRing.from_settings(settings).decrypt(token, aad=AAD) == SECRET
 
 
 @pytest.mark.parametrize(
-    "bad", ["not base64 at all!", base64.b64encode(b"short").decode(), base64.b64encode(b"x" * 33).decode()]
+    "bad",
+    [
+        "not base64 at all!",
+        base64.b64encode(b"short").decode(),
+        base64.b64encode(b"x" * 33).decode(),
+    ],
 )
 def test_bad_key_setting_is_named_and_not_echoed(bad: str) -> None:
     with pytest.raises(EncryptionKeyError, match="MODELREG_ENCRYPTION_KEY") as info:

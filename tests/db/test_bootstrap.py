@@ -43,9 +43,7 @@ def test_generates_key_and_session_secret_once(
 
 def test_explicit_secrets_are_kept_and_nothing_is_written(tmp_path: Path) -> None:
     key = generate_key()
-    settings = _sqlite(
-        tmp_path, encryption_key=SecretStr(key), session_secret=SecretStr("s" * 32)
-    )
+    settings = _sqlite(tmp_path, encryption_key=SecretStr(key), session_secret=SecretStr("s" * 32))
     assert ensure_secrets(settings) is settings
     assert not (tmp_path / "data").exists()
 
@@ -63,7 +61,11 @@ def test_postgres_without_key_refuses_to_start(tmp_path: Path) -> None:
 
 async def test_initialize_bootstraps_admin_once(tmp_path: Path) -> None:
     settings = _sqlite(tmp_path, encryption_key=None, session_secret=None, admin_password=None)
-    first = await initialize(settings, LegacySettings(llm_provider=None, openai_api_key=None, anthropic_api_key=None))
+    first = await initialize(
+        settings, LegacySettings(llm_provider=None, openai_api_key=None, anthropic_api_key=None)
+    )
     assert first.admin_password is not None and len(first.admin_password) >= 12
-    again = await initialize(settings, LegacySettings(llm_provider=None, openai_api_key=None, anthropic_api_key=None))
+    again = await initialize(
+        settings, LegacySettings(llm_provider=None, openai_api_key=None, anthropic_api_key=None)
+    )
     assert again.admin_password is None

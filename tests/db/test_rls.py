@@ -119,9 +119,10 @@ async def test_only_admins_write_global_models(
 ) -> None:
     shared = await registry.create_model(admin_actor, _model("shared", is_global=True))
     await _as(app_conn, user_a)
-    assert await app_conn.execute(
-        "UPDATE llm_models SET enabled = false WHERE id = $1", shared.id
-    ) == "UPDATE 0"
+    assert (
+        await app_conn.execute("UPDATE llm_models SET enabled = false WHERE id = $1", shared.id)
+        == "UPDATE 0"
+    )
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await app_conn.execute(
             "INSERT INTO llm_models (id, name, description, provider, base_url, model_id,"
@@ -133,9 +134,10 @@ async def test_only_admins_write_global_models(
             uuid.uuid4(),
         )
     await _as(app_conn, admin_actor)
-    assert await app_conn.execute(
-        "UPDATE llm_models SET enabled = false WHERE id = $1", shared.id
-    ) == "UPDATE 1"
+    assert (
+        await app_conn.execute("UPDATE llm_models SET enabled = false WHERE id = $1", shared.id)
+        == "UPDATE 1"
+    )
 
 
 async def test_admin_reads_usage_of_everyone_but_not_conversations(

@@ -14,7 +14,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
 
 from modelreg.config import AuthType, Provider
 
@@ -94,6 +101,15 @@ ApiKey = Annotated[str, Field(max_length=4096), AfterValidator(_no_control)]
 Price = Annotated[Decimal, Field(ge=0, le=1000, decimal_places=15, allow_inf_nan=False)]
 Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
 TopP = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def _fixed_point(value: Decimal) -> str:
+    # "0.00000015", not "1.5E-7" (Decimal's str) or "0E-15" (PostgreSQL NUMERIC zero)
+    return format(value.normalize(), "f")
+
+
+# prices in responses: exact, as a fixed-point string in JSON
+PublicPrice = Annotated[Decimal, PlainSerializer(_fixed_point, return_type=str, when_used="json")]
 TokenCount = Annotated[int, Field(gt=0, le=100_000_000)]
 Limit = Annotated[int, Field(gt=0, le=10_000_000)]
 
@@ -220,8 +236,8 @@ class ModelPublic(BaseModel):
     capabilities: Capabilities
     context_length: int | None
     max_output_tokens: int | None
-    price_per_input_token: Decimal
-    price_per_output_token: Decimal
+    price_per_input_token: PublicPrice
+    price_per_output_token: PublicPrice
     default_temperature: float | None
     default_top_p: float | None
     enabled: bool
@@ -251,8 +267,8 @@ class TemplatePublic(BaseModel):
     supports_vision: bool
     context_length: int | None
     max_output_tokens: int | None
-    price_per_input_token: Decimal | None
-    price_per_output_token: Decimal | None
+    price_per_input_token: PublicPrice | None
+    price_per_output_token: PublicPrice | None
     prices_as_of: str | None
     price_source: str | None
     options: dict[str, Any]
