@@ -35,7 +35,8 @@ def test_generates_key_and_session_secret_once(
 
     caplog.clear()
     second = ensure_secrets(_sqlite(tmp_path, encryption_key=None, session_secret=None))
-    assert second.encryption_key is not None and first.session_secret is not None
+    assert second.encryption_key is not None
+    assert first.session_secret is not None
     assert second.encryption_key.get_secret_value() == first.encryption_key.get_secret_value()
     assert second.session_secret == first.session_secret
     assert caplog.records == []
@@ -64,7 +65,8 @@ async def test_initialize_bootstraps_admin_once(tmp_path: Path) -> None:
     first = await initialize(
         settings, LegacySettings(llm_provider=None, openai_api_key=None, anthropic_api_key=None)
     )
-    assert first.admin_password is not None and len(first.admin_password) >= 12
+    assert first.admin_password is not None
+    assert len(first.admin_password) >= 12
     again = await initialize(
         settings, LegacySettings(llm_provider=None, openai_api_key=None, anthropic_api_key=None)
     )

@@ -49,11 +49,14 @@ async def test_sqlite_pragmas(sqlite_settings: object) -> None:
 
 
 async def test_session_rolls_back_on_error(db: Database) -> None:
-    with pytest.raises(RuntimeError):
+    async def write_then_fail() -> None:
         async with db.session(SYSTEM) as session:
             session.add(AuditLog(actor_name="t", action="x", target_type="t"))
             await session.flush()
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await write_then_fail()
     async with db.session(SYSTEM) as session:
         assert await session.scalar(select(func.count()).select_from(AuditLog)) == 0
 

@@ -63,7 +63,8 @@ async def test_only_admins_create_and_change_global_models(
     with pytest.raises(AccessDeniedError):
         await registry.create_model(user_a, model_input("g", is_global=True))
     shared = await registry.create_model(admin_actor, model_input("g", is_global=True))
-    assert shared.is_global and shared.user_id is None
+    assert shared.is_global
+    assert shared.user_id is None
     with pytest.raises(AccessDeniedError):
         await registry.update_model(user_a, shared.id, ModelUpdate(enabled=False))
     with pytest.raises(AccessDeniedError):
@@ -85,8 +86,10 @@ async def test_resolve_prefers_own_name_then_global_then_id(
     assert (await registry.resolve(user_b, "chat")).model_id == "global-remote"
     assert (await registry.resolve(user_a, str(shared.id))).id == str(shared.id)
     config = await registry.resolve(user_a, str(own.id))
-    assert config.api_key is not None and config.api_key.reveal() == "sk-test-key-chat"
-    assert config.user_id == str(user_a.id) and not config.is_global
+    assert config.api_key is not None
+    assert config.api_key.reveal() == "sk-test-key-chat"
+    assert config.user_id == str(user_a.id)
+    assert not config.is_global
 
 
 async def test_disabled_model_does_not_resolve_but_get_config_finds_it(
@@ -106,13 +109,15 @@ async def test_update_changes_fields_and_key_semantics(
     registry: ModelManagerService, user_a: Actor
 ) -> None:
     model = await registry.create_model(user_a, model_input("m", api_key="sk-original-1234"))
-    assert model.has_api_key and model.api_key_hint == "1234"
+    assert model.has_api_key
+    assert model.api_key_hint == "1234"
 
     # api_key absent or None keeps the key
     await registry.update_model(user_a, model.id, ModelUpdate(description="new"))
     await registry.update_model(user_a, model.id, ModelUpdate(api_key=None))
     config = await registry.resolve(user_a, "m")
-    assert config.api_key is not None and config.api_key.reveal() == "sk-original-1234"
+    assert config.api_key is not None
+    assert config.api_key.reveal() == "sk-original-1234"
     assert config.description == "new"
 
     updated = await registry.update_model(
@@ -125,7 +130,8 @@ async def test_update_changes_fields_and_key_semantics(
     assert updated.price_per_input_token == Decimal("0.000001")
 
     cleared = await registry.update_model(user_a, model.id, ModelUpdate(api_key=""))
-    assert not cleared.has_api_key and cleared.api_key_hint is None
+    assert not cleared.has_api_key
+    assert cleared.api_key_hint is None
     assert (await registry.resolve(user_a, "m")).api_key is None
 
 
@@ -138,7 +144,8 @@ async def test_auth_headers_are_encrypted_and_only_names_are_public(
     assert model.auth_header_names == ["X-Api-Token"]
     async with db.session(SYSTEM) as session:
         stored = await session.scalar(select(LLMModel.auth_headers).where(LLMModel.id == model.id))
-    assert stored is not None and "header-secret-value" not in stored
+    assert stored is not None
+    assert "header-secret-value" not in stored
     config = await registry.resolve(user_a, "h")
     assert config.auth_headers["X-Api-Token"].reveal() == "header-secret-value"
     cleared = await registry.update_model(user_a, model.id, ModelUpdate(auth_headers={}))
@@ -211,12 +218,16 @@ async def test_every_change_writes_an_audit_row_without_secrets(
     assert [r.action for r in model_rows] == ["model.create", "model.update", "model.delete"]
     assert all(r.actor_id == user_a.id and r.target_id == str(model.id) for r in model_rows)
     create, change, delete = model_rows
-    assert create.before is None and create.after is not None
-    assert create.after["name"] == "a" and create.after["api_key"] == "[redacted]"
-    assert delete.after is None and delete.before is not None
+    assert create.before is None
+    assert create.after is not None
+    assert create.after["name"] == "a"
+    assert create.after["api_key"] == "[redacted]"
+    assert delete.after is None
+    assert delete.before is not None
     dumped = repr([(r.before, r.after) for r in rows])
     assert "sk-audit-secret" not in dumped
-    assert change.after is not None and change.after["price_per_input_token"] == "0"
+    assert change.after is not None
+    assert change.after["price_per_input_token"] == "0"
 
 
 async def test_failed_change_writes_nothing(
@@ -259,7 +270,8 @@ async def test_delete_detaches_conversations_and_messages_keep_the_name(
         kept = (await session.scalars(select(Conversation))).one()
         message = (await session.scalars(select(Message))).one()
     assert kept.llm_model_id is None
-    assert message.llm_model_id is None and message.model_name == "gone"
+    assert message.llm_model_id is None
+    assert message.model_name == "gone"
 
 
 async def test_fallbacks_must_be_visible_and_globals_fall_back_to_globals(
@@ -298,23 +310,27 @@ async def test_default_model_chain(
     first = await registry.create_model(admin_actor, model_input("a-global", is_global=True))
     # no default set anywhere: the first enabled global model by name
     default = await registry.get_default_model(user_a)
-    assert default is not None and default.name == "a-global"
+    assert default is not None
+    assert default.name == "a-global"
 
     chosen = await registry.create_model(admin_actor, model_input("c-global", is_global=True))
     await registry.set_system_default(admin_actor, chosen.id)
     default = await registry.get_default_model(user_a)
-    assert default is not None and default.name == "c-global"
+    assert default is not None
+    assert default.name == "c-global"
     with pytest.raises(AccessDeniedError):
         await registry.set_system_default(user_a, first.id)
 
     mine = await registry.create_model(user_a, model_input("mine"))
     await accounts.set_default_model(user_a, mine.id)
     default = await registry.get_default_model(user_a)
-    assert default is not None and default.name == "mine"
+    assert default is not None
+    assert default.name == "mine"
     # the user's default disabled: back to the system default
     await registry.update_model(user_a, mine.id, ModelUpdate(enabled=False))
     default = await registry.get_default_model(user_a)
-    assert default is not None and default.name == "c-global"
+    assert default is not None
+    assert default.name == "c-global"
 
 
 async def test_touch_last_used_is_batched_and_throttled(
@@ -353,7 +369,8 @@ async def test_personal_models_go_through_the_url_guard(
     from modelreg.errors import UnsafeURLError
     from modelreg.settings import Settings
 
-    assert isinstance(settings, Settings) and isinstance(keyring, KeyRing)
+    assert isinstance(settings, Settings)
+    assert isinstance(keyring, KeyRing)
     strict = ModelManagerService(
         db, keyring, settings.model_copy(update={"allow_private_base_urls": False})
     )
