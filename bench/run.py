@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import procstat
+import pyspy_profile
 import report
 import targets
 from targets import Target
@@ -258,9 +259,37 @@ def run_target(t: Target, args: argparse.Namespace, load: Load, ups: Upstreams) 
     res["memory"] = mem
     if t.name == "modelreg" and args.memory_soak:
         res["memory_soak"] = memory_soak(t, load, args)
+    if t.name in args.profile_targets and args.profile:
+        res["profile"] = profile(t, load, args)
     if t.name == "modelreg" and args.models_list:
         res["models_list"] = models_list(t, load, ups, args.models_list)
     return res
+
+
+def profile(t: Target, load: Load, args: argparse.Namespace) -> dict[str, Any]:
+    """py-spy under non-stream c=32 and SSE c=32 load; collapsed stacks next to the results."""
+    out: dict[str, Any] = {}
+    assert t.watch_pid is not None
+    stem = args.out_dir_resolved / f"{time.strftime('%Y-%m-%d-%H%M')}-{args.label}-{t.name}"
+    scenarios = {
+        "nonstream32": (t.base, t.models[0], False),
+        "sse32": (t.sse_base, t.models[1], True),
+    }
+    for name, (base, model, stream) in scenarios.items():
+        log(f"[{t.name}] py-spy during {name} for {args.profile} s ...")
+        body = chat_body(model, stream)
+        out[name] = pyspy_profile.record(
+            t.watch_pid,
+            args.profile,
+            Path(f"{stem}-{name}"),
+            load.cpu,
+            lambda b=base, body=body: load.wrk(
+                b + "/chat/completions", body, t.key, 32, args.profile
+            ),
+        )
+        top = out[name].get("inclusive_pct", [])[:8]
+        log(f"    top inclusive: {top}")
+    return out
 
 
 def check_target(t: Target, load: Load) -> dict[str, Any]:
@@ -456,6 +485,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quiet-max-wait", type=float, default=20.0)
     ap.add_argument("--pause", type=float, default=1.0)
     ap.add_argument("--settle", type=float, default=2.0)
+    ap.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        help="seconds of py-spy sampling per scenario after the tests (needs wrk)",
+    )
+    ap.add_argument("--profile-targets", default="modelreg")
     ap.add_argument("--label", default="")
     ap.add_argument("--out-dir", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -492,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
         names.append("litellm")
     workdir = Path(tempfile.mkdtemp(prefix="modelreg-bench-"))
     out_dir = args.out_dir or (workdir if args.smoke else HERE / "results")
+    args.out_dir_resolved = out_dir
+    args.label = args.label or "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
     gw_cpu = None if args.no_pin else args.gateway_cpu
     load_cpu = None if args.no_pin else args.load_cpu
     load = Load(args)

@@ -174,6 +174,7 @@ def _start_serve(
 def modelreg_cold_start(workdir: Path, cpu: str | None) -> dict[str, Any]:
     """Start-to-healthy on an empty data dir (secrets, schema and admin created at start)."""
     port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "modelreg-cold"
     env = _modelreg_env(data, port)
     proc, secs = _start_serve(env, port, cpu, workdir / "modelreg-cold.log", 1)
