@@ -94,7 +94,7 @@ async def test_stream_with_empty_first_chunk_and_content_filter_finish() -> None
     events = await collect(ADAPTER, [body], MODEL)
     assert TextDelta("Hi") in events
     assert events[-1].type == "finish"
-    assert events[-1].reason == "content_filter"  # type: ignore[union-attr]
+    assert events[-1].reason == "content_filter"
 
 
 def test_content_filter_400_is_content_filtered() -> None:

@@ -89,7 +89,7 @@ async def test_iter_sse_over_async_chunks() -> None:
 # --- property: any split of a valid stream gives the same events ---------------------------
 
 _text = st.text(
-    alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
+    alphabet=st.characters(exclude_characters="\r\n", exclude_categories=["Cs"]),
     max_size=30,
 )
 _event = st.tuples(
