@@ -9,7 +9,10 @@ from typing import Any
 
 import httpx
 import orjson
+from sqlalchemy import select
 
+from modelreg.actor import SYSTEM
+from modelreg.db.models import UsageEvent
 from modelreg.simulators import SimulatorServer
 from tests.fixtures.server import LiveServer
 
@@ -69,3 +72,15 @@ def stream_chat(http: httpx.Client, body: dict[str, Any]) -> list[tuple[str, dic
         assert answer.status_code == 200, answer.read()
         assert answer.headers["content-type"].startswith("text/event-stream")
         return parse_sse(answer.read())
+
+
+def usage_events(server: LiveServer, model_id: str) -> list[Any]:
+    async def read() -> list[Any]:
+        await server.services.usage.flush()
+        async with server.services.db.session(SYSTEM) as session:
+            rows = await session.scalars(
+                select(UsageEvent).where(UsageEvent.llm_model_id == uuid.UUID(model_id))
+            )
+            return list(rows)
+
+    return server.run(read())

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from decimal import Decimal
 from typing import Any
 
 import openai
 import pytest
-from sqlalchemy import select
 
-from modelreg.actor import SYSTEM
-from modelreg.db.models import UsageEvent
 from modelreg.simulators import Script, ScriptedToolCall, SimulatorServer
 from tests.fixtures.server import LiveServer
-from tests.gateway.helpers import IN_PRICE, OUT_PRICE, create_model, unique
+from tests.gateway.helpers import IN_PRICE, OUT_PRICE, create_model, unique, usage_events
 
 WEATHER_TOOL: dict[str, Any] = {
     "type": "function",
@@ -43,18 +39,6 @@ def upstream(request: pytest.FixtureRequest) -> SimulatorServer:
     """Every behaviour is checked through the pass-through and through translation."""
     fixture: SimulatorServer = request.getfixturevalue(f"{request.param}_sim")
     return fixture
-
-
-def usage_events(server: LiveServer, model_id: str) -> list[Any]:
-    async def read() -> list[Any]:
-        await server.services.usage.flush()
-        async with server.services.db.session(SYSTEM) as session:
-            rows = await session.scalars(
-                select(UsageEvent).where(UsageEvent.llm_model_id == uuid.UUID(model_id))
-            )
-            return list(rows)
-
-    return server.run(read())
 
 
 def test_chat_and_usage_recorded(
