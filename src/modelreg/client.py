@@ -14,12 +14,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import replace
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Final, TypeVar
 
 from modelreg.config import ModelConfig
 from modelreg.connection_check import ConnectionResult, connection_reason
 from modelreg.errors import (
     CircuitOpenError,
+    ConfigError,
     ModelregError,
     ProviderError,
     ProviderStatusError,
@@ -54,13 +55,14 @@ from modelreg.types import (
 __all__ = ["ConnectionResult", "UnifiedLLMClient"]
 
 T = TypeVar("T")
+ErrorT = TypeVar("ErrorT", bound=ModelregError)
 AdapterFor = Callable[[ModelConfig], ProviderAdapter]
 ResolveFallback = Callable[[str], Awaitable[ModelConfig | None]]
 
 CONNECTION_TEST_TIMEOUTS: Final = Timeouts(connect=5.0, read=10.0, total=15.0)
 
 
-def _scrub(error: ModelregError, model: ModelConfig) -> ModelregError:
+def _scrub(error: ErrorT, model: ModelConfig) -> ErrorT:
     """Remove the model's credentials from an error message (some providers echo the key)."""
     secrets = [s.reveal() for s in (model.api_key, *model.auth_headers.values()) if s]
     text = error.message
@@ -73,7 +75,7 @@ def _scrub(error: ModelregError, model: ModelConfig) -> ModelregError:
     return error
 
 
-def _reason_text(model: ModelConfig, error: ProviderError) -> str:
+def _reason_text(model: ModelConfig, error: ModelregError) -> str:
     return f"{model.name}: {type(error).__name__}: {error.message}"[:300]
 
 
@@ -178,10 +180,10 @@ class UnifiedLLMClient:
         http = adapter.build_embeddings_request(list(inputs), model)
 
         async def attempt() -> EmbeddingResponse:
-            body = await self._send(http, model)
+            body = await self._send(adapter, http, model)
             return self._parse(lambda: adapter.parse_embeddings(body, model), model)
 
-        return await self._with_retries(model, adapter, attempt)
+        return await self._with_retries(model, attempt)
 
     async def test_connection(self, model: ModelConfig) -> ConnectionResult:
         """One cheap request (no retries) that proves reachability and credentials."""
@@ -235,65 +237,57 @@ class UnifiedLLMClient:
             return f"{model.name}: does not support tools"
         return None
 
-    async def _chat_routed(
-        self, model: ModelConfig, fallbacks: Sequence[ModelConfig] | None, request: ChatRequest
-    ) -> ChatResponse:
+    async def _route(
+        self,
+        model: ModelConfig,
+        fallbacks: Sequence[ModelConfig] | None,
+        request: ChatRequest,
+        once: Callable[[ModelConfig, ChatRequest], Awaitable[T]],
+    ) -> tuple[ModelConfig, T, tuple[str, ...]]:
+        """Try the candidates in order; the first success wins. Returns who served it and
+        why the ones before it were passed over."""
         reasons: list[str] = []
-        last_error: ProviderError | None = None
+        last_error: ModelregError | None = None
         async for candidate in self._candidates(model, fallbacks, reasons):
             skip = self._skip_reason(candidate, request) if candidate is not model else None
             if skip:
                 reasons.append(skip)
                 continue
             try:
-                response = await self._chat_once(candidate, _with_defaults(request, candidate))
-            except ProviderError as e:
-                if not should_fall_back(e):
+                outcome = await once(candidate, _with_defaults(request, candidate))
+            except (ProviderError, ConfigError) as e:  # ConfigError: e.g. a missing key
+                if isinstance(e, ProviderError) and not should_fall_back(e):
                     raise
                 reasons.append(_reason_text(candidate, e))
                 last_error = e
                 continue
-            return replace(
-                response,
-                served_by_id=candidate.id,
-                served_by_name=candidate.name,
-                fallback_reasons=tuple(reasons),
-            )
+            return candidate, outcome, tuple(reasons)
         raise _exhausted(last_error, reasons)
+
+    async def _chat_routed(
+        self, model: ModelConfig, fallbacks: Sequence[ModelConfig] | None, request: ChatRequest
+    ) -> ChatResponse:
+        served, response, reasons = await self._route(model, fallbacks, request, self._chat_once)
+        return replace(
+            response,
+            served_by_id=served.id,
+            served_by_name=served.name,
+            fallback_reasons=reasons,
+        )
 
     async def _stream_routed(
         self, model: ModelConfig, fallbacks: Sequence[ModelConfig] | None, request: ChatRequest
     ) -> AsyncIterator[StreamEvent]:
-        reasons: list[str] = []
-        last_error: ProviderError | None = None
-        async for candidate in self._candidates(model, fallbacks, reasons):
-            skip = self._skip_reason(candidate, request) if candidate is not model else None
-            if skip:
-                reasons.append(skip)
-                continue
-            try:
-                opened = await self._open_stream(candidate, _with_defaults(request, candidate))
-            except ProviderError as e:
-                if not should_fall_back(e):
-                    raise
-                reasons.append(_reason_text(candidate, e))
-                last_error = e
-                continue
-            route = MetaEvent(
-                served_by_id=candidate.id,
-                served_by_name=candidate.name,
-                fallback_reasons=tuple(reasons),
-            )
-            async for event in opened.hand_on(route):
-                yield event
-            return
-        raise _exhausted(last_error, reasons)
+        served, opened, reasons = await self._route(model, fallbacks, request, self._open_stream)
+        route = MetaEvent(
+            served_by_id=served.id, served_by_name=served.name, fallback_reasons=reasons
+        )
+        async for event in opened.hand_on(route):
+            yield event
 
     # --- one model: breaker and retries ------------------------------------------------------
 
-    async def _with_retries(
-        self, model: ModelConfig, adapter: ProviderAdapter, attempt: Callable[[], Awaitable[T]]
-    ) -> T:
+    async def _with_retries(self, model: ModelConfig, attempt: Callable[[], Awaitable[T]]) -> T:
         breaker = self.breakers.get(model.id)
         retry_index = 0
         while True:
@@ -320,11 +314,11 @@ class UnifiedLLMClient:
 
         async def attempt() -> ChatResponse:
             started = time.perf_counter()
-            body = await self._send(http, model)
+            body = await self._send(adapter, http, model)
             response = self._parse(lambda: adapter.parse_response(body, model), model)
             return replace(response, latency_ms=(time.perf_counter() - started) * 1000)
 
-        return await self._with_retries(model, adapter, attempt)
+        return await self._with_retries(model, attempt)
 
     async def _open_stream(self, model: ModelConfig, request: ChatRequest) -> _OpenStream:
         adapter = self._adapter_for(model)
@@ -345,7 +339,7 @@ class UnifiedLLMClient:
                 raise
             return _OpenStream(stack, events, first, model)
 
-        return await self._with_retries(model, adapter, attempt)
+        return await self._with_retries(model, attempt)
 
     # --- HTTP ---------------------------------------------------------------------------------
 
@@ -360,8 +354,7 @@ class UnifiedLLMClient:
             timeouts=timeouts,
         )
 
-    async def _send(self, http: HttpRequest, model: ModelConfig) -> bytes:
-        adapter = self._adapter_for(model)
+    async def _send(self, adapter: ProviderAdapter, http: HttpRequest, model: ModelConfig) -> bytes:
         try:
             async with self._open(http, model) as response:
                 if response.status >= 300:
@@ -390,7 +383,7 @@ class UnifiedLLMClient:
             )
         error = self._parse(lambda: adapter.map_error(status, headers, body, model), model)
         apply_retry_headers(error, headers)
-        return cast(ProviderError, _scrub(error, model))
+        return _scrub(error, model)
 
     def _parse(self, parse: Callable[[], T], model: ModelConfig) -> T:
         """Run an adapter parser; a parser crash is the upstream's odd answer, not ours."""
@@ -504,9 +497,8 @@ async def _judged(breaker: CircuitBreaker, attempt: Callable[[], Awaitable[T]]) 
             breaker.release_probe()
 
 
-def _exhausted(last_error: ProviderError | None, reasons: list[str]) -> ProviderError:
-    if last_error is None:  # every candidate was skipped before a call
-        return CircuitOpenError("no model available: " + "; ".join(reasons))
+def _exhausted(last_error: ModelregError | None, reasons: list[str]) -> ModelregError:
+    assert last_error is not None  # the first candidate is never skipped
     if len(reasons) > 1:
         last_error.add_note("tried: " + "; ".join(reasons))
     return last_error

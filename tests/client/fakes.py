@@ -16,6 +16,7 @@ from modelreg.errors import (
     AuthenticationError,
     BadRequestError,
     ContextLengthExceededError,
+    MissingCredentialsError,
     NotFoundError,
     ProviderError,
     ProviderStatusError,
@@ -198,6 +199,8 @@ class FakeAdapter:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def build_request(self, req: ChatRequest, model: ModelConfig) -> HttpRequest:
+        if model.options.get("missing_key"):
+            raise MissingCredentialsError(f"{model.name} has no API key")
         self.requests.append(req)
         body = {
             "model": model.model_id,

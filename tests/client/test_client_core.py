@@ -560,3 +560,12 @@ async def test_a_stream_cut_after_its_preamble_is_still_retried(client, upstream
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["kept"]
     assert [e.type for e in events].count("meta") == 1
     assert len(upstream.requests) == 2
+
+
+async def test_a_misconfigured_model_is_passed_over(client, upstream):
+    broken = make_model(upstream.base_url, "broken", options={"missing_key": True})
+    response = await client.chat(broken, HELLO, fallbacks=[make_model(upstream.base_url, "ok")])
+    assert response.served_by_name == "ok"
+    assert response.fallback_reasons == ("broken: MissingCredentialsError: broken has no API key",)
+    with pytest.raises(errors.MissingCredentialsError):
+        await client.chat(broken, HELLO)
