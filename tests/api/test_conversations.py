@@ -70,7 +70,7 @@ def test_two_users_cannot_touch_each_others_conversations(
     with live_server.client(user) as http:
         detail = http.get(f"/api/conversations/{conv_id}").json()
     assert detail["title"] != "x"
-    assert [m["content"] for m in detail["messages"]][0] == "secret"
+    assert detail["messages"][0]["content"] == "secret"
     assert len(detail["messages"]) == 2
 
 
