@@ -11,6 +11,7 @@ The app factory includes `router` and mounts `STATIC_DIR` at /static (name "stat
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -50,6 +51,14 @@ def static_url(name: str) -> str:
     return f"/static/{name}?v={_asset_version(name)}"
 
 
+@lru_cache(maxsize=1)
+def import_map() -> str:
+    """An import map that versions every module, so that `import "./api.js"` inside a module
+    fetches the current file after an upgrade and every page shares one instance of it."""
+    imports = {f"/static/{p.name}": static_url(p.name) for p in sorted(STATIC_DIR.glob("*.js"))}
+    return json.dumps({"imports": imports}, separators=(",", ":"))
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
@@ -58,6 +67,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["static_url"] = static_url
+    env.globals["import_map"] = import_map
     return env
 
 
