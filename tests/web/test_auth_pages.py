@@ -46,7 +46,8 @@ def test_admin_pages_are_for_admins_only(
 ) -> None:
     member = web.login(make_user("member"))
     response = member.goto("/users")
-    assert response is not None and response.status == 403
+    assert response is not None
+    assert response.status == 403
     assert member.get_by_role("heading", name="Administrators only").is_visible()
 
     page = web.login(admin)

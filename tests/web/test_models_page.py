@@ -55,7 +55,8 @@ def test_add_model_from_template_with_failing_then_passing_connection_test(
     page.click("#test-connection")
     ok = page.locator("#test-result.ok")
     ok.wait_for()
-    assert "Connected" in ok.inner_text() and " ms" in ok.inner_text()
+    assert "Connected" in ok.inner_text()
+    assert " ms" in ok.inner_text()
     assert openai_sim.requests, "the test must have reached the simulator"
 
     page.click("#save-model")
@@ -65,7 +66,9 @@ def test_add_model_from_template_with_failing_then_passing_connection_test(
     assert "0000" in saved.locator(".key-hint").inner_text()  # only the hint is shown
     with user.http(live_server) as http:
         mine = [m for m in http.get("/api/models").json() if m["name"] == name]
-    assert len(mine) == 1 and mine[0]["has_api_key"] and not mine[0]["is_global"]
+    assert len(mine) == 1
+    assert mine[0]["has_api_key"]
+    assert not mine[0]["is_global"]
 
 
 def test_server_validation_errors_show_next_to_their_field(
@@ -108,7 +111,8 @@ def test_edit_keeps_the_key_when_left_empty_and_delete_asks_first(
     with user.http(live_server) as http:
         after = http.get(f"/api/models/{model['id']}").json()
     assert after["name"] == "After rename"
-    assert after["has_api_key"] and after["api_key_hint"] == model["api_key_hint"]
+    assert after["has_api_key"]
+    assert after["api_key_hint"] == model["api_key_hint"]
 
     # cancelling the confirmation keeps the model
     row(page, "After rename").locator("button[aria-label^='Delete']").click()
