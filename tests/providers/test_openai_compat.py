@@ -483,8 +483,15 @@ async def test_bad_json_chunk_is_a_typed_error() -> None:
 
 
 async def test_html_instead_of_a_stream_is_a_typed_error() -> None:
-    with pytest.raises((UnexpectedResponseError, StreamInterruptedError)):
+    with pytest.raises(UnexpectedResponseError, match="no event stream: an HTML page"):
         await collect(OPENAI, [b"<html><body>Bad gateway</body></html>"], MODEL)
+
+
+async def test_json_error_body_instead_of_a_stream_is_the_typed_error() -> None:
+    body = b'{"error": {"message": "quota", "type": "insufficient_quota"}}'
+    with pytest.raises(RateLimitError, match="quota") as caught:
+        await collect(OPENAI, [body[:10], body[10:]], MODEL)
+    assert not caught.value.retryable
 
 
 async def test_empty_stream_is_interrupted() -> None:

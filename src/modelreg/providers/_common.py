@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from modelreg.errors import (
     ServerError,
     UnexpectedResponseError,
 )
+from modelreg.providers._sse import NotAnEventStreamError, SSEEvent, iter_sse
 from modelreg.types import FinishReason
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "redact",
     "request_id_from",
     "secret_headers",
+    "sse_events",
     "status_for_error_type",
     "unexpected",
 ]
@@ -425,6 +427,23 @@ def parse_data_url(url: str) -> tuple[str, str] | None:
     if match is None:
         return None
     return (match.group("type") or "application/octet-stream"), url[match.end() :]
+
+
+async def sse_events(chunks: AsyncIterator[bytes], model: ModelConfig) -> AsyncIterator[SSEEvent]:
+    """`iter_sse` for adapters: a body that turns out not to be an event stream becomes the
+    typed error its JSON says (a 200 carrying an error), or a clear UnexpectedResponseError."""
+    try:
+        async for event in iter_sse(chunks, provider=model.provider, model=model.name):
+            yield event
+    except NotAnEventStreamError as e:
+        try:
+            payload = orjson.loads(e.body)
+        except orjson.JSONDecodeError:
+            payload = None
+        if isinstance(payload, dict | list) and error_info_from_payload(payload).message:
+            raise error_from_payload(payload, model) from e
+        what = describe_non_json(e.body) or "text that is neither SSE nor a JSON error"
+        raise unexpected(model, f"{model.provider} sent no event stream: {what}") from e
 
 
 def unexpected(model: ModelConfig, message: str) -> UnexpectedResponseError:

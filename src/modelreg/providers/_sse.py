@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from modelreg.errors import UnexpectedResponseError
 
-__all__ = ["MAX_EVENT_BYTES", "SSEDecoder", "SSEEvent", "iter_sse"]
+__all__ = ["MAX_EVENT_BYTES", "NotAnEventStreamError", "SSEDecoder", "SSEEvent", "iter_sse"]
 
 # far above any real chat chunk; guards memory against a body that never sends a newline
 MAX_EVENT_BYTES = 16 * 1024 * 1024
@@ -28,6 +28,18 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 _CR = 0x0D
 _LF = 0x0A
 _LINE_END = re.compile(rb"[\r\n]")
+
+
+_STRAY_LIMIT = 64 * 1024
+
+
+class NotAnEventStreamError(UnexpectedResponseError):
+    """The body had no SSE events at all, only other text (a JSON error body, an HTML page).
+    `body` keeps the start of that text so the adapter can map a JSON error properly."""
+
+    def __init__(self, message: str, *, body: bytes, provider: str = "", model: str = "") -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.body = body
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +62,9 @@ class SSEDecoder:
         self._id: str | None = None
         self._event_bytes = 0
         self.truncated = False
+        self.dispatched = 0
+        # lines that are no SSE field (kept while no event came): an error body sent as JSON
+        self.stray = bytearray()
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         events: list[SSEEvent] = []
@@ -78,6 +93,8 @@ class SSEDecoder:
     def finish(self) -> list[SSEEvent]:
         """Call at the end of the body: flushes an event whose closing blank line never came."""
         self.truncated = bool(self._line)
+        if self.dispatched == 0 and len(self.stray) < _STRAY_LIMIT:
+            self.stray += self._line[: _STRAY_LIMIT - len(self.stray)]
         self._line.clear()
         events: list[SSEEvent] = []
         self._dispatch(events)
@@ -109,11 +126,14 @@ class SSEDecoder:
             self._event = value
         elif field == "id" and "\0" not in value:
             self._id = value
+        elif field != "retry" and self.dispatched == 0 and len(self.stray) < _STRAY_LIMIT:
+            self.stray += raw[: _STRAY_LIMIT - len(self.stray)] + b"\n"
         # `retry` and unknown fields are ignored, as the spec says
 
     def _dispatch(self, events: list[SSEEvent]) -> None:
         if self._data or self._event is not None:
             events.append(SSEEvent(data="\n".join(self._data), event=self._event, id=self._id))
+            self.dispatched += 1
         self._data = []
         self._event = None
         self._event_bytes = 0
@@ -135,3 +155,10 @@ async def iter_sse(
                 yield event
     for event in decoder.finish():
         yield event
+    if decoder.dispatched == 0 and decoder.stray.strip():
+        raise NotAnEventStreamError(
+            "the response is not an event stream",
+            body=bytes(decoder.stray),
+            provider=provider,
+            model=model,
+        )

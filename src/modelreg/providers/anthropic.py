@@ -32,9 +32,9 @@ from modelreg.providers._common import (
     map_finish_reason,
     parse_data_url,
     secret_headers,
+    sse_events,
     unexpected,
 )
-from modelreg.providers._sse import iter_sse
 from modelreg.providers.accumulate import ToolCallAssembler, fold_events
 from modelreg.providers.base import HttpRequest, StreamFormat
 from modelreg.types import (
@@ -384,7 +384,7 @@ class AnthropicAdapter:
         self, chunks: AsyncIterator[bytes], model: ModelConfig
     ) -> AsyncIterator[StreamEvent]:
         reader = _EventReader(model)
-        async for sse in iter_sse(chunks, provider=model.provider, model=model.name):
+        async for sse in sse_events(chunks, model):
             if not sse.data.strip():
                 continue
             payload = load_json(sse.data.encode(), model, "stream event")

@@ -24,9 +24,9 @@ from modelreg.providers._common import (
     load_json,
     map_finish_reason,
     secret_headers,
+    sse_events,
     unexpected,
 )
-from modelreg.providers._sse import iter_sse
 from modelreg.providers.accumulate import ToolCallAssembler, fold_events
 from modelreg.providers.base import HttpRequest, StreamFormat
 from modelreg.types import (
@@ -416,7 +416,7 @@ class OpenAICompatAdapter:
     ) -> AsyncIterator[StreamEvent]:
         reader = _ChunkReader()
         done = False
-        async for sse in iter_sse(chunks, provider=model.provider, model=model.name):
+        async for sse in sse_events(chunks, model):
             data = sse.data.strip()
             if data == "[DONE]":
                 done = True
