@@ -1,0 +1,78 @@
+"""/healthz, /readyz and /metrics."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelreg.api.metrics import Metrics
+from tests.api._helpers import create_model
+from tests.fixtures.server import LiveServer
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_health_and_readiness(live_server: LiveServer) -> None:
+    with live_server.client() as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+        assert http.get("/readyz").json() == {"status": "ok"}
+
+
+def test_readiness_fails_when_the_database_is_gone(live_server_factory) -> None:  # type: ignore[no-untyped-def]
+    server = live_server_factory()
+    server.run(server.services.db.dispose())
+    # point the engine at a file in a directory that does not exist: every connect fails
+    from modelreg.db.engine import Database
+
+    server.services.db.engine = Database("sqlite+aiosqlite:////nonexistent/dir/x.db").engine
+    with server.client() as http:
+        answer = http.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["error"]["type"] == "not_ready"
+    server.stop()
+
+
+def test_metrics_count_requests_by_route_template(live_server: LiveServer) -> None:
+    token = live_server.create_user()
+    with live_server.client(token) as http:
+        model = create_model(http)
+        for _ in range(3):
+            assert http.get(f"/api/models/{model['id']}").status_code == 200
+        http.get("/no/such/path")
+        text = http.get("/metrics")
+    assert text.headers["content-type"].startswith("text/plain")
+    samples = _samples(text.text)
+    key = (
+        "modelreg_http_requests_total",
+        (("method", "GET"), ("route", "/api/models/{model_id}"), ("status", "200")),
+    )
+    assert samples[key] >= 3
+    assert model["id"] not in text.text  # raw paths never become labels
+    unmatched = [k for k in samples if ("route", "unmatched") in k[1]]
+    assert unmatched
+    assert any(name == "modelreg_http_request_duration_seconds_bucket" for name, _ in samples)
+
+
+def test_metrics_expose_upstream_latency_errors_tokens_and_cost() -> None:
+    metrics = Metrics()
+    metrics.observe_upstream("gpt", "openai", 0.4, ttft_seconds=0.1)
+    metrics.record_upstream_error("gpt", "openai", "RateLimitError")
+    metrics.record_usage("gpt", 100, 20, Decimal("0.0014"))
+    metrics.record_usage("gpt", 1, 0, Decimal(0))
+    samples = _samples(metrics.render().decode())
+    assert samples[("modelreg_tokens_total", (("direction", "input"), ("model", "gpt")))] == 101
+    assert samples[("modelreg_tokens_total", (("direction", "output"), ("model", "gpt")))] == 20
+    assert samples[("modelreg_cost_total", (("model", "gpt"),))] == 0.0014
+    errors = (("error", "RateLimitError"), ("model", "gpt"), ("provider", "openai"))
+    assert samples[("modelreg_upstream_errors_total", errors)] == 1
+    count = ("modelreg_upstream_duration_seconds_count", (("model", "gpt"), ("provider", "openai")))
+    assert samples[count] == 1
+    ttft = ("modelreg_upstream_ttft_seconds_count", (("model", "gpt"), ("provider", "openai")))
+    assert samples[ttft] == 1
