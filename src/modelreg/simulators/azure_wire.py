@@ -15,13 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from modelreg.simulators._common import json_response, new_id
-from modelreg.simulators.openai_wire import (
-    Dialect,
-    chat_handler,
-    embeddings_handler,
-    models_handler,
-    openai_error,
-)
+from modelreg.simulators.openai_routes import chat_handler, embeddings_handler, models_handler
+from modelreg.simulators.openai_wire import Dialect, openai_error
 from modelreg.simulators.state import SimContext
 
 __all__ = ["AZURE", "add_routes", "check_auth"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from modelreg.simulators import openai_wire
+from modelreg.simulators import openai_routes, openai_wire
 from modelreg.simulators._common import (
     default_answer,
     embedding_inputs,
@@ -286,11 +286,11 @@ def not_found(request: web.Request) -> web.Response:
 
 
 async def _v1_chat(request: web.Request, ctx: SimContext) -> web.StreamResponse:
-    body = await openai_wire.read_json(request)
+    body = await openai_routes.read_json(request)
     model = body.get("model") if isinstance(body, dict) else None
     if isinstance(model, str) and not _knows(ctx, model):
         return OLLAMA_V1.error_response(404, f"model '{model}' not found", None, None)
-    return await openai_wire.chat_handler(request, ctx, OLLAMA_V1, model_required=False)
+    return await openai_routes.chat_handler(request, ctx, OLLAMA_V1, model_required=False)
 
 
 def add_routes(app: web.Application, ctx: SimContext) -> None:
@@ -303,9 +303,9 @@ def add_routes(app: web.Application, ctx: SimContext) -> None:
     # OpenAI compatibility: the key is required by SDKs but ignored by Ollama.
     app.router.add_post("/v1/chat/completions", partial(_v1_chat, ctx=ctx))
     app.router.add_post(
-        "/v1/embeddings", partial(openai_wire.embeddings_handler, ctx=ctx, dialect=OLLAMA_V1)
+        "/v1/embeddings", partial(openai_routes.embeddings_handler, ctx=ctx, dialect=OLLAMA_V1)
     )
     app.router.add_get(
         "/v1/models",
-        partial(openai_wire.models_handler, ctx=ctx, dialect=OLLAMA_V1, owner="library"),
+        partial(openai_routes.models_handler, ctx=ctx, dialect=OLLAMA_V1, owner="library"),
     )

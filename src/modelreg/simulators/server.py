@@ -19,7 +19,14 @@ from typing import Any
 
 from aiohttp import web
 
-from modelreg.simulators import anthropic_wire, azure_wire, ollama_wire, openai_wire, tgi_wire
+from modelreg.simulators import (
+    anthropic_wire,
+    azure_wire,
+    ollama_wire,
+    openai_routes,
+    openai_wire,
+    tgi_wire,
+)
 from modelreg.simulators._common import json_response
 from modelreg.simulators.script import RecordedRequest, Script
 from modelreg.simulators.state import RECORD, SimContext, SimState, SimStats
@@ -44,7 +51,9 @@ def _openai_not_found(request: web.Request) -> web.StreamResponse:
 
 def _flavors() -> dict[str, _Flavor]:
     return {
-        "openai": _Flavor(openai_wire.add_routes, openai_wire.check_auth, _openai_not_found, "/v1"),
+        "openai": _Flavor(
+            openai_routes.add_routes, openai_routes.check_auth, _openai_not_found, "/v1"
+        ),
         "anthropic": _Flavor(
             anthropic_wire.add_routes, anthropic_wire.check_auth, anthropic_wire.not_found, ""
         ),

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from modelreg.simulators import openai_wire
+from modelreg.simulators import openai_routes, openai_wire
 from modelreg.simulators._common import embedding_inputs, fake_embedding, json_response
 from modelreg.simulators.delivery import scripted_preamble
 from modelreg.simulators.script import Script
@@ -65,7 +65,7 @@ def _served_model(ctx: SimContext) -> str:
 
 
 async def chat_handler(request: web.Request, ctx: SimContext) -> web.StreamResponse:
-    body = await openai_wire.read_json(request)
+    body = await openai_routes.read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         # axum's Json extractor answers before TGI's own validation, in plain text.
         return web.Response(
@@ -76,7 +76,7 @@ async def chat_handler(request: web.Request, ctx: SimContext) -> web.StreamRespo
     if not body["messages"]:
         return TGI.error_response(422, "Input validation error: messages is empty", None, None)
     # One model per server: whatever `model` says, the served model answers.
-    return await openai_wire.chat_handler(
+    return await openai_routes.chat_handler(
         request, ctx, TGI, model=_served_model(ctx), model_required=False
     )
 
@@ -128,7 +128,7 @@ async def health_handler(request: web.Request) -> web.Response:
 
 async def embed_handler(request: web.Request, ctx: SimContext) -> web.StreamResponse:
     """TEI's `/embed`: `{"inputs": str | [str]}` → a bare list of vectors."""
-    body = await openai_wire.read_json(request)
+    body = await openai_routes.read_json(request)
     inputs = embedding_inputs(body.get("inputs")) if isinstance(body, dict) else None
     if not inputs:
         return json_response({"error": "`inputs` cannot be empty", "error_type": "Validation"}, 422)
