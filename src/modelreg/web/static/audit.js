@@ -62,7 +62,7 @@ function render() {
     el("td", { "data-label": "Actor" }, e.actor_name ?? "system"),
     el("td", { "data-label": "Action" }, actionBadge(e.action)),
     el("td", { "data-label": "Target" }, el("span", { class: "cell-name" },
-      el("span", {}, e.target_type ?? ""), el("span", { class: "cell-sub mono", title: e.target_id ?? "" }, shortId(e.target_id)))),
+      el("span", {}, e.target_type ?? ""), el("span", { class: "cell-sub mono nowrap", title: e.target_id ?? "" }, shortId(e.target_id)))),
     el("td", { "data-label": "Change" }, changeSummary(e)),
   )));
 }
