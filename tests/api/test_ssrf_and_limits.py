@@ -1,0 +1,219 @@
+"""SSRF refusals of personal models (before any socket opens) and rate limits (429).
+
+The SSRF server runs with `allow_private_base_urls=False` and a stub resolver for the
+connection-test check, so no test here resolves a public name or connects anywhere but
+loopback; `no_outbound` makes sure of it by refusing and recording any other connect.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import uuid
+from typing import Any
+
+import pytest
+import redis
+
+from modelreg.actor import Actor
+from modelreg.config import ModelConfig
+from modelreg.errors import RateLimitedError
+from modelreg.ratelimit import RateLimiter
+from modelreg.settings import Settings
+from tests.api._helpers import NOWHERE, assert_error, create_model, model_payload
+from tests.fixtures.server import LiveServer
+
+STUB_NAMES = {"internal.test": ["10.0.0.7"], "metadata.test": ["169.254.169.254"]}
+
+
+def _stub_resolve(host: str) -> list[str]:
+    if host in STUB_NAMES:
+        return STUB_NAMES[host]
+    raise AssertionError(f"unexpected lookup of {host!r}")
+
+
+@pytest.fixture(scope="module")
+def strict_server(live_server_factory: Any) -> LiveServer:
+    server: LiveServer = live_server_factory(
+        allow_private_base_urls=False, url_resolver=_stub_resolve
+    )
+    return server
+
+
+@pytest.fixture
+def no_outbound(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Refuse (and record) any connect to a non-loopback address from this process."""
+    attempts: list[Any] = []
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def loopback(address: Any) -> bool:
+        if not isinstance(address, tuple):
+            return True  # unix sockets
+        try:
+            return ipaddress.ip_address(address[0]).is_loopback
+        except ValueError:
+            return False
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if not loopback(address):
+            attempts.append(address)
+            raise ConnectionRefusedError(f"test guard: no connections to {address!r}")
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if not loopback(address):
+            attempts.append(address)
+            return 111
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    return attempts
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://10.0.0.1/v1",
+        "http://169.254.169.254/latest",
+        "http://[::1]:11434",
+        "http://127.0.0.1:11434",
+        "http://localhost:11434",  # a name resolving to loopback (/etc/hosts, no DNS)
+        "http://[::ffff:10.0.0.1]/v1",
+    ],
+)
+def test_personal_models_may_not_point_at_internal_addresses(
+    strict_server: LiveServer, no_outbound: list[Any], base_url: str
+) -> None:
+    with strict_server.client(strict_server.create_user()) as http:
+        created = http.post("/api/models", json=model_payload(base_url=base_url))
+        assert_error(created, 422, "unsafe_url", field="base_url")
+        draft = model_payload(base_url=base_url)
+        tested = http.post("/api/models/test-connection", json=draft)
+        assert_error(tested, 422, "unsafe_url", field="base_url")
+    assert no_outbound == []
+
+
+@pytest.mark.parametrize("host", sorted(STUB_NAMES))
+def test_a_name_resolving_to_a_private_address_is_refused_before_connecting(
+    strict_server: LiveServer, no_outbound: list[Any], host: str
+) -> None:
+    with strict_server.client(strict_server.create_user()) as http:
+        draft = model_payload(base_url=f"http://{host}/v1")
+        tested = http.post("/api/models/test-connection", json=draft)
+        assert_error(tested, 422, "unsafe_url", field="base_url")
+    assert no_outbound == []
+
+
+def test_updating_a_personal_model_to_an_internal_address_is_refused(
+    live_server_factory: Any, no_outbound: list[Any]
+) -> None:
+    server: LiveServer = live_server_factory(allow_private_base_urls=False)
+    with server.client(server.create_user()) as http:
+        # a public literal: saving checks the address but contacts nothing (no_outbound)
+        model = create_model(http, base_url="http://8.8.8.8/v1")
+        patched = http.patch(f"/api/models/{model['id']}", json={"base_url": "http://10.1.2.3"})
+        assert_error(patched, 422, "unsafe_url", field="base_url")
+        assert http.get(f"/api/models/{model['id']}").json()["base_url"] == model["base_url"]
+    assert no_outbound == []
+
+
+def test_admins_may_point_global_models_at_local_servers(strict_server: LiveServer) -> None:
+    with strict_server.client(strict_server.admin_token) as http:
+        created = http.post("/api/models", json=model_payload(base_url=NOWHERE, is_global=True))
+        assert created.status_code == 201, created.text
+
+
+# --- rate limits ---------------------------------------------------------------------------
+
+
+def _actor() -> Actor:
+    return Actor(id=uuid.uuid4(), username="u", role="user")
+
+
+def _model(**limits: int) -> ModelConfig:
+    return ModelConfig(
+        id=str(uuid.uuid4()), name="m", provider="openai", base_url=NOWHERE, model_id="x", **limits
+    )
+
+
+async def test_per_user_requests_per_minute() -> None:
+    limiter = RateLimiter(Settings(user_rpm_limit=2))
+    actor, model = _actor(), _model()
+    await limiter.check_request(actor, model)
+    await limiter.check_request(actor, model)
+    with pytest.raises(RateLimitedError) as refused:
+        await limiter.check_request(actor, model)
+    assert refused.value.retry_after is not None
+    assert 0 < refused.value.retry_after <= 60
+    await limiter.check_request(_actor(), model)  # another user has their own budget
+    await limiter.aclose()
+
+
+async def test_per_model_requests_per_minute_and_refusals_do_not_count() -> None:
+    limiter = RateLimiter(Settings(user_rpm_limit=5))
+    actor, model = _actor(), _model(rpm_limit=1)
+    await limiter.check_request(actor, model)
+    for _ in range(6):  # refused by the model's limit: never booked against the user
+        with pytest.raises(RateLimitedError):
+            await limiter.check_request(actor, model)
+    for _ in range(4):
+        await limiter.check_request(actor, _model())  # the user's budget is intact
+    await limiter.aclose()
+
+
+async def test_tokens_per_minute() -> None:
+    limiter = RateLimiter(Settings(user_tpm_limit=100))
+    actor, model = _actor(), _model(tpm_limit=1000)
+    await limiter.check_tokens(actor, model)
+    await limiter.add_tokens(actor, model, 150)  # booked even past the limit
+    with pytest.raises(RateLimitedError) as refused:
+        await limiter.check_tokens(actor, model)
+    assert refused.value.retry_after is not None
+    other = _actor()
+    await limiter.check_tokens(other, model)
+    await limiter.add_tokens(other, model, 900)
+    with pytest.raises(RateLimitedError):  # the model's 1000 are used up by the two users
+        await limiter.check_tokens(_actor(), model)
+    await limiter.aclose()
+
+
+def _redis_up() -> bool:
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not _redis_up(), reason="Redis at 127.0.0.1:6379 is not reachable")
+async def test_replicas_sharing_redis_share_the_limit() -> None:
+    settings = Settings(redis_url="redis://127.0.0.1:6379/0", user_rpm_limit=3)
+    prefix = f"modelreg-test-{uuid.uuid4().hex[:8]}"
+    first = RateLimiter(settings, key_prefix=prefix)
+    second = RateLimiter(settings, key_prefix=prefix)
+    actor, model = _actor(), _model()
+    try:
+        await first.check_request(actor, model)
+        await second.check_request(actor, model)
+        await first.check_request(actor, model)
+        with pytest.raises(RateLimitedError):
+            await second.check_request(actor, model)
+        await second.add_tokens(actor, _model(tpm_limit=10), 0)
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+def test_over_the_limit_is_429_with_retry_after(live_server_factory: Any, openai_sim: Any) -> None:
+    server: LiveServer = live_server_factory(user_rpm_limit=1)
+    with server.client(server.create_user()) as http:
+        model = create_model(http, openai_sim)
+        body = {"model_id": model["id"], "message": "hi"}
+        first = http.post("/api/chat", json=body)
+        assert first.status_code == 200, first.text
+        second = http.post("/api/chat", json=body)
+        error = assert_error(second, 429, "rate_limited")
+        assert "limit" in error["message"]
+        assert 1 <= int(second.headers["retry-after"]) <= 60
