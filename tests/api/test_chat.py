@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from modelreg.simulators import Script, SimulatorServer
@@ -222,3 +224,28 @@ def test_disabled_model_and_model_without_key_are_refused(
         assert nokey.json()["error"]["type"] == "missing_credentials"
         assert http.get("/api/conversations").json() == before
     assert openai_sim.requests == []
+
+
+def test_client_disconnect_mid_stream_stores_the_text_so_far(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, openai_sim)
+    openai_sim.enqueue(Script(chunks=["first ", *["more "] * 50], chunk_delay=0.1))
+    with live_server.client(user) as http:
+        with http.stream(
+            "POST", "/api/chat", json={"model_id": model["id"], "message": "hi", "stream": True}
+        ) as answer:
+            lines = answer.iter_lines()
+            meta = next(line for line in lines if line.startswith("data:"))
+            next(line for line in lines if line.startswith("data:"))  # first text delta
+        conv_id = orjson.loads(meta[5:])["conversation_id"]
+        stored: dict = {}
+        for _ in range(100):  # the save runs in the background once the server sees the close
+            messages = http.get(f"/api/conversations/{conv_id}").json()["messages"]
+            if len(messages) == 2:
+                stored = messages[-1]
+                break
+            time.sleep(0.05)
+    assert stored["status"] == "incomplete"
+    assert stored["content"].startswith("first ")
+    assert len(stored["content"]) < len("first " + "more " * 50)
