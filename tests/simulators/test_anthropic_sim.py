@@ -286,3 +286,22 @@ def test_hang_times_out(anthropic_sim):
         create(client)
 
     assert anthropic_sim.wait_for_stats(lambda s: s.client_disconnects == 1)
+
+
+def test_thinking_blocks_come_first_with_a_signature(client, anthropic_sim):
+    anthropic_sim.enqueue(
+        Script(text="42", reasoning="Let me think it through."),
+        Script(text="42", reasoning="Let me think it through."),
+    )
+
+    whole = create(client)
+    with client.messages.stream(model=MODEL, max_tokens=256, messages=MESSAGES) as stream:
+        deltas = [e.delta.type for e in stream if e.type == "content_block_delta"]
+        streamed = stream.get_final_message()
+
+    for message in (whole, streamed):
+        thinking, text = message.content
+        assert (thinking.type, thinking.thinking) == ("thinking", "Let me think it through.")
+        assert thinking.signature
+        assert text.text == "42"
+    assert deltas[-2:] == ["signature_delta", "text_delta"]

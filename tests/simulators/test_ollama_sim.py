@@ -175,3 +175,17 @@ def test_openai_compatible_routes(ollama_sim):
     assert caught.value.type == "api_error"
     assert models.data[0].owned_by == "library"
     assert len(embedded.data[0].embedding) > 0
+
+
+def test_thinking_text_in_native_messages(client, ollama_sim):
+    ollama_sim.enqueue(
+        Script(text="42", reasoning="Hmm, six times seven."),
+        Script(text="42", reasoning="Hmm, six times seven."),
+    )
+
+    whole = client.chat(model="qwen3", messages=MESSAGES, think=True)
+    parts = list(client.chat(model="qwen3", messages=MESSAGES, think=True, stream=True))
+
+    assert (whole.message.thinking, whole.message.content) == ("Hmm, six times seven.", "42")
+    assert "".join(p.message.thinking or "" for p in parts) == "Hmm, six times seven."
+    assert "".join(p.message.content for p in parts) == "42"

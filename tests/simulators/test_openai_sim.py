@@ -434,3 +434,18 @@ def test_script_rejects_nonsense():
         Script(repeat=0)
     with pytest.raises(ValueError, match="flavor"):
         SimulatorServer("gopher")
+
+
+def test_reasoning_text_travels_as_reasoning_content(client, openai_sim):
+    openai_sim.enqueue(
+        Script(text="42", reasoning="Think first."), Script(text="42", reasoning="Think first.")
+    )
+
+    whole = client.chat.completions.create(model="m", messages=MESSAGES)
+    chunks = list(client.chat.completions.create(model="m", messages=MESSAGES, stream=True))
+
+    assert whole.choices[0].message.model_extra["reasoning_content"] == "Think first."
+    streamed = "".join(
+        (c.choices[0].delta.model_extra or {}).get("reasoning_content", "") for c in chunks
+    )
+    assert streamed == "Think first."

@@ -22,7 +22,7 @@ from modelreg.simulators._common import (
     unified_finish,
 )
 from modelreg.simulators.delivery import deliver, scripted_preamble
-from modelreg.simulators.script import Reply, ReplyToolCall, Script, ScriptedUsage
+from modelreg.simulators.script import Reply, ReplyToolCall, Script, ScriptedUsage, split_text
 from modelreg.simulators.state import RECORD, SimContext
 
 __all__ = ["AnthropicWire", "add_routes", "check_auth", "error_response", "not_found"]
@@ -81,6 +81,10 @@ def error_response(
     headers = {"request-id": payload["request_id"], "x-should-retry": _should_retry(status)}
     headers.update(retry_after_headers(retry_after, with_ms=False))
     return json_response(payload, status, headers)
+
+
+# Clients must echo thinking blocks with their signature; any opaque string will do here.
+_SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
 
 
 def _should_retry(status: int) -> str:
@@ -147,6 +151,10 @@ class AnthropicWire:
 
     def body(self, reply: Reply) -> Any:
         content: list[Any] = []
+        if reply.reasoning:
+            content.append(
+                {"type": "thinking", "thinking": reply.reasoning, "signature": _SIGNATURE}
+            )
         if reply.text or not reply.tool_calls:
             content.append({"type": "text", "text": reply.text})
         for call in reply.tool_calls:
@@ -168,6 +176,17 @@ class AnthropicWire:
         start["usage"] = self.usage(reply.usage, output=1)
         frames = [_event("message_start", {"type": "message_start", "message": start})]
         block = 0
+        if reply.reasoning:
+            frames.append(
+                _block_start(block, {"type": "thinking", "thinking": "", "signature": ""})
+            )
+            frames.extend(
+                _block_delta(block, {"type": "thinking_delta", "thinking": piece})
+                for piece in split_text(reply.reasoning)
+            )
+            frames.append(_block_delta(block, {"type": "signature_delta", "signature": _SIGNATURE}))
+            frames.append(_block_stop(block))
+            block += 1
         if reply.text or not reply.tool_calls:
             frames.append(_block_start(block, {"type": "text", "text": ""}))
             frames.append(_event("ping", {"type": "ping"}))

@@ -70,6 +70,7 @@ AZURE = Dialect(
     name="azure",
     tool_id=lambda _i: new_id("call_"),
     content_filters=True,
+    reasoning_field=None,
     error_body=azure_error,
 )
 

@@ -27,7 +27,7 @@ from modelreg.simulators._common import (
     unified_finish,
 )
 from modelreg.simulators.delivery import deliver, scripted_preamble
-from modelreg.simulators.script import Reply, Script
+from modelreg.simulators.script import Reply, Script, split_text
 from modelreg.simulators.state import RECORD, SimContext
 
 __all__ = ["OLLAMA_V1", "OllamaWire", "add_routes", "check_auth", "not_found"]
@@ -68,6 +68,7 @@ OLLAMA_V1 = openai_wire.Dialect(
     system_fingerprint="fp_ollama",
     retry_after_ms=False,
     detailed_usage=False,
+    reasoning_field="reasoning",
     error_body=_v1_error,
 )
 
@@ -137,6 +138,8 @@ class OllamaWire:
     def body(self, reply: Reply) -> Any:
         calls, leftover = self._tool_calls(reply)
         message: dict[str, Any] = {"role": "assistant", "content": reply.text + leftover}
+        if reply.reasoning:
+            message["thinking"] = reply.reasoning
         if calls:
             message["tool_calls"] = calls
         return self._final(reply, message)
@@ -144,7 +147,11 @@ class OllamaWire:
     def frames(self, reply: Reply) -> list[bytes]:
         calls, leftover = self._tool_calls(reply)
         pieces = [*reply.chunks, leftover] if leftover else list(reply.chunks)
-        frames = [_line(self._chunk(reply, {"role": "assistant", "content": p})) for p in pieces]
+        frames = [
+            _line(self._chunk(reply, {"role": "assistant", "content": "", "thinking": piece}))
+            for piece in split_text(reply.reasoning)
+        ]
+        frames += [_line(self._chunk(reply, {"role": "assistant", "content": p})) for p in pieces]
         if calls:  # Ollama sends tool calls whole, in one chunk
             message = {"role": "assistant", "content": "", "tool_calls": calls}
             frames.append(_line(self._chunk(reply, message)))

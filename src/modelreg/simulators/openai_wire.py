@@ -21,7 +21,7 @@ from modelreg.simulators._common import (
     unified_finish,
     unix_now,
 )
-from modelreg.simulators.script import Reply, ReplyToolCall, ScriptedUsage
+from modelreg.simulators.script import Reply, ReplyToolCall, ScriptedUsage, split_text
 
 __all__ = ["OPENAI", "Dialect", "OpenAIChatWire", "openai_error"]
 
@@ -107,6 +107,8 @@ class Dialect:
     detailed_usage: bool = True
     # TGI adds `description: null` to each tool call's function.
     function_description: bool = False
+    # Where thinking text goes in `message` / `delta` (None: this server never sends it).
+    reasoning_field: str | None = "reasoning_content"
     error_body: Callable[[int, str | None, str | None], Any] = openai_error
 
     def error_response(
@@ -204,6 +206,8 @@ class OpenAIChatWire:
             "content": reply.text if reply.text or not reply.tool_calls else None,
             "refusal": None,
         }
+        if reply.reasoning and self.dialect.reasoning_field:
+            message[self.dialect.reasoning_field] = reply.reasoning
         if reply.tool_calls:
             message["tool_calls"] = [
                 {
@@ -256,6 +260,11 @@ class OpenAIChatWire:
             )
             frames.append(_sse(first))
         frames.append(self._chunk(reply, {"role": "assistant", "content": "", "refusal": None}))
+        if self.dialect.reasoning_field:
+            field_name = self.dialect.reasoning_field
+            frames.extend(
+                self._chunk(reply, {field_name: piece}) for piece in split_text(reply.reasoning)
+            )
         frames.extend(self._chunk(reply, {"content": piece}) for piece in reply.chunks)
         frames.extend(self._tool_frames(reply))
         frames.append(self._chunk(reply, {}, self.finish_reason(reply)))

@@ -127,6 +127,10 @@ class Script:
     fragment_tool_args: int | None = None
     match: Matcher | None = None
     repeat: int = 1
+    # Thinking text, streamed before the answer: Anthropic `thinking` blocks, Ollama
+    # `message.thinking`, `reasoning_content` (OpenAI flavor, as vLLM/DeepSeek send it) or
+    # `reasoning` (Ollama /v1). TGI and Azure do not return it.
+    reasoning: str | None = None
 
     def __post_init__(self) -> None:
         # Accept the loose forms a test or a JSON body naturally writes, store one form.
@@ -202,6 +206,7 @@ class Script:
             finish_reason=self.finish_reason,
             model=self.model or model,
             fragment_size=self.fragment_tool_args,
+            reasoning=self.reasoning or "",
         )
 
 
@@ -231,6 +236,7 @@ class Reply:
     finish_reason: str | None
     model: str
     fragment_size: int | None
+    reasoning: str = ""
 
     def argument_fragments(self, call: ReplyToolCall) -> list[str]:
         """The argument string cut into `fragment_size`-character pieces (one piece if unset).

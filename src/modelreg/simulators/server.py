@@ -295,6 +295,13 @@ class SimulatorServer:
         moment after the client does). Returns False on timeout."""
         return self._state.wait_for(predicate, timeout)
 
+    async def wait_for_stats_async(
+        self, predicate: Callable[[SimStats], bool], within: float = 5.0
+    ) -> bool:
+        """`wait_for_stats` for async tests: waits in a worker thread, so the test's own event
+        loop keeps running (a client's socket close may need it to)."""
+        return await asyncio.to_thread(self._state.wait_for, predicate, within)
+
     def reset(self) -> None:
         """Forget queued scripts, recorded requests and counters."""
         self._state.reset()

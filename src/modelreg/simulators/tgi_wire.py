@@ -56,6 +56,7 @@ TGI = openai_wire.Dialect(
     retry_after_ms=False,
     detailed_usage=False,
     function_description=True,
+    reasoning_field=None,
     error_body=tgi_error,
 )
 
