@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select
-
 from modelreg.actor import Actor
+from modelreg.chat.conversations import ConversationService
 from modelreg.chat.enhance import ContextEnhancer, NoopEnhancer
+from modelreg.chat.events import call_json, error_type, result_json, usage_json
 from modelreg.chat.routing import ensure_usable
 from modelreg.chat.store import (
     get_owned_conversation,
@@ -44,6 +44,7 @@ from modelreg.chat.store import (
     owner_id,
     title_from,
     tool_calls_json,
+    uuid_or_none,
 )
 from modelreg.chat.tools import ToolRegistry
 from modelreg.config import ModelConfig
@@ -173,6 +174,7 @@ class ChatService:
         self.metrics = metrics
         self.enhancer: ContextEnhancer = enhancer or NoopEnhancer()
         self.tools = tools or ToolRegistry()
+        self.conversations = ConversationService(db, registry)
         self._saving: set[asyncio.Task[TurnResult]] = set()
 
     # --- phase 1: validate, then store the input ----------------------------------------
@@ -205,14 +207,14 @@ class ChatService:
                     id=uuid.uuid4(),
                     user_id=user_id,
                     title=inp.title or title_from(first_text),
-                    llm_model_id=_uuid_or_none(model.id),
+                    llm_model_id=uuid_or_none(model.id),
                 )
                 session.add(conversation)
                 await session.flush()
             else:
                 conversation = await get_owned_conversation(session, actor, conversation.id)
                 if inp.model is not None:
-                    conversation.llm_model_id = _uuid_or_none(model.id)
+                    conversation.llm_model_id = uuid_or_none(model.id)
                 conversation.updated_at = utcnow()
             session.add_all(new_message_rows(conversation, inp.messages))
             await session.flush()
@@ -305,7 +307,7 @@ class ChatService:
                     yield "tool_result", {"id": call.id, "name": call.name, "content": row.content}
             result = await self._finish(turn, progress, "complete")
             saved = True
-            yield "usage", _usage_json(result.usage)
+            yield "usage", usage_json(result.usage)
             yield "done", result_json(result)
         except Exception as exc:
             if saved:
@@ -319,7 +321,7 @@ class ChatService:
             yield (
                 "error",
                 {
-                    "type": _error_type(error),
+                    "type": error_type(error),
                     "message": error.message,
                     "message_id": str(result.message_id),
                     "status": status,
@@ -343,7 +345,7 @@ class ChatService:
         if isinstance(event, ToolCallEnd):
             progress.first_output()
             progress.calls.append(event.call)
-            return "tool_call", _call_json(event.call, server=event.call.name in turn.server_tools)
+            return "tool_call", call_json(event.call, server=event.call.name in turn.server_tools)
         if isinstance(event, UsageEvent):
             progress.round_usage = event.usage
         elif isinstance(event, FinishEvent):
@@ -392,7 +394,7 @@ class ChatService:
             MessageRow(
                 id=uuid.uuid4(), conversation_id=turn.conversation_id, user_id=turn.user_id,
                 role="assistant", content=text, tool_calls=tool_calls_json(progress.calls),
-                llm_model_id=_uuid_or_none(served.id), model_name=served.name,
+                llm_model_id=uuid_or_none(served.id), model_name=served.name,
                 finish_reason="tool_calls", status="complete", created_at=now,
             )
         )  # fmt: skip
@@ -444,7 +446,7 @@ class ChatService:
             role="assistant",
             content=text,
             tool_calls=tool_calls_json(progress.calls if status == "complete" else ()),
-            llm_model_id=_uuid_or_none(served.id),
+            llm_model_id=uuid_or_none(served.id),
             model_name=served.name,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -520,137 +522,3 @@ class ChatService:
                 ttft_ms / 1000 if ttft_ms is not None else None,
             )
         self.metrics.record_usage(served.name, usage.input_tokens, usage.output_tokens, cost)
-
-    # --- conversations -------------------------------------------------------------------
-
-    async def list_conversations(
-        self, actor: Actor, *, limit: int = 50, offset: int = 0
-    ) -> list[tuple[Conversation, int]]:
-        user_id = owner_id(actor)
-        counts = (
-            select(MessageRow.conversation_id, func.count().label("n"))
-            .where(MessageRow.user_id == user_id)
-            .group_by(MessageRow.conversation_id)
-            .subquery()
-        )
-        async with self.db.session(actor) as session:
-            rows = await session.execute(
-                select(Conversation, func.coalesce(counts.c.n, 0))
-                .outerjoin(counts, counts.c.conversation_id == Conversation.id)
-                .where(Conversation.user_id == user_id)
-                .order_by(Conversation.updated_at.desc(), Conversation.id)
-                .limit(limit)
-                .offset(offset)
-            )
-            return [(conv, int(n)) for conv, n in rows.all()]
-
-    async def create_conversation(
-        self, actor: Actor, *, title: str | None = None, model: str | None = None
-    ) -> Conversation:
-        user_id = owner_id(actor)
-        model_id = None
-        if model:
-            config = await self.registry.resolve(actor, model)
-            model_id = _uuid_or_none(config.id)
-        async with self.db.session(actor) as session:
-            conversation = Conversation(
-                id=uuid.uuid4(),
-                user_id=user_id,
-                title=title or "New conversation",
-                llm_model_id=model_id,
-            )
-            session.add(conversation)
-            await session.flush()
-            await session.refresh(conversation)
-            return conversation
-
-    async def get_conversation(
-        self, actor: Actor, conversation_id: uuid.UUID
-    ) -> tuple[Conversation, list[MessageRow]]:
-        async with self.db.session(actor) as session:
-            conversation = await get_owned_conversation(session, actor, conversation_id)
-            return conversation, await load_messages(session, conversation)
-
-    async def update_conversation(
-        self,
-        actor: Actor,
-        conversation_id: uuid.UUID,
-        *,
-        title: str | None = None,
-        model: str | None = None,
-        clear_model: bool = False,
-    ) -> Conversation:
-        model_id = None
-        if model:
-            model_id = _uuid_or_none((await self.registry.resolve(actor, model)).id)
-        async with self.db.session(actor) as session:
-            conversation = await get_owned_conversation(session, actor, conversation_id)
-            if title is not None:
-                conversation.title = title
-            if model_id is not None or clear_model:
-                conversation.llm_model_id = model_id
-            conversation.updated_at = utcnow()
-            await session.flush()
-            return conversation
-
-    async def delete_conversation(self, actor: Actor, conversation_id: uuid.UUID) -> None:
-        async with self.db.session(actor) as session:
-            conversation = await get_owned_conversation(session, actor, conversation_id)
-            # explicit: SQLite enforces ON DELETE CASCADE only with the foreign_keys pragma
-            await session.execute(
-                delete(MessageRow).where(MessageRow.conversation_id == conversation.id)
-            )
-            await session.delete(conversation)
-
-
-# --- JSON shapes shared by the route and the stream ----------------------------------------
-
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:  # models from the environment have no row
-        return None
-
-
-def _error_type(exc: ModelregError) -> str:
-    name = type(exc).__name__
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-
-
-def _usage_json(usage: Usage) -> dict[str, int]:
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cached_tokens": usage.cached_read_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        "total_tokens": usage.total_tokens,
-    }
-
-
-def _call_json(call: ToolCall, *, server: bool) -> dict[str, Any]:
-    return {
-        "id": call.id,
-        "name": call.name,
-        "arguments": call.raw_arguments or None,
-        "parsed_arguments": call.arguments,
-        "executed_by": "server" if server else "client",
-    }
-
-
-def result_json(result: TurnResult) -> dict[str, Any]:
-    return {
-        "conversation_id": str(result.conversation_id),
-        "message_id": str(result.message_id),
-        "model": {"id": result.model_id, "name": result.model_name},
-        "content": result.text,
-        "reasoning": result.reasoning or None,
-        "tool_calls": [_call_json(c, server=False) for c in result.tool_calls],
-        "usage": _usage_json(result.usage),
-        "cost": str(result.cost),
-        "latency_ms": round(result.latency_ms, 3),
-        "ttft_ms": round(result.ttft_ms, 3) if result.ttft_ms is not None else None,
-        "finish_reason": result.finish_reason,
-        "status": result.status,
-        "fallback_reasons": list(result.fallback_reasons),
-    }

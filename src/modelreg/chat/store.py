@@ -30,6 +30,7 @@ __all__ = [
     "load_messages",
     "new_message_rows",
     "tool_calls_json",
+    "uuid_or_none",
 ]
 
 TITLE_LENGTH = 60
@@ -71,6 +72,13 @@ async def load_messages(session: AsyncSession, conversation: Conversation) -> li
         .order_by(MessageRow.created_at, MessageRow.id)
     )
     return list(rows)
+
+
+def uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:  # models from the environment have no row
+        return None
 
 
 def title_from(text: str) -> str:

@@ -16,8 +16,9 @@ from fastapi.responses import Response, StreamingResponse
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.errors import ERROR_RESPONSES, ErrorBody
 from modelreg.api.routes.conversations import not_found
+from modelreg.chat.events import result_json
 from modelreg.chat.schemas import ChatIn, ChatOut
-from modelreg.chat.service import ChatEvent, TurnInput, result_json
+from modelreg.chat.service import ChatEvent, TurnInput
 
 __all__ = ["router", "sse_frame"]
 

@@ -43,7 +43,7 @@ async def list_conversations(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[ConversationOut]:
-    rows = await services.chat.list_conversations(actor, limit=limit, offset=offset)
+    rows = await services.chat.conversations.list_recent(actor, limit=limit, offset=offset)
     return [ConversationOut.of(conv, count) for conv, count in rows]
 
 
@@ -51,7 +51,9 @@ async def list_conversations(
 async def create_conversation(
     body: ConversationCreate, actor: CurrentActor, services: ServicesDep
 ) -> ConversationOut:
-    conv = await services.chat.create_conversation(actor, title=body.title, model=body.llm_model_id)
+    conv = await services.chat.conversations.create(
+        actor, title=body.title, model=body.llm_model_id
+    )
     return ConversationOut.of(conv, 0)
 
 
@@ -64,7 +66,7 @@ async def get_conversation(
     conversation_id: uuid.UUID, actor: CurrentActor, services: ServicesDep
 ) -> ConversationDetail:
     with not_found():
-        conv, rows = await services.chat.get_conversation(actor, conversation_id)
+        conv, rows = await services.chat.conversations.get(actor, conversation_id)
     messages = [MessageOut.of(r) for r in rows]
     base = ConversationOut.of(conv, len(messages))
     return ConversationDetail(
@@ -85,7 +87,7 @@ async def update_conversation(
     services: ServicesDep,
 ) -> ConversationOut:
     with not_found():
-        conv = await services.chat.update_conversation(
+        conv = await services.chat.conversations.update(
             actor,
             conversation_id,
             title=body.title,
@@ -100,5 +102,5 @@ async def delete_conversation(
     conversation_id: uuid.UUID, actor: CurrentActor, services: ServicesDep
 ) -> Response:
     with not_found():
-        await services.chat.delete_conversation(actor, conversation_id)
+        await services.chat.conversations.delete(actor, conversation_id)
     return Response(status_code=204)

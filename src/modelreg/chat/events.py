@@ -1,0 +1,56 @@
+"""The JSON of a chat turn: the non-streaming answer, and the data of the stream's events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelreg.errors import ModelregError
+from modelreg.types import ToolCall, Usage
+
+if TYPE_CHECKING:
+    from modelreg.chat.service import TurnResult
+
+__all__ = ["call_json", "error_type", "result_json", "usage_json"]
+
+
+def error_type(exc: ModelregError) -> str:
+    name = type(exc).__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def usage_json(usage: Usage) -> dict[str, int]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_tokens": usage.cached_read_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def call_json(call: ToolCall, *, server: bool) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "name": call.name,
+        "arguments": call.raw_arguments or None,
+        "parsed_arguments": call.arguments,
+        "executed_by": "server" if server else "client",
+    }
+
+
+def result_json(result: TurnResult) -> dict[str, Any]:
+    return {
+        "conversation_id": str(result.conversation_id),
+        "message_id": str(result.message_id),
+        "model": {"id": result.model_id, "name": result.model_name},
+        "content": result.text,
+        "reasoning": result.reasoning or None,
+        "tool_calls": [call_json(c, server=False) for c in result.tool_calls],
+        "usage": usage_json(result.usage),
+        "cost": str(result.cost),
+        "latency_ms": round(result.latency_ms, 3),
+        "ttft_ms": round(result.ttft_ms, 3) if result.ttft_ms is not None else None,
+        "finish_reason": result.finish_reason,
+        "status": result.status,
+        "fallback_reasons": list(result.fallback_reasons),
+    }
