@@ -47,10 +47,15 @@ def _read_or_create(path: Path, make: str, what: str) -> str:
     return make
 
 
+def _missing(value: SecretStr | None) -> bool:
+    # an empty variable (KEY= in a compose file) counts as not set
+    return value is None or not value.get_secret_value().strip()
+
+
 def ensure_secrets(settings: Settings) -> Settings:
     """Return settings with `encryption_key` and `session_secret` filled in."""
     update: dict[str, SecretStr] = {}
-    if settings.encryption_key is None:
+    if _missing(settings.encryption_key):
         if not settings.is_sqlite:
             raise ConfigError(
                 "MODELREG_ENCRYPTION_KEY is required with PostgreSQL: the base64 of 32 random "
@@ -60,7 +65,7 @@ def ensure_secrets(settings: Settings) -> Settings:
             settings.data_dir / ENCRYPTION_KEY_FILE, generate_key(), "encryption key"
         )
         update["encryption_key"] = SecretStr(key)
-    if settings.session_secret is None:
+    if _missing(settings.session_secret):
         value = _read_or_create(
             settings.data_dir / SESSION_SECRET_FILE, secrets.token_urlsafe(32), "session secret"
         )

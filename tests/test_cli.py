@@ -1,0 +1,199 @@
+"""The modelreg CLI, run in-process with typer's CliRunner against real databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from modelreg.accounts import AccountService
+from modelreg.actor import SYSTEM
+from modelreg.cli import app
+from modelreg.crypto import KeyRing, generate_key
+from modelreg.db.engine import Database
+from modelreg.registry.service import ModelManagerService
+from modelreg.settings import Settings
+from tests.fixtures.db import run_sync
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name in ("LLM_PROVIDER", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return {
+        "MODELREG_DATA_DIR": str(tmp_path / "data"),
+        "MODELREG_DATABASE_URL": db_url,
+        "MODELREG_ENCRYPTION_KEY": generate_key(),
+    }
+
+
+def invoke(env: dict[str, str], *args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), env=env, input=input)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_db_upgrade_on_the_embedded_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODELREG_DATABASE_URL", raising=False)
+    env = {"MODELREG_DATA_DIR": str(tmp_path / "data")}
+    code, out, _ = invoke(env, "db", "upgrade")
+    assert code == 0, out
+    assert "revision 0002" in out
+    assert (tmp_path / "data" / "modelreg.db").exists()
+
+
+def test_users_tokens_and_login(cli_env: dict[str, str]) -> None:
+    code, out, err = invoke(cli_env, "users", "create", "ops", "--admin", input="ops-password-1\n")
+    assert code == 0, err
+    assert "created admin ops" in out
+    code, token, err = invoke(cli_env, "tokens", "create", "ops", "--name", "ci")
+    assert code == 0, err
+    token = token.strip()
+    assert token.startswith("mr-")
+
+    async def check() -> None:
+        settings = Settings(**{"database_url": cli_env["MODELREG_DATABASE_URL"]})
+        db = Database.from_settings(settings)
+        try:
+            accounts = AccountService(db, settings)
+            actor = await accounts.resolve_token(token)
+            assert actor is not None
+            assert actor.username == "ops"
+            assert actor.role == "admin"
+            assert await accounts.authenticate_password("ops", "ops-password-1") == actor
+        finally:
+            await db.dispose()
+
+    run_sync(check)
+    code, out, _ = invoke(cli_env, "users", "list")
+    assert "ops" in out
+
+
+def test_user_errors_exit_non_zero(cli_env: dict[str, str]) -> None:
+    code, _, err = invoke(cli_env, "users", "create", "bad name", input="long-enough-pw\n")
+    assert code == 1
+    assert "username" in err
+    code, _, err = invoke(cli_env, "users", "create", "shorty", input="short\n")
+    assert code == 1
+    assert "password" in err
+    code, _, err = invoke(cli_env, "tokens", "create", "ghost")
+    assert code == 1
+    assert "unknown user" in err
+
+
+def test_models_add_list_remove(cli_env: dict[str, str]) -> None:
+    code, out, err = invoke(
+        cli_env, "models", "add", "gpt", "--template", "openai", "--api-key-stdin",
+        input="sk-cli-secret-key-1234\n",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "sk-cli-secret" not in out
+    code, out, err = invoke(
+        cli_env, "models", "add", "local", "--provider", "ollama",
+        "--base-url", "http://127.0.0.1:11434", "--model-id", "llama3.2", "--auth-type", "none",
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, _ = invoke(cli_env, "models", "list")
+    assert [line.split()[0] for line in out.splitlines()] == ["gpt", "local"]
+    code, out, _ = invoke(cli_env, "models", "list", "--json")
+    assert '"api_key_hint": "1234"' in out
+    assert "sk-cli-secret" not in out
+
+    code, out, _ = invoke(cli_env, "models", "remove", "local")
+    assert code == 0
+    assert "removed local" in out
+    code, _, err = invoke(cli_env, "models", "remove", "local")
+    assert code == 1
+    assert "no model" in err
+
+
+def test_models_add_bad_input_names_fields(cli_env: dict[str, str]) -> None:
+    code, _, err = invoke(
+        cli_env, "models", "add", "x", "--provider", "skynet", "--base-url", "ftp://h",
+        "--model-id", "m", "--input-price", "-1",
+    )  # fmt: skip
+    assert code == 2
+    for field in ("provider", "base_url", "price_per_input_token"):
+        assert field in err
+    code, _, err = invoke(cli_env, "models", "add", "x", "--template", "azure", "--api-key", "k")
+    assert code == 1
+    assert "base_url" in err
+    code, out, _ = invoke(cli_env, "models", "list")
+    assert out == ""  # nothing half-written
+
+
+def test_templates_list(cli_env: dict[str, str]) -> None:
+    code, out, _ = invoke(cli_env, "templates", "list")
+    assert code == 0
+    ids = {line.split()[0] for line in out.splitlines()}
+    assert {"openai", "anthropic", "azure", "ollama", "gemini", "together"} <= ids
+    assert "$0.15/$0.6 per 1M" in out
+
+
+def test_keys_rotate(cli_env: dict[str, str]) -> None:
+    old_key = cli_env["MODELREG_ENCRYPTION_KEY"]
+    code, _, err = invoke(
+        cli_env, "models", "add", "gpt", "--template", "openai", "--api-key", "sk-rotate-me-5678"
+    )
+    assert code == 0, err
+    new_key = generate_key()
+    rotated = {
+        **cli_env,
+        "MODELREG_ENCRYPTION_KEY": new_key,
+        "MODELREG_OLD_ENCRYPTION_KEYS": old_key,
+    }
+    code, out, err = invoke(rotated, "keys", "rotate")
+    assert code == 0, err
+    assert "1 model(s)" in out
+    code, out, _ = invoke(rotated, "keys", "rotate")
+    assert "0 model(s)" in out
+
+    async def resolve_with_new_key_only() -> str:
+        settings = Settings(**{"database_url": cli_env["MODELREG_DATABASE_URL"]})
+        db = Database.from_settings(settings)
+        try:
+            registry = ModelManagerService(db, KeyRing.from_keys(new_key), settings)
+            config = await registry.resolve(SYSTEM, "gpt")
+            assert config.api_key is not None
+            return config.api_key.reveal()
+        finally:
+            await db.dispose()
+
+    assert run_sync(resolve_with_new_key_only) == "sk-rotate-me-5678"
+
+
+def test_keys_rotate_without_the_old_key_changes_nothing(cli_env: dict[str, str]) -> None:
+    code, _, err = invoke(
+        cli_env, "models", "add", "a", "--template", "openai", "--api-key", "sk-first-key-0001"
+    )
+    assert code == 0, err
+    code, _, err = invoke(
+        cli_env, "models", "add", "b", "--template", "openai", "--api-key", "sk-other-key-0002"
+    )
+    assert code == 0, err
+    code, _, err = invoke({**cli_env, "MODELREG_ENCRYPTION_KEY": generate_key()}, "keys", "rotate")
+    assert code == 1
+    assert "not configured" in err
+    # one transaction: the original key still opens every secret
+    code, out, _ = invoke(cli_env, "keys", "rotate")
+    assert code == 0
+    assert "0 model(s)" in out
+
+
+def test_keys_generate_prints_a_usable_key() -> None:
+    code, out, _ = invoke({}, "keys", "generate")
+    assert code == 0
+    KeyRing.from_keys(out.strip())
+
+
+def test_postgres_without_key_is_refused(tmp_path: Path) -> None:
+    env = {
+        "MODELREG_DATA_DIR": str(tmp_path),
+        "MODELREG_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/none",
+        "MODELREG_ENCRYPTION_KEY": "",
+    }
+    code, _, err = invoke(env, "models", "list")
+    assert code == 1
+    assert "MODELREG_ENCRYPTION_KEY is required" in err
