@@ -12,9 +12,9 @@ from modelreg.gateway.errors import anthropic_error_response, classify, openai_e
 
 
 def _all_errors() -> list[type[e.ModelregError]]:
-    return [
-        cls for _, cls in inspect.getmembers(e, inspect.isclass) if issubclass(cls, e.ModelregError)
-    ]
+    # the base class itself is never raised on purpose; every subclass is
+    classes = [cls for _, cls in inspect.getmembers(e, inspect.isclass)]
+    return [c for c in classes if issubclass(c, e.ModelregError) and c is not e.ModelregError]
 
 
 def _instance(cls: type[e.ModelregError]) -> e.ModelregError:
