@@ -103,6 +103,10 @@ async def test_disabled_model_does_not_resolve_but_get_config_finds_it(
     assert not (await registry.get_config(model.id)).enabled
     with pytest.raises(UnknownModelError):
         await registry.get_config(uuid.uuid4())
+    assert await registry.find_config(uuid.uuid4()) is None
+    found = await registry.find_config(str(model.id))
+    assert found is not None
+    assert found.name == "off"
 
 
 async def test_update_changes_fields_and_key_semantics(

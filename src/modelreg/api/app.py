@@ -159,7 +159,7 @@ async def _start_services(
     allow_private_personal = settings.allow_private_base_urls
     client = UnifiedLLMClient(
         transport=transport,
-        resolve_fallback=registry.get_config,
+        resolve_fallback=registry.find_config,
         # global models are an admin's choice (a local Ollama is legitimate)
         allow_private=lambda model: model.is_global or allow_private_personal,
     )

@@ -140,6 +140,14 @@ class ModelManagerService:
         self._configs.set(key, config, generation=generation)
         return config
 
+    async def find_config(self, model_id: uuid.UUID | str) -> ModelConfig | None:
+        """`get_config`, but None for a model that no longer exists (fallback chains name
+        ids that a delete may have removed)."""
+        try:
+            return await self.get_config(model_id)
+        except UnknownModelError:
+            return None
+
     async def get_default_model(self, actor: Actor) -> ModelConfig | None:
         """The user's default model, else the system default (the model named by the old
         LLM_PROVIDER setting, or set by an admin), else the first enabled global model."""
