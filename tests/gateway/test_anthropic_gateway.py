@@ -175,3 +175,21 @@ def test_upstream_overloaded_passes_as_529(
             model=model["name"], max_tokens=5, messages=[{"role": "user", "content": "x"}]
         )
     assert overloaded.value.status_code == 529
+
+
+def test_x_api_key_header_is_accepted(
+    live_server: LiveServer, user: str, anthropic_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, anthropic_sim)
+    with live_server.client() as http:
+        answer = http.post(
+            "/v1/messages",
+            headers={"x-api-key": user, "anthropic-version": "2023-06-01"},
+            json={
+                "model": model["name"],
+                "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["content"][0]["text"] == "You said: hi"
