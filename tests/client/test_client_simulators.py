@@ -382,15 +382,8 @@ async def test_embeddings(sim_client, openai_sim, ollama_sim, tgi_sim):
 # --- connection tests -----------------------------------------------------------------------
 
 
-async def test_connection_ok_for_every_flavour(sim_client, flavour, request):
+async def test_connection_ok_for_every_flavour(sim_client, flavour):
     _, model = flavour
-    if model.name == "ollama-v1":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="simulator bug: Ollama's /v1/models lists OpenAI's default models",
-                strict=True,
-            )
-        )
     result = await sim_client.test_connection(model)
     assert (result.ok, result.reason) == (True, None), result.message
 

@@ -149,6 +149,10 @@ def test_api_key_when_configured():
         assert caught.value.status_code == 401
 
 
+def client_native_models(sim: SimulatorServer) -> list[ollama.ListResponse.Model]:
+    return list(ollama.Client(host=sim.base_url).list().models)
+
+
 def test_openai_compatible_routes(ollama_sim):
     client = openai.OpenAI(base_url=f"{ollama_sim.base_url}/v1", api_key="ollama", max_retries=0)
     ollama_sim.enqueue(
@@ -174,6 +178,7 @@ def test_openai_compatible_routes(ollama_sim):
     assert chunks[-1].usage is not None
     assert caught.value.type == "api_error"
     assert models.data[0].owned_by == "library"
+    assert [m.id for m in models.data] == [m.model for m in client_native_models(ollama_sim)]
     assert len(embedded.data[0].embedding) > 0
 
 

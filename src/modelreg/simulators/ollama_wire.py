@@ -314,5 +314,11 @@ def add_routes(app: web.Application, ctx: SimContext) -> None:
     )
     app.router.add_get(
         "/v1/models",
-        partial(openai_routes.models_handler, ctx=ctx, dialect=OLLAMA_V1, owner="library"),
+        partial(
+            openai_routes.models_handler,
+            ctx=ctx,
+            dialect=OLLAMA_V1,
+            owner="library",
+            defaults=tuple(_canonical(m) for m in (ctx.models or DEFAULT_MODELS)),
+        ),
     )

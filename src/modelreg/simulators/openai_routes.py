@@ -129,7 +129,11 @@ async def embeddings_handler(
 
 
 async def models_handler(
-    request: web.Request, ctx: SimContext, dialect: Dialect, owner: str
+    request: web.Request,
+    ctx: SimContext,
+    dialect: Dialect,
+    owner: str,
+    defaults: tuple[str, ...] = DEFAULT_MODELS,
 ) -> web.Response:
     script = ctx.state.take(request[RECORD], generation=False)
     if script is not None:
@@ -141,7 +145,7 @@ async def models_handler(
             "object": "list",
             "data": [
                 {"id": name, "object": "model", "created": 1700000000, "owned_by": owner}
-                for name in (ctx.models or DEFAULT_MODELS)
+                for name in (ctx.models or defaults)
             ],
         }
     )
