@@ -449,3 +449,18 @@ def test_reasoning_text_travels_as_reasoning_content(client, openai_sim):
         (c.choices[0].delta.model_extra or {}).get("reasoning_content", "") for c in chunks
     )
     assert streamed == "Think first."
+
+
+def test_a_stopped_simulator_starts_again_with_its_queue():
+    sim = SimulatorServer("openai")
+    sim.enqueue(Script(text="kept"))
+    with sim:
+        first_port = sim.port
+    with sim:
+        client = openai.OpenAI(base_url=sim.base_url, api_key="k", max_retries=0)
+        reply = client.chat.completions.create(model="m", messages=MESSAGES)
+        assert sim.stats.open_connections == 1  # the client keeps its connection alive
+        client.close()
+
+    assert first_port > 0
+    assert reply.choices[0].message.content == "kept"

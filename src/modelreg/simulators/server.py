@@ -13,7 +13,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from types import TracebackType
 from typing import Any
 
@@ -170,7 +170,8 @@ class SimulatorServer:
         self.flavor = flavor
         self.api_key = api_key  # a test credential; kept out of repr
         self.host = host
-        self.port = port
+        self.port = port  # the bound port once started
+        self._requested_port = port
         self._state = SimState()
         self._ctx = SimContext(
             flavor=flavor,
@@ -193,6 +194,8 @@ class SimulatorServer:
     def start(self) -> SimulatorServer:
         if self._thread is not None:
             raise RuntimeError("simulator already started")
+        # Fresh shutdown signals, so a stopped simulator can be started again.
+        self._ctx = replace(self._ctx, closing=threading.Event(), stopping=asyncio.Event())
         ready = threading.Event()
         failure: list[BaseException] = []
         self._thread = threading.Thread(
@@ -235,7 +238,7 @@ class SimulatorServer:
             shutdown_timeout=1.0,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self._requested_port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 
@@ -310,7 +313,12 @@ class SimulatorServer:
         runner = self._runner
         if runner is None or runner.server is None:
             return 0
-        return len(runner.server.connections)
+        for _ in range(3):  # the loop thread may add or drop one while we count
+            try:
+                return len(runner.server.connections)
+            except RuntimeError:
+                continue
+        return 0
 
 
 def serve_forever(
