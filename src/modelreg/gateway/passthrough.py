@@ -42,7 +42,14 @@ from modelreg.resilience import apply_retry_headers, counts_against_breaker
 from modelreg.transport import MAX_ERROR_BODY, UpstreamResponse
 from modelreg.types import Usage
 
-__all__ = ["Forward", "open_forward", "passthrough_adapter", "relay_stream", "usage_of"]
+__all__ = [
+    "Forward",
+    "RelayOutcome",
+    "open_forward",
+    "passthrough_adapter",
+    "relay_stream",
+    "usage_of",
+]
 
 _DONE = b"data: [DONE]"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import orjson
@@ -27,6 +27,7 @@ from modelreg.gateway.core import account, admit, loads_body, served_model
 from modelreg.gateway.errors import GatewayRequestError, classify, openai_error_body
 from modelreg.gateway.openapi import json_body
 from modelreg.gateway.passthrough import (
+    Forward,
     RelayOutcome,
     open_forward,
     passthrough_adapter,
@@ -131,8 +132,8 @@ async def chat_completions(
 
 
 async def _open_or_account(
-    services: Services, actor: Actor, model: ModelConfig, opening: Any
-) -> Any:
+    services: Services, actor: Actor, model: ModelConfig, opening: Awaitable[Forward]
+) -> Forward:
     started = time.perf_counter()
     try:
         return await opening
@@ -144,7 +145,7 @@ async def _open_or_account(
 
 
 async def _relay(
-    services: Services, actor: Actor, model: ModelConfig, forward: Any
+    services: Services, actor: Actor, model: ModelConfig, forward: Forward
 ) -> AsyncIterator[bytes]:
     outcome = RelayOutcome()
     try:
