@@ -62,9 +62,8 @@ async def test_session_rolls_back_on_error(db: Database) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 async def test_rls_context_is_transaction_local(db: Database) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("PostgreSQL only")
     actor = Actor(id=uuid.uuid4(), username="a", role="user")
     query = text(
         "SELECT current_setting('modelreg.user_id', true), current_setting('modelreg.role', true),"

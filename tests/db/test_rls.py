@@ -20,13 +20,13 @@ from modelreg.db.models import ApiToken, Conversation, LLMModel, Message, UsageE
 from modelreg.registry.schemas import ModelCreate
 from modelreg.registry.service import ModelManagerService
 
-pytestmark = pytest.mark.postgres
+# PostgreSQL only: override the sqlite/postgres parametrization of the db fixtures
+pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
 
 
 @pytest.fixture
 def pg_dsn(superuser_pg_url: str | None) -> str:
-    if superuser_pg_url is None:
-        pytest.skip("row-level security exists on PostgreSQL only")
+    assert superuser_pg_url is not None
     return superuser_pg_url.replace("postgresql+asyncpg://", "postgresql://")
 
 
