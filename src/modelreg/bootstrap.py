@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,18 +30,26 @@ SESSION_SECRET_FILE = "session.secret"  # noqa: S105 - a file name, not a secret
 
 
 def _read_or_create(path: Path, make: str, what: str) -> str:
-    """Read a secret file, or create it (0600, atomically) with `make` and warn once."""
+    """Read a secret file, or create it (mode 0600) with `make` and warn once.
+
+    The value is written to a private temporary file first and then hard-linked into place:
+    the link fails if the file exists, so when processes race exactly one value wins and no
+    reader ever sees a half-written file.
+    """
     if path.exists():
         return path.read_text().strip()
     # the data dir holds the key and the database: private to the service user
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
     try:
-        # O_EXCL: when two processes race, exactly one writes and the other reads its value
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(make + "\n")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text().strip()
+    finally:
+        os.unlink(tmp)
     log.warning(
         "generated a new %s into %s (mode 0600); back it up, or set it explicitly", what, path
     )

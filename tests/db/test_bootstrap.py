@@ -71,3 +71,20 @@ async def test_initialize_bootstraps_admin_once(tmp_path: Path) -> None:
         settings, LegacySettings(llm_provider=None, openai_api_key=None, anthropic_api_key=None)
     )
     assert again.admin_password is None
+
+
+def test_concurrent_first_starts_agree_on_one_key(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def start(_: int) -> str:
+        settings = ensure_secrets(_sqlite(tmp_path, encryption_key=None, session_secret=None))
+        assert settings.encryption_key is not None
+        return settings.encryption_key.get_secret_value()
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(start, range(16)))
+    assert len(keys) == 1
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [
+        "encryption.key",
+        "session.secret",
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from modelreg.db.migrate import current_revision, upgrade_database
+from modelreg.db.migrate import current_revision, downgrade_database, upgrade_database
 from modelreg.db.models import Base
 
 EXPECTED_TABLES = {
@@ -27,8 +27,11 @@ async def _tables_and_indexes(url: str) -> tuple[set[str], set[str]]:
 
             def read(sync_conn: object) -> tuple[set[str], set[str]]:
                 insp = inspect(sync_conn)
+                tables = set(insp.get_table_names())
+                if "llm_models" not in tables:
+                    return tables, set()
                 indexes = {i["name"] for i in insp.get_indexes("llm_models") if i["name"]}
-                return set(insp.get_table_names()), indexes
+                return tables, indexes
 
             return await conn.run_sync(read)
     finally:
@@ -73,3 +76,12 @@ async def test_migrations_match_the_orm_models(empty_db_url: str) -> None:
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_downgrade_to_base_and_up_again(empty_db_url: str) -> None:
+    await upgrade_database(empty_db_url)
+    await downgrade_database(empty_db_url, "base")
+    tables, _ = await _tables_and_indexes(empty_db_url)
+    assert tables & EXPECTED_TABLES == set()
+    await upgrade_database(empty_db_url)
+    assert await current_revision(empty_db_url) == "0002"

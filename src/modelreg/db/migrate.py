@@ -8,16 +8,23 @@ advisory lock makes concurrent starts (several workers or hosts) migrate one at 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from modelreg.db.engine import normalize_url
 
-__all__ = ["alembic_config", "current_revision", "upgrade", "upgrade_database"]
+__all__ = [
+    "alembic_config",
+    "current_revision",
+    "downgrade_database",
+    "upgrade",
+    "upgrade_database",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # any constant: the key of the advisory lock that serialises migrations
@@ -32,14 +39,29 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def _run_upgrade(conn: Connection, cfg: Config, revision: str) -> None:
+def _run(conn: Connection, cfg: Config, revision: str, step: Callable[[Config, str], None]) -> None:
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, revision)
+    step(cfg, revision)
+
+
+def _engine(url: str) -> AsyncEngine:
+    # SQLite: wait for a concurrent writer (another worker starting) instead of failing
+    connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+    return create_async_engine(url, connect_args=connect_args)
 
 
 async def upgrade_database(url: str, revision: str = "head") -> None:
+    await _migrate(url, revision, command.upgrade)
+
+
+async def downgrade_database(url: str, revision: str) -> None:
+    """For tests and emergencies; `revision="base"` drops everything."""
+    await _migrate(url, revision, command.downgrade)
+
+
+async def _migrate(url: str, revision: str, step: Callable[[Config, str], None]) -> None:
     url = normalize_url(url)
-    engine = create_async_engine(url)
+    engine = _engine(url)
     try:
         async with engine.connect() as conn:
             postgres = conn.dialect.name == "postgresql"
@@ -47,7 +69,7 @@ async def upgrade_database(url: str, revision: str = "head") -> None:
                 await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
                 await conn.commit()
             try:
-                await conn.run_sync(_run_upgrade, alembic_config(url), revision)
+                await conn.run_sync(_run, alembic_config(url), revision, step)
                 await conn.commit()
             finally:
                 if postgres:
@@ -63,7 +85,7 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 async def current_revision(url: str) -> str | None:
-    engine = create_async_engine(normalize_url(url))
+    engine = _engine(normalize_url(url))
     try:
         async with engine.connect() as conn:
             has_table = await conn.run_sync(lambda c: c.dialect.has_table(c, "alembic_version"))
