@@ -8,16 +8,19 @@ Screenshots go to test-artifacts/web/ (git-ignored).
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import Response
 
+from modelreg.actor import Actor
+from modelreg.api.auth import issue_session
 from tests.fixtures.server import DEFAULT_PASSWORD, LiveServer
 
 CHROMIUM = Path(os.environ.get("MODELREG_CHROMIUM", "/usr/bin/chromium"))
@@ -77,13 +80,30 @@ class Browser:
         return page
 
     def login(self, user: User, viewport: dict[str, int] | None = None, **kwargs: Any) -> Any:
+        """A page on the chat, signed in as `user` with a session minted by the server's own
+        `issue_session`: the password check (argon2, deliberately slow) and the login form
+        are tested on their own in test_auth_pages.py."""
         page = self.page(viewport, **kwargs)
-        page.goto("/login")
-        page.fill("#username", user.name)
-        page.fill("#password", user.password)
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r".*/$"))
+        page.context.add_cookies(self._session_cookies(user))
+        page.goto("/")
+        page.wait_for_selector("[data-testid=current-user]")
         return page
+
+    def _session_cookies(self, user: User) -> list[dict[str, Any]]:
+        with self.server.client(self.server.admin_token) as http:
+            users = http.get("/api/users").json()
+        record = next(u for u in users if u["username"] == user.name)
+        actor = Actor(id=uuid.UUID(record["id"]), username=user.name, role=record["role"])
+        scratch = Response()
+        issue_session(scratch, actor, self.server.services.settings)
+        cookies = SimpleCookie()
+        for name, value in scratch.raw_headers:
+            if name == b"set-cookie":
+                cookies.load(value.decode("latin-1"))
+        return [
+            {"name": key, "value": morsel.value, "url": self.server.url}
+            for key, morsel in cookies.items()
+        ]
 
     def close(self) -> None:
         for context in self.contexts:
