@@ -14,33 +14,47 @@ the lifespan builds the services once per process, in this order:
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from modelreg.api.bodylimit import BodySizeLimitMiddleware
 from modelreg.api.errors import install_error_handlers
 from modelreg.api.metrics import Metrics, MetricsMiddleware
-from modelreg.api.routes import audit, health, models, tokens, users
+from modelreg.api.routes import (
+    audit,
+    chat,
+    conversations,
+    gateway_anthropic,
+    gateway_openai,
+    health,
+    models,
+    tokens,
+    users,
+)
 from modelreg.api.services import Services
 from modelreg.settings import LegacySettings, Settings
+from modelreg.web import routes as web_pages
 
 __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-# routers owned by other areas, included when their module exists
-_OPTIONAL_ROUTERS = (
-    "modelreg.api.routes.chat",
-    "modelreg.api.routes.conversations",
-    "modelreg.api.routes.gateway_openai",
-    "modelreg.api.routes.gateway_anthropic",
-    "modelreg.web.routes",
+_ROUTE_MODULES = (
+    models,
+    users,
+    tokens,
+    audit,
+    health,
+    chat,
+    conversations,
+    gateway_openai,
+    gateway_anthropic,
+    web_pages,
 )
 _STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 
@@ -89,27 +103,11 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    for module in (models, users, tokens, audit, health):
+    for module in _ROUTE_MODULES:
         app.include_router(module.router)
-    for name in _OPTIONAL_ROUTERS:
-        router = _optional_router(name)
-        if router is not None:
-            app.include_router(router)
     if _STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=_STATIC_DIR), name="static")
     return app
-
-
-def _optional_router(module_name: str) -> APIRouter | None:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as missing:
-        if missing.name != module_name:
-            raise  # a real import error inside the module must not be hidden
-        log.debug("%s not present; its routes are not served", module_name)
-        return None
-    router = getattr(module, "router", None)
-    return router if isinstance(router, APIRouter) else None
 
 
 async def _start_services(

@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from modelreg import errors as e
+from modelreg.gateway.errors import anthropic_error_response, openai_error_response
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -237,24 +238,12 @@ def _validation_response(exc: RequestValidationError) -> JSONResponse:
 Renderer = Callable[[Exception], Response]
 
 
-def _gateway_renderers() -> tuple[Renderer, Renderer]:
-    """The gateway's renderers (OpenAI, Anthropic); ours until the gateway module exists."""
-    try:
-        from modelreg.gateway import errors as gateway_errors
-    except ModuleNotFoundError as missing:
-        if missing.name not in ("modelreg.gateway", "modelreg.gateway.errors"):
-            raise
-        return _our_response, _our_response
-    return gateway_errors.openai_error_response, gateway_errors.anthropic_error_response
-
-
 def renderer_for_path(path: str) -> Renderer:
     if not path.startswith("/v1/"):
         return _our_response
-    openai_renderer, anthropic_renderer = _gateway_renderers()
     if path == "/v1/messages" or path.startswith("/v1/messages/"):
-        return anthropic_renderer
-    return openai_renderer
+        return anthropic_error_response
+    return openai_error_response
 
 
 def render_error(path: str, exc: Exception) -> Response:
