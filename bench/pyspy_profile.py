@@ -85,6 +85,19 @@ IDLE_LEAVES = (
 )
 
 
+OUTER_FRAMES = (
+    "typer/",
+    "_click/",
+    "modelreg/cli.py",
+    "asyncio/runners.py",
+    "uvicorn/server.py",
+    "uvicorn/_compat.py",
+    "uvicorn/main.py",
+    "<module> (",
+    "threading.py",
+)
+
+
 def summarise(collapsed: str, top: int = 30) -> dict[str, Any]:
     """Shares of the busy samples: per thread, and per frame (inclusive and self)."""
     inclusive: Counter[str] = Counter()
@@ -114,9 +127,8 @@ def summarise(collapsed: str, top: int = 30) -> dict[str, Any]:
     def pct(c: Counter[str]) -> list[tuple[str, float]]:
         return [(f, round(100.0 * n / total, 1)) for f, n in c.most_common(top)] if total else []
 
-    # the frames every busy stack shares (CLI, uvicorn.run, the event loop) say nothing
-    roots = [f for f, n in inclusive.items() if n >= 0.85 * total]
-    for f in roots:
+    # the frames every stack of the main thread shares (CLI, uvicorn.run) say nothing
+    for f in [f for f in inclusive if any(m in f for m in OUTER_FRAMES)]:
         del inclusive[f]
 
     return {

@@ -16,7 +16,9 @@ LITELLM_REFERENCE: dict[str, tuple[float, float, float]] = {
     "nonstream/32/req_s": (96.2, 76.7, 111.0),
     "nonstream/32/p50": (306.0, 263.0, 386.0),
     "nonstream/32/p99": (773.0, 658.0, 933.0),
+    "nonstream/32/cpu_ms": (10.4, 9.0, 13.0),
     "sse/32/req_s": (20.4, 16.0, 23.7),
+    "sse/32/cpu_ms": (49.0, 42.0, 62.0),
     "sse/32/p50": (1410.0, 1203.0, 1822.0),
     "slow/1/ttft_p50": (34.8, 33.1, 36.3),
     "slow/1/ttft_p99": (43.9, 38.0, 65.0),
@@ -35,11 +37,20 @@ REFERENCE_LABEL = "LiteLLM 1.108.7 reference (shared/bench/RESULTS.md, 2026-11-2
 Getter = Callable[[dict[str, Any]], float | None]
 
 
+def cpu_ms_per_request(r: dict[str, Any]) -> float | None:
+    """Gateway CPU time per request: robust to a busy machine, unlike req/s (a starved gateway
+    serves fewer requests but spends the same CPU on each)."""
+    cpu, rate = r.get("gw_cpu_pct"), r.get("req_per_s")
+    if not cpu or not rate:
+        return None
+    return round(10.0 * cpu / rate, 3)
+
+
 def _ms(key: str, pct: str) -> Getter:
     return lambda r: r.get(key, {}).get(pct)
 
 
-# (row key, test, conc, label, getter, kind): kind "rate" compares as a ratio, "ms" as a
+# (row key, test, conc, label, getter, kind): "rate" and "cpu" compare as a ratio, "ms" as a
 # difference
 ROWS: list[tuple[str, str, int, str, Getter, str]] = [
     ("nonstream/1/req_s", "nonstream", 1, "req/s", lambda r: r["req_per_s"], "rate"),
@@ -48,7 +59,9 @@ ROWS: list[tuple[str, str, int, str, Getter, str]] = [
     ("nonstream/32/req_s", "nonstream", 32, "req/s", lambda r: r["req_per_s"], "rate"),
     ("nonstream/32/p50", "nonstream", 32, "p50 ms", lambda r: r["p50_ms"], "ms"),
     ("nonstream/32/p99", "nonstream", 32, "p99 ms", lambda r: r["p99_ms"], "ms"),
+    ("nonstream/32/cpu_ms", "nonstream", 32, "CPU ms / request", cpu_ms_per_request, "cpu"),
     ("sse/32/req_s", "sse", 32, "streams/s", lambda r: r["req_per_s"], "rate"),
+    ("sse/32/cpu_ms", "sse", 32, "CPU ms / stream", cpu_ms_per_request, "cpu"),
     ("sse/32/p50", "sse", 32, "p50 ms (whole stream)", lambda r: r["p50_ms"], "ms"),
     ("slow/1/ttft_p50", "slow", 1, "TTFT p50 ms", _ms("ttft_ms", "p50"), "ms"),
     ("slow/1/ttft_p99", "slow", 1, "TTFT p99 ms", _ms("ttft_ms", "p99"), "ms"),
@@ -110,7 +123,7 @@ def aggregate(target: dict[str, Any]) -> dict[str, Any]:
 def _compare(a: dict[str, float] | None, b: dict[str, float] | None, kind: str) -> str:
     if a is None or b is None:
         return "-"
-    if kind == "rate":
+    if kind in ("rate", "cpu"):
         return f"×{a['median'] / b['median']:.3g}" if b["median"] else "-"
     return f"{a['median'] - b['median']:+.2f} ms"
 
