@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelreg.api.metrics import Metrics
+from modelreg.db.engine import Database
 from tests.api._helpers import create_model
 from tests.fixtures.server import LiveServer
 
@@ -25,12 +27,12 @@ def test_health_and_readiness(live_server: LiveServer) -> None:
         assert http.get("/readyz").json() == {"status": "ok"}
 
 
-def test_readiness_fails_when_the_database_is_gone(live_server_factory) -> None:  # type: ignore[no-untyped-def]
+def test_readiness_fails_when_the_database_is_gone(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
     server = live_server_factory()
     server.run(server.services.db.dispose())
-    # point the engine at a file in a directory that does not exist: every connect fails
-    from modelreg.db.engine import Database
-
+    # swap in an engine on a file in a directory that does not exist: every connect fails
     server.services.db.engine = Database("sqlite+aiosqlite:////nonexistent/dir/x.db").engine
     with server.client() as http:
         answer = http.get("/readyz")
