@@ -122,9 +122,14 @@ class AccountService:
             session.add(user)
             await session.flush()
             await write_audit(
-                session, actor, "user.create", "user", user.id, None,
+                session,
+                actor,
+                "user.create",
+                "user",
+                user.id,
+                None,
                 {"username": username, "role": role, "password": password is not None},
-            )  # fmt: skip
+            )
             return UserPublic.model_validate(user)
 
     async def list_users(self, actor: Actor) -> list[UserPublic]:
@@ -233,9 +238,14 @@ class AccountService:
             before = {"default_model_id": user.default_model_id}
             user.default_model_id = model_id
             await write_audit(
-                session, actor, "user.default_model", "user", actor.id, before,
+                session,
+                actor,
+                "user.default_model",
+                "user",
+                actor.id,
+                before,
                 {"default_model_id": model_id},
-            )  # fmt: skip
+            )
 
     async def bootstrap_admin(self) -> str | None:
         """On the first start (no users at all) create `admin`. Returns the generated
@@ -284,9 +294,14 @@ class AccountService:
             session.add(row)
             await session.flush()
             await write_audit(
-                session, actor, "token.create", "api_token", row.id, None,
+                session,
+                actor,
+                "token.create",
+                "api_token",
+                row.id,
+                None,
                 {"user_id": owner.id, "name": name, "prefix": row.prefix},
-            )  # fmt: skip
+            )
             return token, TokenPublic.model_validate(row)
 
     async def list_tokens(
@@ -340,9 +355,14 @@ class AccountService:
             if row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
                 await write_audit(
-                    session, actor, "token.revoke", "api_token", row.id,
-                    {"revoked": False}, {"revoked": True},
-                )  # fmt: skip
+                    session,
+                    actor,
+                    "token.revoke",
+                    "api_token",
+                    row.id,
+                    {"revoked": False},
+                    {"revoked": True},
+                )
             digest = row.token_hash
         self._tokens.pop(digest)
 

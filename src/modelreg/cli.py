@@ -140,8 +140,10 @@ def serve(
                 "first start)",
                 fg=typer.colors.YELLOW,
             )
-    typer.echo(f"modelreg: serving on {url}  (log in as 'admin'; API token for scripts: "
-               "modelreg tokens create admin)")  # fmt: skip
+    typer.echo(f"modelreg: serving on {url}")
+    typer.echo(
+        "modelreg: log in as 'admin'; an API token for scripts: modelreg tokens create admin"
+    )
     uvicorn.run(
         "modelreg.api.app:create_app",
         factory=True,

@@ -15,13 +15,11 @@ Every change writes an audit row in the same transaction and invalidates the cac
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, exc, select, true, update
@@ -34,9 +32,17 @@ from modelreg.crypto import KeyRing, model_aad
 from modelreg.db.engine import Database
 from modelreg.db.models import AppSetting, LLMModel, User
 from modelreg.errors import AccessDeniedError, UnknownModelError, ValidationFailedError
+from modelreg.registry._rows import (
+    NOT_NULL_FIELDS,
+    PLAIN_FIELDS,
+    audit_state,
+    set_api_key,
+    set_auth_headers,
+    to_config,
+    to_public,
+)
 from modelreg.registry.cache import TTLCache
 from modelreg.registry.schemas import (
-    Capabilities,
     FromTemplateRequest,
     ModelCreate,
     ModelPublic,
@@ -44,7 +50,6 @@ from modelreg.registry.schemas import (
     TemplatePublic,
 )
 from modelreg.registry.templates import get_template, list_templates
-from modelreg.secret import Secret, hint
 from modelreg.settings import Settings
 
 __all__ = ["DEFAULT_MODEL_SETTING", "ModelManagerService"]
@@ -97,7 +102,7 @@ class ModelManagerService:
                     .where(_visible(actor))
                     .order_by(LLMModel.user_id.is_not(None), LLMModel.name)
                 )
-                models = [self._public(row) for row in rows]
+                models = [to_public(row, self.keyring) for row in rows]
             self._lists.set(actor.id, models, generation=generation)
         return [
             m
@@ -109,7 +114,7 @@ class ModelManagerService:
     async def get_model(self, actor: Actor, model_id: uuid.UUID | str) -> ModelPublic:
         async with self.db.session(actor) as session:
             row = await self._visible_row(session, actor, model_id)
-            return self._public(row)
+            return to_public(row, self.keyring)
 
     async def resolve(self, actor: Actor, name_or_id: str) -> ModelConfig:
         """The enabled model `name_or_id` as `actor` sees it: their own model of that name
@@ -123,7 +128,7 @@ class ModelManagerService:
             row = await self._lookup(session, actor, name_or_id)
             if row is None or not row.enabled:
                 raise UnknownModelError(f"unknown or disabled model {name_or_id[:100]!r}")
-            config = self._config(row)
+            config = to_config(row, self.keyring)
         self._configs.set(key, config, generation=generation)
         return config
 
@@ -136,7 +141,7 @@ class ModelManagerService:
         generation = self._configs.generation
         async with self.db.session(SYSTEM) as session:
             row = await self._visible_row(session, SYSTEM, model_id)
-            config = self._config(row)
+            config = to_config(row, self.keyring)
         self._configs.set(key, config, generation=generation)
         return config
 
@@ -182,7 +187,7 @@ class ModelManagerService:
                 )
             if row is None:
                 return None
-            config = self._config(row)
+            config = to_config(row, self.keyring)
         self._configs.set((None, _DEFAULT_KEY), config, generation=generation)
         return config
 
@@ -207,12 +212,12 @@ class ModelManagerService:
             await self._check_url(data.base_url)
         owner = None if data.is_global else actor.id
         row = LLMModel(id=uuid.uuid4(), user_id=owner, source=source)
-        for field in _PLAIN_FIELDS:
+        for field in PLAIN_FIELDS:
             setattr(row, field, getattr(data, field))
         row.is_global = data.is_global
         row.fallback_model_ids = [str(i) for i in data.fallback_model_ids]
-        self._set_api_key(row, data.api_key)
-        self._set_auth_headers(row, data.auth_headers)
+        set_api_key(row, data.api_key, self.keyring)
+        set_auth_headers(row, data.auth_headers, self.keyring)
         row.created_at = row.updated_at = datetime.now(UTC)
         async with self._writing():
             async with self.db.session(actor) as session:
@@ -221,9 +226,9 @@ class ModelManagerService:
                 session.add(row)
                 await session.flush()
                 await write_audit(
-                    session, actor, "model.create", "llm_model", row.id, None, self._audit(row)
+                    session, actor, "model.create", "llm_model", row.id, None, audit_state(row)
                 )
-            return self._public(row)
+            return to_public(row, self.keyring)
 
     async def update_model(
         self, actor: Actor, model_id: uuid.UUID | str, data: ModelUpdate
@@ -236,17 +241,17 @@ class ModelManagerService:
         async with self._writing():
             async with self.db.session(actor) as session:
                 row = await self._writable_row(session, actor, model_id)
-                before = self._audit(row)
+                before = audit_state(row)
                 for field, value in changes.items():
                     if field == "api_key":
                         if value is not None:  # None keeps the key, "" clears it
-                            self._set_api_key(row, value or None)
+                            set_api_key(row, value or None, self.keyring)
                     elif field == "auth_headers":
                         if value is not None:  # None keeps them, {} clears them
-                            self._set_auth_headers(row, value or None)
+                            set_auth_headers(row, value or None, self.keyring)
                     elif field == "fallback_model_ids":
                         row.fallback_model_ids = [str(i) for i in value or []]
-                    elif field in _NOT_NULL_FIELDS and value is None:
+                    elif field in NOT_NULL_FIELDS and value is None:
                         raise ValidationFailedError(f"{field} may not be null", field=field)
                     else:
                         setattr(row, field, value)
@@ -256,14 +261,14 @@ class ModelManagerService:
                 row.updated_at = datetime.now(UTC)
                 await session.flush()
                 await write_audit(
-                    session, actor, "model.update", "llm_model", row.id, before, self._audit(row)
+                    session, actor, "model.update", "llm_model", row.id, before, audit_state(row)
                 )
-            return self._public(row)
+            return to_public(row, self.keyring)
 
     async def delete_model(self, actor: Actor, model_id: uuid.UUID | str) -> None:
         async with self._writing(), self.db.session(actor) as session:
             row = await self._writable_row(session, actor, model_id)
-            before = self._audit(row)
+            before = audit_state(row)
             await session.delete(row)
             await session.flush()
             await write_audit(session, actor, "model.delete", "llm_model", row.id, before, None)
@@ -326,9 +331,14 @@ class ModelManagerService:
             else:
                 setting.value = value
             await write_audit(
-                session, actor, "settings.default_model", "app_setting",
-                DEFAULT_MODEL_SETTING, before, value,
-            )  # fmt: skip
+                session,
+                actor,
+                "settings.default_model",
+                "app_setting",
+                DEFAULT_MODEL_SETTING,
+                before,
+                value,
+            )
 
     async def touch_last_used(self, ids: Iterable[uuid.UUID | str]) -> None:
         """Record use; at most one write per model per minute, all ids in one statement."""
@@ -375,9 +385,14 @@ class ModelManagerService:
                     touched = True
                 changed += touched
             await write_audit(
-                session, SYSTEM, "keys.rotate", "keyring", self.keyring.current_key_id,
-                None, {"rows": changed},
-            )  # fmt: skip
+                session,
+                SYSTEM,
+                "keys.rotate",
+                "keyring",
+                self.keyring.current_key_id,
+                None,
+                {"rows": changed},
+            )
         return changed
 
     def invalidate(self) -> None:
@@ -476,116 +491,6 @@ class ModelManagerService:
                     field="fallback_model_ids",
                 )
 
-    def _set_api_key(self, row: LLMModel, api_key: str | None) -> None:
-        if api_key:
-            row.api_key_encrypted = self.keyring.encrypt(api_key, aad=model_aad(row.id, "api_key"))
-            row.api_key_hint = hint(api_key)
-        else:
-            row.api_key_encrypted = None
-            row.api_key_hint = None
-
-    def _set_auth_headers(self, row: LLMModel, headers: dict[str, str] | None) -> None:
-        row.auth_headers = (
-            self.keyring.encrypt(
-                json.dumps(headers, sort_keys=True), aad=model_aad(row.id, "auth_headers")
-            )
-            if headers
-            else None
-        )
-
-    def _decrypt_headers(self, row: LLMModel) -> dict[str, str]:
-        if not row.auth_headers:
-            return {}
-        decoded: dict[str, str] = json.loads(
-            self.keyring.decrypt(row.auth_headers, aad=model_aad(row.id, "auth_headers"))
-        )
-        return decoded
-
-    def _config(self, row: LLMModel) -> ModelConfig:
-        api_key = (
-            Secret(self.keyring.decrypt(row.api_key_encrypted, aad=model_aad(row.id, "api_key")))
-            if row.api_key_encrypted
-            else None
-        )
-        return ModelConfig(
-            id=str(row.id),
-            name=row.name,
-            provider=row.provider,
-            base_url=row.base_url,
-            model_id=row.model_id,
-            auth_type=row.auth_type,
-            api_key=api_key,
-            auth_headers={k: Secret(v) for k, v in self._decrypt_headers(row).items()},
-            supports_streaming=row.supports_streaming,
-            supports_functions=row.supports_functions,
-            supports_vision=row.supports_vision,
-            context_length=row.context_length,
-            max_output_tokens=row.max_output_tokens,
-            price_per_input_token=row.price_per_input_token,
-            price_per_output_token=row.price_per_output_token,
-            default_temperature=row.default_temperature,
-            default_top_p=row.default_top_p,
-            enabled=row.enabled,
-            is_global=row.is_global,
-            user_id=None if row.user_id is None else str(row.user_id),
-            description=row.description,
-            fallback_model_ids=tuple(str(i) for i in row.fallback_model_ids or ()),
-            options=dict(row.options or {}),
-            rpm_limit=row.rpm_limit,
-            tpm_limit=row.tpm_limit,
-            source=row.source,
-        )
-
-    def _public(self, row: LLMModel) -> ModelPublic:
-        try:
-            header_names = sorted(self._decrypt_headers(row))
-        except Exception:  # a broken secret must not hide the model from its owner
-            log.warning("auth_headers of model %s do not decrypt", row.id)
-            header_names = []
-        return ModelPublic(
-            id=row.id,
-            user_id=row.user_id,
-            name=row.name,
-            description=row.description,
-            provider=row.provider,
-            base_url=row.base_url,
-            model_id=row.model_id,
-            auth_type=row.auth_type,
-            has_api_key=row.api_key_encrypted is not None,
-            api_key_hint=row.api_key_hint,
-            auth_header_names=header_names,
-            supports_streaming=row.supports_streaming,
-            supports_functions=row.supports_functions,
-            supports_vision=row.supports_vision,
-            capabilities=Capabilities(
-                streaming=row.supports_streaming,
-                functions=row.supports_functions,
-                vision=row.supports_vision,
-            ),
-            context_length=row.context_length,
-            max_output_tokens=row.max_output_tokens,
-            price_per_input_token=row.price_per_input_token,
-            price_per_output_token=row.price_per_output_token,
-            default_temperature=row.default_temperature,
-            default_top_p=row.default_top_p,
-            enabled=row.enabled,
-            is_global=row.is_global,
-            fallback_model_ids=[uuid.UUID(str(i)) for i in row.fallback_model_ids or []],
-            options=dict(row.options or {}),
-            rpm_limit=row.rpm_limit,
-            tpm_limit=row.tpm_limit,
-            source=row.source,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            last_used_at=row.last_used_at,
-        )
-
-    def _audit(self, row: LLMModel) -> dict[str, Any]:
-        state: dict[str, Any] = {f: getattr(row, f) for f in _AUDIT_FIELDS}
-        state["api_key"] = row.api_key_encrypted is not None  # scrubbed to a marker
-        state["auth_headers"] = row.auth_headers is not None
-        return state
-
 
 class _InvalidateAfter:
     """Async context: on any exit (success or failure) drop the caches, and turn a unique
@@ -603,51 +508,3 @@ class _InvalidateAfter:
         self._service.invalidate()
         if isinstance(err, exc.IntegrityError) and "name" in str(err.orig):
             raise ValidationFailedError("a model with this name exists", field="name") from None
-
-
-_PLAIN_FIELDS: Sequence[str] = (
-    "name",
-    "description",
-    "provider",
-    "base_url",
-    "model_id",
-    "auth_type",
-    "supports_streaming",
-    "supports_functions",
-    "supports_vision",
-    "context_length",
-    "max_output_tokens",
-    "price_per_input_token",
-    "price_per_output_token",
-    "default_temperature",
-    "default_top_p",
-    "enabled",
-    "options",
-    "rpm_limit",
-    "tpm_limit",
-)
-_NOT_NULL_FIELDS = frozenset(
-    {
-        "name",
-        "description",
-        "provider",
-        "base_url",
-        "model_id",
-        "auth_type",
-        "supports_streaming",
-        "supports_functions",
-        "supports_vision",
-        "price_per_input_token",
-        "price_per_output_token",
-        "enabled",
-        "options",
-    }
-)
-_AUDIT_FIELDS: Sequence[str] = (
-    "id",
-    "user_id",
-    "is_global",
-    "source",
-    *_PLAIN_FIELDS,
-    "fallback_model_ids",
-)
