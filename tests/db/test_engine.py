@@ -31,7 +31,7 @@ def test_repr_hides_the_password() -> None:
 
 
 async def test_ping(db: Database) -> None:
-    await db.ping()
+    await db.ping()  # raises when the database does not answer
 
 
 async def test_sqlite_pragmas(sqlite_settings: object) -> None:

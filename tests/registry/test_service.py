@@ -206,8 +206,12 @@ async def test_unique_index_backs_up_the_precheck_for_global_names(
 async def test_same_name_for_different_users_is_fine(
     registry: ModelManagerService, user_a: Actor, user_b: Actor
 ) -> None:
-    await registry.create_model(user_a, model_input("mine"))
-    await registry.create_model(user_b, model_input("mine"))
+    alices = await registry.create_model(user_a, model_input("mine"))
+    bobs = await registry.create_model(user_b, model_input("mine"))
+    assert alices.id != bobs.id
+    # each name resolves to its owner's row, not the other user's
+    assert (await registry.resolve(user_a, "mine")).id == str(alices.id)
+    assert (await registry.resolve(user_b, "mine")).id == str(bobs.id)
 
 
 async def test_every_change_writes_an_audit_row_without_secrets(
