@@ -9,7 +9,6 @@ because a gateway with a fallback chain does better moving on than holding the c
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +23,9 @@ from modelreg.errors import (
     ProviderStatusError,
 )
 
+# one reading of Retry-After for adapters and the retry loop; re-exported for callers here
+from modelreg.providers._common import parse_retry_after
+
 __all__ = [
     "BreakerState",
     "CircuitBreaker",
@@ -34,29 +36,6 @@ __all__ = [
     "parse_retry_after",
     "should_fall_back",
 ]
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait as the upstream asked, or None when it did not say (or said nonsense)."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    ms = lowered.get("retry-after-ms")
-    if ms is not None:
-        try:
-            return max(float(ms) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
 
 
 def _should_retry_header(headers: Mapping[str, str]) -> bool | None:
