@@ -83,6 +83,43 @@ def test_user_errors_exit_non_zero(cli_env: dict[str, str]) -> None:
     assert "unknown user" in err
 
 
+def test_set_password_replaces_a_lost_one(cli_env: dict[str, str]) -> None:
+    code, _, err = invoke(cli_env, "users", "create", "ops", input="first-password-1\n")
+    assert code == 0, err
+    code, out, err = invoke(cli_env, "users", "set-password", "ops", input="second-password-2\n")
+    assert code == 0, err
+    assert "password of ops changed" in out
+
+    async def check() -> None:
+        settings = Settings(**{"database_url": cli_env["MODELREG_DATABASE_URL"]})
+        db = Database.from_settings(settings)
+        try:
+            accounts = AccountService(db, settings)
+            assert await accounts.authenticate_password("ops", "first-password-1") is None
+            assert await accounts.authenticate_password("ops", "second-password-2") is not None
+        finally:
+            await db.dispose()
+
+    run_sync(check)
+    code, _, err = invoke(cli_env, "users", "set-password", "ops", input="short\n")
+    assert code == 1
+    assert "password" in err
+    code, _, err = invoke(cli_env, "users", "set-password", "ghost", input="long-enough-pw\n")
+    assert code == 1
+    assert "unknown user" in err
+
+
+def test_a_new_default_database_is_announced(tmp_path: Path) -> None:
+    # run from the wrong directory, a command would otherwise work on an empty database
+    env = {"MODELREG_DATA_DIR": str(tmp_path / "elsewhere")}
+    code, _, err = invoke(env, "users", "list")
+    assert code == 0, err
+    assert "no database in" in err
+    assert "MODELREG_DATA_DIR" in err
+    code, _, err = invoke(env, "users", "list")
+    assert "no database in" not in err
+
+
 def test_models_add_list_remove(cli_env: dict[str, str]) -> None:
     code, out, err = invoke(
         cli_env, "models", "add", "gpt", "--template", "openai", "--api-key-stdin",

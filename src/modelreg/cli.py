@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -78,11 +80,42 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
         _fail("invalid input\n  " + "\n  ".join(lines), code=2)
 
 
+def _note(message: str) -> None:
+    """A hint for the person at the terminal, on stderr so that stdout stays scriptable."""
+    typer.secho(f"modelreg: {message}", fg=typer.colors.YELLOW, err=True)
+
+
+def _command_name() -> str:
+    """How to call this command again: `modelreg` when it is on PATH (an activated venv),
+    else the path it was started with (`.venv/bin/modelreg` after `make run`)."""
+    started = Path(sys.argv[0])
+    on_path = shutil.which("modelreg")
+    if on_path is not None and Path(on_path).resolve() == started.resolve():
+        return "modelreg"
+    if started.name != "modelreg":
+        return "modelreg"  # run in-process (tests, python -m): nothing better to suggest
+    try:
+        return str(started.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(started)
+
+
 def _settings() -> Settings:
     try:
         return ensure_secrets(Settings())
     except ModelregError as e:
         _fail(e.message)
+
+
+def _note_if_new_database(settings: Settings) -> None:
+    # The default data dir is relative: run from another directory, a command would silently
+    # work on a new, empty database (and answer "unknown user 'admin'"). Say so.
+    if settings.database_url is None and not (settings.data_dir / "modelreg.db").exists():
+        _note(
+            f"no database in {settings.data_dir.resolve()} yet, creating a new one. "
+            "To use the one `make run` created, run this from the project directory or set "
+            "MODELREG_DATA_DIR."
+        )
 
 
 @dataclass
@@ -95,6 +128,7 @@ class _Services:
 
 @asynccontextmanager
 async def _services() -> AsyncIterator[_Services]:
+    _note_if_new_database(Settings())
     settings = _settings()
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -120,8 +154,10 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
 ) -> None:
-    """Run the server (uvicorn). On the embedded SQLite default it migrates the database
-    and creates the first admin before it starts."""
+    """Run the server (uvicorn).
+
+    On the embedded SQLite default it migrates the database and creates the first admin
+    before it starts."""
     import uvicorn
 
     settings = _settings()
@@ -140,9 +176,12 @@ def serve(
                 "first start)",
                 fg=typer.colors.YELLOW,
             )
+    cli = _command_name()
     typer.echo(f"modelreg: serving on {url}")
     typer.echo(
-        "modelreg: log in as 'admin'; an API token for scripts: modelreg tokens create admin"
+        f"modelreg: open it and log in as 'admin' (forgot the password? "
+        f"{cli} users set-password admin)\n"
+        f"          an API token for scripts and SDKs: {cli} tokens create admin"
     )
     uvicorn.run(
         "modelreg.api.app:create_app",
@@ -218,6 +257,22 @@ def users_list() -> None:
             for user in await s.accounts.list_users(SYSTEM):
                 state = "" if user.is_active else "  (disabled)"
                 typer.echo(f"{user.username:<24} {user.role:<6} {user.id}{state}")
+
+    _run(go)
+
+
+@users_app.command("set-password")
+def users_set_password(
+    name: Annotated[str, typer.Argument(help="User name or id.")],
+) -> None:
+    """Set a user's password (prompted for, or read from standard input), e.g. when the
+    generated admin password is lost."""
+    password = _read_password(name)
+
+    async def go() -> None:
+        async with _services() as s:
+            user = await s.accounts.update_user(SYSTEM, name, password=password)
+            typer.echo(f"password of {user.username} changed")
 
     _run(go)
 
@@ -336,6 +391,7 @@ def models_add(
     except ArithmeticError:
         _fail("prices must be decimal numbers")
     typer.echo(_model_line(created))
+    _note_running_servers()
 
 
 @models_app.command("remove")
@@ -351,6 +407,16 @@ def models_remove(
             return target.name
 
     typer.echo(f"removed {_run(go)}")
+    _note_running_servers()
+
+
+def _note_running_servers() -> None:
+    # the CLI writes the database directly; servers keep their registry cache until the TTL
+    ttl = Settings().model_cache_ttl
+    _note(
+        f"a running server sees this change within {ttl:g} s (MODELREG_MODEL_CACHE_TTL); "
+        "changes made in the web UI or through /api/models apply at once"
+    )
 
 
 async def _find_model(s: _Services, name_or_id: str) -> ModelPublic:
