@@ -234,3 +234,10 @@ def test_postgres_without_key_is_refused(tmp_path: Path) -> None:
     code, _, err = invoke(env, "models", "list")
     assert code == 1
     assert "MODELREG_ENCRYPTION_KEY is required" in err
+
+
+def test_simulate_names_the_providers_it_knows() -> None:
+    code, _, err = invoke({}, "simulate", "nope", "--port", "9")
+    assert code == 2
+    assert "unknown provider 'nope'" in err
+    assert "openai, anthropic" in err

@@ -265,8 +265,9 @@ def users_list() -> None:
 def users_set_password(
     name: Annotated[str, typer.Argument(help="User name or id.")],
 ) -> None:
-    """Set a user's password (prompted for, or read from standard input), e.g. when the
-    generated admin password is lost."""
+    """Set a user's password, e.g. when the generated admin password is lost.
+
+    The password is prompted for, or read from standard input."""
     password = _read_password(name)
 
     async def go() -> None:
@@ -448,8 +449,10 @@ def templates_list() -> None:
 
 @keys_app.command("rotate")
 def keys_rotate() -> None:
-    """Re-encrypt every secret with the newest key (MODELREG_ENCRYPTION_KEY), in one
-    transaction. Keep the old key in MODELREG_OLD_ENCRYPTION_KEYS until this has run."""
+    """Re-encrypt every secret with the newest key, in one transaction.
+
+    The newest key is MODELREG_ENCRYPTION_KEY; keep the old one in
+    MODELREG_OLD_ENCRYPTION_KEYS until this has run."""
 
     async def go() -> int:
         async with _services() as s:
@@ -469,14 +472,18 @@ def keys_generate() -> None:
 
 @app.command()
 def simulate(
-    provider: Annotated[str, typer.Argument(help="Provider flavour to simulate.")],
+    provider: Annotated[
+        str, typer.Argument(help="openai, anthropic, ollama, azure or tgi (Hugging Face).")
+    ],
     port: Annotated[int, typer.Option(help="Port to listen on.")],
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     api_key: Annotated[str | None, typer.Option(help="Require this API key.")] = None,
 ) -> None:
     """Run a provider simulator (for demos and manual tests)."""
-    from modelreg.simulators.server import serve_forever
+    from modelreg.simulators.server import FLAVORS, serve_forever
 
+    if provider not in FLAVORS:
+        _fail(f"unknown provider {provider!r}; choose from {', '.join(FLAVORS)}", code=2)
     serve_forever(provider, host, port, api_key)
 
 
