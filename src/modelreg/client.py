@@ -24,17 +24,15 @@ from modelreg.errors import (
     ModelregError,
     ProviderError,
     ProviderStatusError,
-    StreamInterruptedError,
     UnexpectedResponseError,
 )
 from modelreg.providers.base import ConnectionChecker, HttpRequest, ProviderAdapter
 from modelreg.providers.registry import get_adapter
 from modelreg.resilience import (
-    CircuitBreaker,
     CircuitBreakerRegistry,
     RetryPolicy,
     apply_retry_headers,
-    counts_against_breaker,
+    judged,
     should_fall_back,
 )
 from modelreg.tools import RoundCollector, ToolHandler, next_round_messages, run_tool_calls
@@ -44,35 +42,21 @@ from modelreg.types import (
     ChatRequest,
     ChatResponse,
     EmbeddingResponse,
-    FinishEvent,
     Message,
     MetaEvent,
     StreamEvent,
     ToolChoice,
     ToolDefinition,
 )
+from modelreg.upstream import OpenStream, aclose_events, first_event, scrub_credentials
 
 __all__ = ["ConnectionResult", "UnifiedLLMClient"]
 
 T = TypeVar("T")
-ErrorT = TypeVar("ErrorT", bound=ModelregError)
 AdapterFor = Callable[[ModelConfig], ProviderAdapter]
 ResolveFallback = Callable[[str], Awaitable[ModelConfig | None]]
 
 CONNECTION_TEST_TIMEOUTS: Final = Timeouts(connect=5.0, read=10.0, total=15.0)
-
-
-def _scrub(error: ErrorT, model: ModelConfig) -> ErrorT:
-    """Remove the model's credentials from an error message (some providers echo the key)."""
-    secrets = [s.reveal() for s in (model.api_key, *model.auth_headers.values()) if s]
-    text = error.message
-    for secret in secrets:
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "****")
-    if text != error.message:
-        error.message = text
-        error.args = (text, *error.args[1:])
-    return error
 
 
 def _reason_text(model: ModelConfig, error: ModelregError) -> str:
@@ -203,13 +187,13 @@ class UnifiedLLMClient:
                 body = await resp.read()
                 status = resp.status
         except ModelregError as e:
-            error = _scrub(e, model)
+            error = scrub_credentials(e, model)
             return result(connection_reason(error), error.message, getattr(error, "status", None))
         try:
             if isinstance(adapter, ConnectionChecker):  # e.g. Ollama: is the model pulled?
                 self._parse(lambda: adapter.check_connection_response(body, model), model)
         except ModelregError as e:
-            error = _scrub(e, model)
+            error = scrub_credentials(e, model)
             return result(connection_reason(error), error.message, status)
         return result(None, "connected", status)
 
@@ -298,7 +282,7 @@ class UnifiedLLMClient:
                     model=model.name,
                 )
             try:
-                outcome = await _judged(breaker, attempt)
+                outcome = await judged(breaker, attempt)
             except ProviderError as e:
                 if retry_index >= self.retry.max_retries or not self.retry.is_retryable(e):
                     raise
@@ -320,11 +304,11 @@ class UnifiedLLMClient:
 
         return await self._with_retries(model, attempt)
 
-    async def _open_stream(self, model: ModelConfig, request: ChatRequest) -> _OpenStream:
+    async def _open_stream(self, model: ModelConfig, request: ChatRequest) -> OpenStream:
         adapter = self._adapter_for(model)
         http = adapter.build_request(request, model)
 
-        async def attempt() -> _OpenStream:
+        async def attempt() -> OpenStream:
             stack = AsyncExitStack()
             try:
                 resp = await stack.enter_async_context(self._open(http, model))
@@ -332,12 +316,12 @@ class UnifiedLLMClient:
                     body = await resp.read(MAX_ERROR_BODY)
                     raise self._status_error(adapter, model, resp.status, resp.headers, body)
                 events = adapter.parse_stream(resp.iter_chunks(), model)
-                stack.push_async_callback(_aclose, events)
-                first = await _first_event(events, model)
+                stack.push_async_callback(aclose_events, events)
+                first = await first_event(events, model)
             except BaseException:
                 await stack.aclose()
                 raise
-            return _OpenStream(stack, events, first, model)
+            return OpenStream(stack, events, first, model)
 
         return await self._with_retries(model, attempt)
 
@@ -364,7 +348,7 @@ class UnifiedLLMClient:
                     )
                 return await response.read()
         except ModelregError as e:
-            raise _scrub(e, model) from e.__cause__
+            raise scrub_credentials(e, model) from e.__cause__
 
     def _status_error(
         self,
@@ -383,7 +367,7 @@ class UnifiedLLMClient:
             )
         error = self._parse(lambda: adapter.map_error(status, headers, body, model), model)
         apply_retry_headers(error, headers)
-        return _scrub(error, model)
+        return scrub_credentials(error, model)
 
     def _parse(self, parse: Callable[[], T], model: ModelConfig) -> T:
         """Run an adapter parser; a parser crash is the upstream's odd answer, not ours."""
@@ -397,104 +381,6 @@ class UnifiedLLMClient:
                 provider=model.provider,
                 model=model.name,
             ) from e
-
-
-class _OpenStream:
-    """A stream whose first event arrived: from here on nothing is retried."""
-
-    def __init__(
-        self,
-        stack: AsyncExitStack,
-        events: AsyncIterator[StreamEvent],
-        first: tuple[MetaEvent | None, StreamEvent],
-        model: ModelConfig,
-    ) -> None:
-        self._stack = stack
-        self._events = events
-        self._meta, self._first = first
-        self._model = model
-
-    async def hand_on(self, route: MetaEvent) -> AsyncIterator[StreamEvent]:
-        # the stack closes the upstream response whichever way this generator ends:
-        # exhausted, an error, the consumer's aclose() or a cancelled task
-        async with self._stack:
-            meta, first = self._meta, self._first
-            if meta is not None:
-                route = replace(route, response_id=meta.response_id, model=meta.model)
-            yield route
-            yield first
-            finished = isinstance(first, FinishEvent)
-            try:
-                async for event in self._events:
-                    finished = finished or isinstance(event, FinishEvent)
-                    yield event
-            except ModelregError as e:
-                raise self._interrupted(e) from e
-            except Exception as e:
-                raise self._interrupted(None) from e
-            if not finished:
-                raise self._interrupted(None)
-
-    def _interrupted(self, cause: ModelregError | None) -> StreamInterruptedError:
-        detail = _scrub(cause, self._model).message if cause else "the stream ended early"
-        return StreamInterruptedError(
-            f"{self._model.name}: stream interrupted after output was sent: {detail}",
-            provider=self._model.provider,
-            model=self._model.name,
-        )
-
-
-async def _first_event(
-    events: AsyncIterator[StreamEvent], model: ModelConfig
-) -> tuple[MetaEvent | None, StreamEvent]:
-    """The first event worth committing to. MetaEvents (ids, model name) are held back and
-    merged into it, so a stream that breaks after its preamble is still retried."""
-    meta: MetaEvent | None = None
-    try:
-        async for event in events:
-            if not isinstance(event, MetaEvent):
-                return meta, event
-            meta = event
-    except ModelregError as e:
-        raise _scrub(e, model) from e.__cause__
-    except Exception as e:
-        raise UnexpectedResponseError(
-            f"{model.name}: could not read the upstream's stream ({type(e).__name__})",
-            provider=model.provider,
-            model=model.name,
-        ) from e
-    raise UnexpectedResponseError(
-        f"{model.name}: the stream ended before any output",
-        provider=model.provider,
-        model=model.name,
-    )
-
-
-async def _aclose(events: AsyncIterator[StreamEvent]) -> None:
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-async def _judged(breaker: CircuitBreaker, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run one attempt and tell the breaker how the model did."""
-    verdict = False
-    try:
-        outcome = await attempt()
-        breaker.record_success()
-        verdict = True
-        return outcome
-    except ProviderError as e:
-        if counts_against_breaker(e):
-            breaker.record_failure()
-            verdict = True
-        elif isinstance(e, ProviderStatusError):
-            breaker.record_success()  # it answered, sanely: the model is up
-            verdict = True
-        raise
-    finally:
-        if not verdict:
-            breaker.release_probe()
 
 
 def _exhausted(last_error: ModelregError | None, reasons: list[str]) -> ModelregError:

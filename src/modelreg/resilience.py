@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TypeVar
 
 from modelreg.errors import (
     BadRequestError,
@@ -26,6 +27,8 @@ from modelreg.errors import (
 # one reading of Retry-After for adapters and the retry loop; re-exported for callers here
 from modelreg.providers._common import parse_retry_after
 
+T = TypeVar("T")
+
 __all__ = [
     "BreakerState",
     "CircuitBreaker",
@@ -33,6 +36,7 @@ __all__ = [
     "RetryPolicy",
     "apply_retry_headers",
     "counts_against_breaker",
+    "judged",
     "parse_retry_after",
     "should_fall_back",
 ]
@@ -179,3 +183,24 @@ class CircuitBreakerRegistry:
 
     def state(self, model_id: str) -> BreakerState:
         return self.get(model_id).state
+
+
+async def judged(breaker: CircuitBreaker, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run one attempt and tell the breaker how the model did."""
+    verdict = False
+    try:
+        outcome = await attempt()
+        breaker.record_success()
+        verdict = True
+        return outcome
+    except ProviderError as e:
+        if counts_against_breaker(e):
+            breaker.record_failure()
+            verdict = True
+        elif isinstance(e, ProviderStatusError):
+            breaker.record_success()  # it answered, sanely: the model is up
+            verdict = True
+        raise
+    finally:
+        if not verdict:
+            breaker.release_probe()
