@@ -78,6 +78,36 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
     except ValidationError as e:
         lines = [f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
         _fail("invalid input\n  " + "\n  ".join(lines), code=2)
+    except ModuleNotFoundError as e:
+        if e.name not in _EXTRAS:
+            raise
+        _fail(_missing_extra_message(e.name))
+
+
+# optional drivers and the extra that installs each (`make run` installs the base package)
+_EXTRAS = {"asyncpg": "postgres", "redis": "redis"}
+
+
+def _missing_extra_message(module: str) -> str:
+    extra = _EXTRAS[module]
+    return (
+        f"the {extra} driver ({module}) is not installed; install the extra: "
+        f".venv/bin/pip install -e '.[{extra}]'"
+    )
+
+
+def _check_extras(settings: Settings) -> None:
+    """Fail before the server starts, not with a traceback in its first request."""
+    import importlib.util
+
+    needed = []
+    if not settings.is_sqlite:
+        needed.append("asyncpg")
+    if settings.redis_url:
+        needed.append("redis")
+    for module in needed:
+        if importlib.util.find_spec(module) is None:
+            _fail(_missing_extra_message(module))
 
 
 def _note(message: str) -> None:
@@ -161,6 +191,7 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    _check_extras(settings)
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers
