@@ -109,6 +109,11 @@ def test_malformed_urls_are_validation_errors(url):
         "http://0.0.0.0:8000/",
         "http://localhost:8000/",
         "http://api.localhost/",
+        # IPv6 spellings that embed an IPv4 address: judged by the address inside
+        "http://[::127.0.0.1]/",  # IPv4-compatible (deprecated, still routed by some stacks)
+        "http://[64:ff9b::10.0.0.1]/",  # NAT64 well-known prefix
+        "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+        "http://[2002:a00:1::1]/",  # 6to4 of 10.0.0.1
     ],
 )
 def test_private_targets_are_refused_for_untrusted_models(url):
@@ -129,6 +134,7 @@ def test_private_targets_are_allowed_for_trusted_models(url):
         "http://metadata.google.internal/computeMetadata/v1/",
         "http://169.254.170.2/",
         "http://[::ffff:169.254.169.254]/",
+        "http://[64:ff9b::169.254.169.254]/",
     ],
 )
 @pytest.mark.parametrize("allow_private", [False, True])

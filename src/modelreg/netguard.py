@@ -64,10 +64,26 @@ class UnsafeAddressError(OSError):
     """Raised by the socket factory; an OSError so aiohttp's connect path carries it along."""
 
 
+# IPv6 ranges whose low 32 bits are an IPv4 address that a gateway or stack may deliver to.
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE: Final = ipaddress.IPv6Network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address inside an IPv4-mapped, IPv4-compatible, NAT64 or 6to4 address."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped  # ::ffff:10.0.0.1
+    if ip.sixtofour is not None:
+        return ip.sixtofour  # 2002:a00:1:: (6to4 of 10.0.0.1)
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):  # not :: and ::1
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def address_problem(ip: IPAddress, *, allow_private: bool) -> str | None:
     """Why a connection to `ip` is refused, or None when it may go ahead."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = _embedded_ipv4(ip) or ip  # judged by the IPv4 address it carries
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if ip.is_unspecified or ip.is_multicast:

@@ -165,6 +165,9 @@ def _draft_config(draft: ModelDraft, actor: Actor) -> ModelConfig:
     data: dict[str, Any] = draft.model_dump(
         exclude={"api_key", "auth_headers", "fallback_model_ids"}
     )
+    # the client lets global configs through its trusted (private-network) connection pool:
+    # a user's draft claiming "is_global" must not get there (DNS rebinding past the check)
+    data["is_global"] = draft.is_global and actor.is_admin
     return ModelConfig(
         **{**data, "id": "draft", "user_id": str(actor.id) if actor.id else None},
         api_key=Secret(draft.api_key) if draft.api_key else None,
