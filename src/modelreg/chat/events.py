@@ -8,7 +8,7 @@ from modelreg.errors import ModelregError
 from modelreg.types import ToolCall, Usage
 
 if TYPE_CHECKING:
-    from modelreg.chat.service import TurnResult
+    from modelreg.chat.turn import TurnResult
 
 __all__ = ["call_json", "error_type", "result_json", "usage_json"]
 

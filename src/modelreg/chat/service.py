@@ -24,10 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +45,7 @@ from modelreg.chat.store import (
     uuid_or_none,
 )
 from modelreg.chat.tools import ToolRegistry
+from modelreg.chat.turn import ChatEvent, Progress, Turn, TurnInput, TurnResult
 from modelreg.config import ModelConfig
 from modelreg.db.models import Conversation, utcnow
 from modelreg.db.models import Message as MessageRow
@@ -58,9 +57,7 @@ from modelreg.types import (
     MetaEvent,
     ReasoningDelta,
     TextDelta,
-    ToolCall,
     ToolCallEnd,
-    ToolDefinition,
     Usage,
     UsageEvent,
 )
@@ -78,80 +75,6 @@ __all__ = ["ChatEvent", "ChatService", "Turn", "TurnInput", "TurnResult"]
 log = logging.getLogger(__name__)
 
 MAX_TOOL_ROUNDS = 8
-ChatEvent = tuple[str, dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class TurnInput:
-    messages: tuple[Message, ...]
-    conversation_id: uuid.UUID | None = None
-    model: str | None = None  # registry name or id
-    server_tools: tuple[str, ...] = ()
-    client_tools: tuple[ToolDefinition, ...] = ()
-    tool_choice: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    title: str | None = None
-
-
-@dataclass(slots=True)
-class Turn:
-    """A validated turn whose input is stored; the model has not been called yet."""
-
-    actor: Actor
-    conversation_id: uuid.UUID
-    user_id: uuid.UUID
-    model: ModelConfig
-    history: list[Message]
-    tools: tuple[ToolDefinition, ...]
-    server_tools: frozenset[str]
-    input: TurnInput
-    assistant_id: uuid.UUID = field(default_factory=uuid.uuid4)
-
-
-@dataclass(frozen=True, slots=True)
-class TurnResult:
-    conversation_id: uuid.UUID
-    message_id: uuid.UUID
-    model_id: str
-    model_name: str
-    text: str
-    reasoning: str
-    tool_calls: tuple[ToolCall, ...]  # calls to client-declared tools, for the caller to run
-    usage: Usage
-    cost: Decimal
-    latency_ms: float
-    ttft_ms: float | None
-    finish_reason: str | None
-    status: str  # complete | incomplete | error
-    error: str | None = None
-    fallback_reasons: tuple[str, ...] = ()
-
-
-@dataclass(slots=True)
-class _Progress:
-    """What a turn has produced so far, across tool rounds."""
-
-    started: float = field(default_factory=time.perf_counter)
-    served: ModelConfig | None = None
-    fallback_reasons: tuple[str, ...] = ()
-    text: list[str] = field(default_factory=list)  # the current round's text
-    reasoning: list[str] = field(default_factory=list)
-    calls: list[ToolCall] = field(default_factory=list)  # the current round's calls
-    usage: Usage = field(default_factory=Usage)
-    round_usage: Usage = field(default_factory=Usage)
-    finish: str | None = None
-    ttft_ms: float | None = None
-    rounds: list[MessageRow] = field(default_factory=list)  # stored tool-round messages
-
-    def first_output(self) -> None:
-        if self.ttft_ms is None:
-            self.ttft_ms = (time.perf_counter() - self.started) * 1000
-
-    @property
-    def latency_ms(self) -> float:
-        return (time.perf_counter() - self.started) * 1000
 
 
 class ChatService:
@@ -247,7 +170,7 @@ class ChatService:
     # --- phase 2a: one JSON answer -------------------------------------------------------
 
     async def complete(self, turn: Turn) -> TurnResult:
-        progress = _Progress()
+        progress = Progress()
         messages = await self._context(turn)
         try:
             for round_no in range(MAX_TOOL_ROUNDS + 1):
@@ -277,7 +200,7 @@ class ChatService:
         """Events: meta, text_delta, reasoning_delta, tool_call, tool_result, usage, done —
         or error (then the message is stored as incomplete when text had arrived, else as
         error). If the consumer goes away, the text so far is stored as incomplete."""
-        progress = _Progress()
+        progress = Progress()
         saved = False
         yield (
             "meta",
@@ -333,7 +256,7 @@ class ChatService:
                 # cancellation of this one cannot interrupt
                 self._save_in_background(turn, progress)
 
-    async def _on_event(self, turn: Turn, progress: _Progress, event: Any) -> ChatEvent | None:
+    async def _on_event(self, turn: Turn, progress: Progress, event: Any) -> ChatEvent | None:
         if isinstance(event, TextDelta):
             progress.first_output()
             progress.text.append(event.text)
@@ -373,7 +296,7 @@ class ChatService:
         }
 
     @staticmethod
-    def _runs_server_tools(turn: Turn, progress: _Progress, round_no: int) -> bool:
+    def _runs_server_tools(turn: Turn, progress: Progress, round_no: int) -> bool:
         """Another round only when every call is to a server-side tool (a call to a
         client-declared tool ends the turn: the caller runs it and sends the result)."""
         return (
@@ -384,7 +307,7 @@ class ChatService:
         )
 
     async def _tool_round(
-        self, turn: Turn, progress: _Progress, messages: list[Message]
+        self, turn: Turn, progress: Progress, messages: list[Message]
     ) -> list[Message]:
         text = "".join(progress.text)
         results = await run_tool_calls(progress.calls, self.tools.call)
@@ -416,7 +339,7 @@ class ChatService:
         except ModelregError:
             return asked
 
-    def _save_in_background(self, turn: Turn, progress: _Progress) -> None:
+    def _save_in_background(self, turn: Turn, progress: Progress) -> None:
         task = asyncio.create_task(self._finish(turn, progress, "incomplete"))
         self._saving.add(task)
         task.add_done_callback(self._saving.discard)
@@ -424,7 +347,7 @@ class ChatService:
     async def _finish(
         self,
         turn: Turn,
-        progress: _Progress,
+        progress: Progress,
         status: str,
         *,
         error: ModelregError | None = None,
