@@ -13,11 +13,6 @@ from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import IN_PRICE, OUT_PRICE, create_model, stream_chat, unique
 
 
-@pytest.fixture
-def user(live_server: LiveServer) -> str:
-    return live_server.create_user()
-
-
 def test_json_turn_stores_usage_cost_and_model(
     live_server: LiveServer, user: str, openai_sim: SimulatorServer
 ) -> None:

@@ -16,11 +16,6 @@ from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import create_model, stream_chat, unique
 
 
-@pytest.fixture
-def user(live_server: LiveServer) -> str:
-    return live_server.create_user()
-
-
 def test_crud(live_server: LiveServer, user: str, openai_sim: SimulatorServer) -> None:
     model = create_model(live_server, user, openai_sim)
     with live_server.client(user) as http:

@@ -24,11 +24,6 @@ def sdk(server: LiveServer, token: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=server.url, api_key=token, max_retries=0)
 
 
-@pytest.fixture
-def user(live_server: LiveServer) -> str:
-    return live_server.create_user()
-
-
 @pytest.fixture(params=["anthropic", "openai", "ollama"])
 def upstream(request: pytest.FixtureRequest) -> SimulatorServer:
     fixture: SimulatorServer = request.getfixturevalue(f"{request.param}_sim")

@@ -29,11 +29,6 @@ def sdk(server: LiveServer, token: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.url + "/v1", api_key=token, max_retries=0)
 
 
-@pytest.fixture
-def user(live_server: LiveServer) -> str:
-    return live_server.create_user()
-
-
 @pytest.fixture(params=["openai", "anthropic"])
 def upstream(request: pytest.FixtureRequest) -> SimulatorServer:
     """Every behaviour is checked through the pass-through and through translation."""
