@@ -246,6 +246,17 @@ def test_another_users_model_is_unknown_on_every_gateway_and_chat_path(
         assert_error(patched, 422, "validation_error", field="fallback_model_ids")
         conv = http.post("/api/conversations", json={"llm_model_id": bobs["id"]})
         assert conv.status_code == 404, conv.text
+        alices_conv = http.post("/api/conversations", json={"title": "alice's"}).json()
+        switched = http.patch(
+            f"/api/conversations/{alices_conv['id']}", json={"llm_model_id": bobs["name"]}
+        )
+        assert switched.status_code == 404, switched.text
+        for path in ("/api/users", "/api/audit"):
+            assert http.get(path).status_code == 403, path
+        made = http.post(
+            "/api/users", json={"username": unique("x"), "password": "p" * 12, "role": "admin"}
+        )
+        assert made.status_code == 403, made.text
     with live_server.client(bob) as http:
         bob_conv = http.post("/api/conversations", json={"title": "bob's"}).json()
     with live_server.client(alice) as http:
