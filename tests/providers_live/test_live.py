@@ -142,7 +142,7 @@ async def test_stream(client, model):
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     assert "pong" in text.lower()
     assert any(isinstance(e, UsageEvent) for e in events)
-    assert isinstance(events[-1], FinishEvent) or any(isinstance(e, FinishEvent) for e in events)
+    assert sum(isinstance(e, FinishEvent) for e in events) == 1  # usage may follow the finish
 
 
 async def test_tool_round_trip(client, model):
