@@ -26,14 +26,33 @@ router = APIRouter(tags=["chat"])
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
+_STREAM_EVENTS = (
+    "meta",
+    "text_delta",
+    "reasoning_delta",
+    "tool_call",
+    "tool_result",
+    "usage",
+    "done",
+    "error",
+)
 _STREAM_DOC: dict[str, Any] = {
     "description": "JSON (`stream: false`) or Server-Sent Events (`stream: true`)",
     "content": {
         "text/event-stream": {
-            "schema": {
-                "type": "string",
-                "description": "event: meta | text_delta | reasoning_delta | tool_call | "
-                "tool_result | usage | done | error; data: JSON",
+            "schema": {  # one event (OpenAPI before 3.2: `schema` describes each event)
+                "type": "object",
+                "description": "`event: <type>` + `data: <JSON object>`; the `done` event's "
+                "data is the JSON answer (ChatOut)",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"enum": list(_STREAM_EVENTS)},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"type": "object"},
+                    },
+                },
             }
         }
     },

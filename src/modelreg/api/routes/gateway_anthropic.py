@@ -19,7 +19,7 @@ from modelreg.errors import ModelregError, ProviderError
 from modelreg.gateway import anthropic_wire as wire
 from modelreg.gateway.core import account, admit, loads_body, served_model
 from modelreg.gateway.errors import anthropic_error_body, classify
-from modelreg.gateway.openapi import json_body
+from modelreg.gateway.openapi import ANTHROPIC_MESSAGES_RESPONSES, json_body
 from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
 
 __all__ = ["router"]
@@ -27,14 +27,6 @@ __all__ = ["router"]
 router = APIRouter(tags=["gateway (Anthropic-compatible)"])
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid request (Anthropic error shape)"},
-    401: {"description": "Missing or invalid token (Authorization: Bearer or x-api-key)"},
-    404: {"description": "Unknown model (or not visible to the caller)"},
-    429: {"description": "Rate limited; see Retry-After"},
-    502: {"description": "The upstream provider failed"},
-    529: {"description": "The upstream is overloaded"},
-}
 
 
 def _frame(event: str, data: dict[str, Any]) -> bytes:
@@ -45,7 +37,7 @@ def _frame(event: str, data: dict[str, Any]) -> bytes:
     "/v1/messages",
     summary="Messages (Anthropic-compatible; stream with `stream: true`)",
     openapi_extra=json_body(wire.MessagesRequest),
-    responses=_ERRORS,
+    responses=ANTHROPIC_MESSAGES_RESPONSES,
 )
 async def messages(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
     req = wire.parse_messages_request(loads_body(await request.body()))
