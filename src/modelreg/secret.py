@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["Secret", "hint"]
+__all__ = ["Secret", "hint", "scrub"]
 
 _MASK: Final = "****"
 
@@ -14,6 +14,25 @@ def hint(value: str | None) -> str | None:
     if not value or len(value) < 8:
         return None
     return value[-4:]
+
+
+# a cut-off tail this long is still enough of a key to matter
+_MIN_TAIL = 6
+
+
+def scrub(text: str, secrets: list[str], *, keep_hint: bool = False) -> str:
+    """Remove every secret from `text`, and a secret's leading part where `text` was cut
+    short in the middle of it (upstream messages are shortened before they reach us)."""
+    for secret in secrets:
+        if len(secret) < 4:
+            continue
+        if secret in text:
+            text = text.replace(secret, _MASK + ((hint(secret) or "") if keep_hint else ""))
+        for size in range(min(len(secret) - 1, len(text)), _MIN_TAIL - 1, -1):
+            if text.endswith(secret[:size]):
+                text = text[: len(text) - size] + _MASK
+                break
+    return text
 
 
 class Secret:

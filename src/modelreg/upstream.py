@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from modelreg.config import ModelConfig
 from modelreg.errors import ModelregError, StreamInterruptedError, UnexpectedResponseError
+from modelreg.secret import scrub
 from modelreg.types import FinishEvent, MetaEvent, StreamEvent
 
 __all__ = ["OpenStream", "aclose_events", "first_event", "scrub_credentials"]
@@ -25,10 +26,7 @@ ErrorT = TypeVar("ErrorT", bound=ModelregError)
 def scrub_credentials(error: ErrorT, model: ModelConfig) -> ErrorT:
     """Remove the model's credentials from an error message (some providers echo the key)."""
     secrets = [s.reveal() for s in (model.api_key, *model.auth_headers.values()) if s]
-    text = error.message
-    for secret in secrets:
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "****")
+    text = scrub(error.message, secrets)
     if text != error.message:
         error.message = text
         error.args = (text, *error.args[1:])

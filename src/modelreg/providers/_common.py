@@ -30,6 +30,7 @@ from modelreg.errors import (
     UnexpectedResponseError,
 )
 from modelreg.providers._sse import NotAnEventStreamError, SSEEvent, iter_sse
+from modelreg.secret import scrub
 from modelreg.types import FinishReason
 
 __all__ = [
@@ -117,10 +118,7 @@ def redact(text: str, model: ModelConfig) -> str:
     secrets = [s.reveal() for s in model.auth_headers.values()]
     if model.api_key is not None:
         secrets.append(model.api_key.reveal())
-    for secret in secrets:
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "****" + (secret[-4:] if len(secret) >= 8 else ""))
-    return text
+    return scrub(text, secrets, keep_hint=True)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
