@@ -164,6 +164,24 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"| {TEST_NAMES[test]} | {conc} | {label} | {fmt_summary(d)} | {fmt_summary(m)} "
             f"| {fmt_summary(ll)} | {_compare(m, d, kind)} | {vs_lite} |"
         )
+    scaling = [n for n in agg if n.startswith("modelreg-w")]
+    if scaling and gw:
+        lines.append("")
+        lines.append(
+            "Workers (modelreg-wN: N workers on both cores, sharing them with the load "
+            "generator and nginx):"
+        )
+        lines.append("")
+        for key, label in (
+            ("nonstream/32/req_s", "non-stream c=32 req/s"),
+            ("sse/32/req_s", "SSE c=32 streams/s"),
+        ):
+            cells = [f"1 worker (CPU 1) {fmt_summary(agg[gw].get(key))}"]
+            cells += [
+                f"{n.removeprefix('modelreg-w')} workers {fmt_summary(agg[n].get(key))}"
+                for n in scaling
+            ]
+            lines.append(f"- {label}: " + "; ".join(cells))
     lines.append("")
     lines.append("Gateway CPU (% of one core, median) / foreign CPU `other%` (max) / errors:")
     lines.append("")

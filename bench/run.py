@@ -222,7 +222,24 @@ def run_target(t: Target, args: argparse.Namespace, load: Load, ups: Upstreams) 
 
     json_url, sse_url = t.base + "/chat/completions", t.sse_base + "/chat/completions"
     slow_url = t.slow_base + "/chat/completions"
+    scaling_only = t.name.startswith("modelreg-w")
     for rep in range(1, args.repeat + 1):
+        if scaling_only:  # throughput with N workers: the capacity tests only
+            record(
+                "nonstream",
+                32,
+                rep,
+                lambda: load.whole_responses(json_url, json_model, False, t.key, 32, args.requests),
+            )
+            record(
+                "sse",
+                args.sse_conc,
+                rep,
+                lambda: load.whole_responses(
+                    sse_url, sse_model, True, t.key, args.sse_conc, args.requests
+                ),
+            )
+            continue
         for conc in args.conc:
             record(
                 "nonstream",
@@ -432,7 +449,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--smoke", action="store_true", help="tiny run for make test (< 60 s)")
-    ap.add_argument("--targets", default="direct,modelreg")
+    ap.add_argument(
+        "--targets",
+        default="direct,modelreg",
+        help="comma-separated: direct, modelreg, litellm, modelreg-wN (N workers "
+        "on both cores, capacity tests only)",
+    )
     ap.add_argument(
         "--with-litellm",
         action="store_true",
@@ -586,6 +608,10 @@ def make_target(
         return targets.direct(ups)
     if name == "modelreg":
         return targets.modelreg(ups, workdir, cpu)
+    if name.startswith("modelreg-w"):
+        # several workers share both cores with the load generator: a scaling check only
+        workers = int(name.removeprefix("modelreg-w"))
+        return targets.modelreg(ups, workdir, None if cpu is None else "0,1", workers, name)
     if name == "litellm":
         return targets.litellm(ups, workdir, cpu, args.litellm_venv)
     raise SystemExit(f"unknown target {name!r}")
@@ -604,6 +630,7 @@ def render_md_file(result: dict[str, Any], table: str) -> str:
         "",
         f"Upstream: {m['upstream']}; load client: {m['load_client']}; gateway CPU "
         f"{m['gateway_cpu']}, load CPU {m['load_cpu']}",
+        "",
         "",
     ]
     return "\n".join(head) + table

@@ -184,20 +184,22 @@ def modelreg_cold_start(workdir: Path, cpu: str | None) -> dict[str, Any]:
     return {"time_to_health_s": round(secs, 3), "rss_at_health_mb": rss}
 
 
-def modelreg(ups: Upstreams, workdir: Path, cpu: str | None, workers: int = 1) -> Target:
+def modelreg(
+    ups: Upstreams, workdir: Path, cpu: str | None, workers: int = 1, name: str = "modelreg"
+) -> Target:
     port = free_port()
-    data = workdir / "modelreg-data"
+    data = workdir / f"{name}-data"
     env = _modelreg_env(data, port)
     # `serve` on an empty data dir migrates and creates the first admin (from
     # MODELREG_ADMIN_PASSWORD): this start is also a cold start of the embedded default
-    proc, secs = _start_serve(env, port, cpu, workdir / "modelreg.log", workers)
+    proc, secs = _start_serve(env, port, cpu, workdir / f"{name}.log", workers)
     try:
         key = _token_from(_cli(env, "tokens", "create", "admin", "--name", "bench"))
     except Exception:
         stop_pid(proc.pid)
         raise
     t = Target(
-        "modelreg",
+        name,
         f"http://127.0.0.1:{port}/v1",
         f"http://127.0.0.1:{port}/v1",
         f"http://127.0.0.1:{port}/v1",

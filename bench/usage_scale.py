@@ -398,7 +398,9 @@ def to_markdown(res: dict[str, Any]) -> str:
         lines.append(f"| {name} | {case} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"rollup: {res['rollup_rows']:,} rows, built in {res['rollup_build_s']} s; "
+        f"rollup: usage_daily (day, user, model) {res['rollup_rows']:,} rows and "
+        f"usage_daily_model (day, model) {res.get('rollup_model_rows', 0):,} rows, built in "
+        f"{res['rollup_build_s']} s; "
         f"upsert of one 100-event batch p50 {res['rollup_upsert_100']['p50_ms']} ms",
         "",
     ]
