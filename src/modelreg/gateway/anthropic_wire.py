@@ -179,8 +179,9 @@ def to_unified(req: MessagesRequest) -> dict[str, Any]:
     """Keyword arguments for `UnifiedLLMClient.chat` / `.stream` (model left out)."""
     messages: list[Message] = []
     if req.system:
-        system = req.system if isinstance(req.system, str) else "".join(
-            b.text for b in req.system
+        # separate blocks are separate instructions: joined as paragraphs, never glued
+        system = req.system if isinstance(req.system, str) else "\n\n".join(
+            b.text for b in req.system if b.text
         )  # fmt: skip
         messages.append(Message(role="system", content=system))
     for m in req.messages:

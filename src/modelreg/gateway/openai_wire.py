@@ -122,6 +122,9 @@ class ChatCompletionRequest(_Open):
     n: StrictInt | None = None
     parallel_tool_calls: StrictBool | None = None
     seed: StrictInt | None = None
+    response_format: dict[str, Any] | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: StrictInt | None = None
 
 
 class EmbeddingRequest(_Open):
@@ -201,8 +204,29 @@ def _message(m: MessageIn) -> Message:
     )
 
 
+def _translatable_extra(req: ChatCompletionRequest) -> dict[str, Any]:
+    """The OpenAI-only fields a translated request can still honour, as the client's `extra`.
+
+    `response_format` goes on as it is (the adapters translate it: Ollama's `format`; an
+    OpenAI-compatible fallback sends it unchanged; Anthropic refuses it with a 400), because
+    `.parse()` callers rely on it. Log probabilities have no place in the unified response, so
+    asking for them here is a 400 rather than an answer that silently lacks them."""
+    if req.logprobs or req.top_logprobs is not None:
+        raise GatewayRequestError(
+            "logprobs are only available from models served by an OpenAI-compatible provider "
+            "without a fallback chain",
+            param="logprobs",
+            code="unsupported_parameter",
+        )
+    fmt = req.response_format
+    if fmt is None or fmt.get("type") == "text":
+        return {}
+    return {"response_format": fmt}
+
+
 def to_unified(req: ChatCompletionRequest) -> dict[str, Any]:
     """Keyword arguments for `UnifiedLLMClient.chat` / `.stream` (model left out)."""
+    extra = _translatable_extra(req)
     tool_choice: str | None = None
     if isinstance(req.tool_choice, ToolChoiceIn):
         tool_choice = req.tool_choice.function.name
@@ -226,6 +250,7 @@ def to_unified(req: ChatCompletionRequest) -> dict[str, Any]:
         "stop": req.stop,
         "parallel_tool_calls": req.parallel_tool_calls,
         "seed": req.seed,
+        "extra": extra or None,
     }
 
 

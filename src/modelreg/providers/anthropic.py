@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from modelreg.config import ModelConfig
-from modelreg.errors import ConfigError, ProviderStatusError, StreamInterruptedError
+from modelreg.errors import (
+    ConfigError,
+    ProviderStatusError,
+    StreamInterruptedError,
+    ValidationFailedError,
+)
 from modelreg.providers._common import (
     arguments_to_raw,
     dumps,
@@ -347,7 +352,16 @@ class AnthropicAdapter:
                 body["tool_choice"] = choice
         if req.stream:
             body["stream"] = True
-        body.update(req.extra)
+        extra = dict(req.extra)
+        if extra.pop("response_format", None) is not None:
+            # OpenAI's structured output has no equivalent in the Messages API we speak;
+            # answering without it would hand `.parse()` callers unchecked text
+            raise ValidationFailedError(
+                f"{model.name}: response_format (JSON mode / structured output) is not "
+                "supported for Anthropic models; ask for JSON in the prompt instead",
+                field="response_format",
+            )
+        body.update(extra)
         return body
 
     def build_request(self, req: ChatRequest, model: ModelConfig) -> HttpRequest:

@@ -66,6 +66,19 @@ DONE_REASONS: dict[str, FinishReason] = {
 _TOP_LEVEL = frozenset({"format", "think", "keep_alive", "truncate", "logprobs", "top_logprobs"})
 
 
+def _format(response_format: Any) -> str | dict[str, Any] | None:
+    """OpenAI's `response_format` as Ollama's `format`: "json", or the JSON schema itself."""
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return "json"
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        return schema if isinstance(schema, dict) else "json"
+    return None
+
+
 def _images(message: Message) -> list[str]:
     images: list[str] = []
     for part in message.images:
@@ -225,7 +238,11 @@ class OllamaAdapter:
                 for t in req.tools
             ]
         for key, value in req.extra.items():
-            if key in _TOP_LEVEL:
+            if key == "response_format":  # OpenAI's structured output, from the gateway
+                fmt = _format(value)
+                if fmt is not None:
+                    body["format"] = fmt
+            elif key in _TOP_LEVEL:
                 body[key] = value
             else:
                 options[key] = value

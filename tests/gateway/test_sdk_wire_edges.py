@@ -1,0 +1,122 @@
+"""Wire edge cases seen through the official SDKs: request fields that only some providers
+understand, translated faithfully or refused with a clear 400 — never dropped in silence."""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+import openai
+import pytest
+from pydantic import BaseModel
+
+from modelreg.simulators import Script, SimulatorServer
+from tests.fixtures.server import LiveServer
+from tests.gateway.helpers import create_model
+
+
+def openai_sdk(server: LiveServer, token: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=token, max_retries=0)
+
+
+def anthropic_sdk(server: LiveServer, token: str) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=server.url, api_key=token, max_retries=0)
+
+
+@pytest.fixture
+def user(live_server: LiveServer) -> str:
+    return live_server.create_user()
+
+
+class City(BaseModel):
+    city: str
+
+
+def test_structured_output_reaches_ollama_as_its_format_field(
+    live_server: LiveServer, user: str, ollama_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, ollama_sim)
+    ollama_sim.enqueue(Script(text='{"city": "Paris"}'), Script(text='{"city": "Oslo"}'))
+    client = openai_sdk(live_server, user)
+    parsed = client.chat.completions.parse(
+        model=model["name"], messages=[{"role": "user", "content": "x"}], response_format=City
+    )
+    assert parsed.choices[0].message.parsed == City(city="Paris")
+    sent = ollama_sim.requests[-1].json
+    assert sent["format"]["properties"] == {"city": {"title": "City", "type": "string"}}
+    assert "response_format" not in json.dumps(sent)
+
+    client.chat.completions.create(
+        model=model["name"],
+        messages=[{"role": "user", "content": "x"}],
+        response_format={"type": "json_object"},
+    )
+    assert ollama_sim.requests[-1].json["format"] == "json"
+
+
+def test_structured_output_to_anthropic_is_a_clear_400(
+    live_server: LiveServer, user: str, anthropic_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, anthropic_sim)
+    with pytest.raises(openai.BadRequestError) as refused:
+        openai_sdk(live_server, user).chat.completions.parse(
+            model=model["name"], messages=[{"role": "user", "content": "x"}], response_format=City
+        )
+    assert "response_format" in refused.value.message
+    assert anthropic_sim.requests == []  # refused before any upstream call
+    # a plain-text response_format asks for nothing: accepted
+    answer = openai_sdk(live_server, user).chat.completions.create(
+        model=model["name"],
+        messages=[{"role": "user", "content": "x"}],
+        response_format={"type": "text"},
+    )
+    assert answer.choices[0].message.content
+
+
+@pytest.mark.parametrize("flavor", ["anthropic", "ollama"])
+def test_logprobs_on_a_translated_model_is_a_clear_400(
+    live_server: LiveServer, user: str, flavor: str, request: pytest.FixtureRequest
+) -> None:
+    sim: SimulatorServer = request.getfixturevalue(f"{flavor}_sim")
+    model = create_model(live_server, user, sim)
+    with pytest.raises(openai.BadRequestError) as refused:
+        openai_sdk(live_server, user).chat.completions.create(
+            model=model["name"], messages=[{"role": "user", "content": "x"}], logprobs=True
+        )
+    assert refused.value.param == "logprobs"
+    assert sim.requests == []
+
+
+def test_logprobs_pass_through_to_an_openai_upstream(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, openai_sim)
+    openai_sdk(live_server, user).chat.completions.create(
+        model=model["name"],
+        messages=[{"role": "user", "content": "x"}],
+        logprobs=True,
+        top_logprobs=2,
+    )
+    sent = openai_sim.requests[-1].json
+    assert (sent["logprobs"], sent["top_logprobs"]) == (True, 2)
+
+
+@pytest.mark.parametrize("flavor", ["openai", "ollama", "anthropic"])
+def test_system_blocks_keep_their_boundaries(
+    live_server: LiveServer, user: str, flavor: str, request: pytest.FixtureRequest
+) -> None:
+    sim: SimulatorServer = request.getfixturevalue(f"{flavor}_sim")
+    model = create_model(live_server, user, sim)
+    anthropic_sdk(live_server, user).messages.create(
+        model=model["name"],
+        max_tokens=20,
+        system=[
+            {"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "Answer in French."},
+        ],
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    sent = json.dumps(sim.requests[-1].json)
+    assert "terse.Answer" not in sent  # two instructions, not one glued word
+    assert "You are terse." in sent
+    assert "Answer in French." in sent
