@@ -85,18 +85,39 @@ class Metrics:
             registry=self.registry,
         )
 
+        # `labels()` costs a lock and a few allocations per call; the labelled children are
+        # kept here (as many as the registry keeps anyway: routes, statuses, models)
+        self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._upstream: dict[tuple[str, str], Histogram] = {}
+        self._ttft: dict[tuple[str, str], Histogram] = {}
+
     # --- recording ------------------------------------------------------------------
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._http.get(key)
+        if children is None:
+            children = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_latency.labels(method, route),
+            )
+            self._http[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_upstream(
         self, model: str, provider: str, seconds: float, ttft_seconds: float | None = None
     ) -> None:
-        self.upstream_latency.labels(model, provider).observe(seconds)
+        key = (model, provider)
+        latency = self._upstream.get(key)
+        if latency is None:
+            latency = self._upstream[key] = self.upstream_latency.labels(model, provider)
+        latency.observe(seconds)
         if ttft_seconds is not None:
-            self.upstream_ttft.labels(model, provider).observe(ttft_seconds)
+            ttft = self._ttft.get(key)
+            if ttft is None:
+                ttft = self._ttft[key] = self.upstream_ttft.labels(model, provider)
+            ttft.observe(ttft_seconds)
 
     def record_upstream_error(self, model: str, provider: str, error_type: str) -> None:
         self.upstream_errors.labels(model, provider, error_type).inc()

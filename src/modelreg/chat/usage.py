@@ -2,7 +2,7 @@
 
 `record()` only appends to a bounded in-memory queue; one background task drains it in batches
 (one multi-row INSERT into `usage_events` plus one UPDATE of `llm_models.last_used_at` per
-batch), so a gateway request never waits for the database. On a database error the batch is
+batch; a record waits at most `linger` seconds for others to join its batch), so a gateway request never waits for the database. On a database error the batch is
 retried with backoff; `stop()` flushes everything still queued. Nothing is dropped silently:
 when the queue is full or a batch finally fails, the number of lost events is logged as an
 error (and counted in `lost`).
@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -50,6 +50,9 @@ class UsageRecord:
     created_at: datetime = field(default_factory=utcnow)
 
 
+_COLUMNS = tuple(f.name for f in fields(UsageRecord))
+
+
 def _as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
     if value is None or isinstance(value, uuid.UUID):
         return value
@@ -68,12 +71,14 @@ class UsageRecorder:
         batch_size: int = 500,
         retries: int = 5,
         retry_delay: float = 0.2,
+        linger: float = 0.1,
     ) -> None:
         self._db = db
         self._queue: asyncio.Queue[UsageRecord] = asyncio.Queue(maxsize=max_queue)
         self._batch_size = batch_size
         self._retries = retries
         self._retry_delay = retry_delay
+        self._linger = linger  # seconds a lone record waits for company before it is written
         self._task: asyncio.Task[None] | None = None
         self.written = 0
         self.lost = 0
@@ -137,6 +142,14 @@ class UsageRecorder:
             self.lost += 1
             log.error("usage queue full: usage event lost (%d lost so far)", self.lost)
 
+    def _put_back(self, record: UsageRecord) -> None:
+        self._queue.task_done()
+        try:
+            self._queue.put_nowait(record)
+        except asyncio.QueueFull:
+            self.lost += 1
+            log.error("usage queue full: usage event lost (%d lost so far)", self.lost)
+
     def _drain(self) -> list[UsageRecord]:
         batch: list[UsageRecord] = []
         while len(batch) < self._batch_size:
@@ -149,6 +162,13 @@ class UsageRecorder:
     async def _run(self) -> None:
         while True:
             first = await self._queue.get()
+            if self._linger > 0 and self._queue.qsize() + 1 < self._batch_size:
+                # let a batch gather: one INSERT per request cost more CPU than the request
+                try:
+                    await asyncio.sleep(self._linger)
+                except asyncio.CancelledError:
+                    self._put_back(first)  # stop() writes what is left in the queue
+                    raise
             batch = [first, *self._drain()]
             try:
                 await self._write(batch)
@@ -159,7 +179,8 @@ class UsageRecorder:
     async def _write(self, batch: list[UsageRecord]) -> None:
         if not batch:
             return
-        rows = [asdict(r) for r in batch]
+        # a shallow copy per row: dataclasses.asdict deep-copies every Decimal and datetime
+        rows = [{name: getattr(r, name) for name in _COLUMNS} for r in batch]
         model_ids = {r.llm_model_id for r in batch if r.llm_model_id is not None}
         delay = self._retry_delay
         for attempt in range(1, self._retries + 1):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -207,13 +207,39 @@ def _status_error(
     return error
 
 
-def _next_event(buf: bytes) -> int:
-    """End (exclusive) of the first complete SSE event in `buf`, or -1."""
-    lf = buf.find(b"\n\n")
-    crlf = buf.find(b"\r\n\r\n")
-    if crlf != -1 and (lf == -1 or crlf < lf):
-        return crlf + 4
-    return lf + 2 if lf != -1 else -1
+def _last_event_end(buf: bytes) -> int:
+    """End (exclusive) of the last complete SSE event in `buf`, or -1."""
+    lf = buf.rfind(b"\n\n")
+    crlf = buf.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf != -1 else -1, crlf + 4 if crlf != -1 else -1)
+
+
+def _event_ends(block: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of each event in `block`, which ends at an event boundary. Linear: the
+    CRLF boundary is searched for only when the block has a CR at all."""
+    has_cr = b"\r" in block
+    start, size = 0, len(block)
+    while start < size:
+        lf = block.find(b"\n\n", start)
+        end = lf + 2 if lf != -1 else size
+        if has_cr:
+            crlf = block.find(b"\r\n\r\n", start)
+            if crlf != -1 and crlf + 4 <= end:
+                end = crlf + 4
+        yield start, end
+        start = end
+
+
+def _has_usage_object(block: bytes, start: int, end: int) -> bool:
+    """Whether the event holds a `"usage"` that is not null (OpenAI sends `"usage":null` in
+    every chunk of a stream that asked for usage; only the last one carries the numbers)."""
+    at = block.find(b'"usage"', start, end)
+    while at != -1:
+        value = block[at + 7 : at + 40].lstrip()
+        if not value.startswith(b":") or not value[1:].lstrip().startswith(b"null"):
+            return True
+        at = block.find(b'"usage"', at + 7, end)
+    return False
 
 
 def _data_json(event: bytes) -> Any:
@@ -249,22 +275,17 @@ async def relay_stream(
             async for chunk in forward.response.iter_chunks():
                 if outcome.ttft_ms is None:
                     outcome.ttft_ms = (time.perf_counter() - forward.started) * 1000
-                buf += chunk
-                out: list[bytes] = []
-                while (end := _next_event(buf)) != -1:
-                    event, buf = buf[:end], buf[end:]
-                    if event.startswith(_DONE):
-                        outcome.complete = True
-                    elif b'"usage"' in event:
-                        data = _data_json(event)
-                        usage = usage_of(data)
-                        if usage is not None:
-                            outcome.usage = usage
-                            if forward.added_usage and not data.get("choices"):
-                                continue  # the usage chunk only we asked for
-                    out.append(event)
+                buf = buf + chunk if buf else chunk
+                end = _last_event_end(buf)
+                if end == -1:
+                    continue
+                if end == len(buf):
+                    ready, buf = buf, b""
+                else:
+                    ready, buf = buf[:end], buf[end:]
+                out = _look_at(ready, forward, outcome)
                 if out:
-                    yield b"".join(out)
+                    yield out
         except ProviderError as e:
             outcome.error = _scrub(e, model)
         if not outcome.complete and outcome.error is None:
@@ -275,3 +296,25 @@ async def relay_stream(
             )
         if outcome.error is not None:
             yield error_frame(outcome.error)
+
+
+def _look_at(block: bytes, forward: Forward, outcome: RelayOutcome) -> bytes:
+    """The complete events of `block` to pass on: all of them, unchanged, except the
+    usage-only chunk that only we asked for. Notes `[DONE]` and the usage in `outcome`."""
+    kept: list[bytes] = []
+    run = 0  # start of the events not yet copied into `kept`
+    for start, end in _event_ends(block):
+        if block.startswith(_DONE, start):
+            outcome.complete = True
+        elif _has_usage_object(block, start, end):
+            data = _data_json(block[start:end])
+            usage = usage_of(data)
+            if usage is not None:
+                outcome.usage = usage
+                if forward.added_usage and not data.get("choices"):
+                    kept.append(block[run:start])  # the usage chunk only we asked for
+                    run = end
+    if run == 0:
+        return block
+    kept.append(block[run:])
+    return b"".join(kept)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -24,23 +24,15 @@ from modelreg.config import ModelConfig
 from modelreg.errors import ModelregError, ProviderError
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import account, admit, loads_body, served_model
-from modelreg.gateway.errors import GatewayRequestError, classify, openai_error_body
+from modelreg.gateway.errors import GatewayRequestError
+from modelreg.gateway.forward import SSE_HEADERS, forward_openai, sse_error_frame
 from modelreg.gateway.openapi import json_body
-from modelreg.gateway.passthrough import (
-    Forward,
-    RelayOutcome,
-    open_forward,
-    passthrough_adapter,
-    relay_stream,
-    usage_of,
-)
 from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["gateway (OpenAI-compatible)"])
 
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": text}
     for status, text in {
@@ -61,10 +53,6 @@ def _json(data: Any) -> Response:
 
 def _sse(data: Any) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
-
-
-def _error_frame(exc: BaseException) -> bytes:
-    return _sse(openai_error_body(classify(exc)))
 
 
 # --- models ------------------------------------------------------------------------------
@@ -105,58 +93,12 @@ async def chat_completions(
     data = loads_body(await request.body())
     req = wire.parse_chat_request(data)
     model = await admit(services, actor, req.model)
-    adapter = passthrough_adapter(model)
-    if adapter is not None:
-        allow_private = model.is_global or services.settings.allow_private_base_urls
-        forward = await _open_or_account(
-            services, actor, model,
-            open_forward(services.client, adapter, model, data, stream=bool(req.stream),
-                         allow_private=allow_private),
-        )  # fmt: skip
-        if req.stream:
-            return StreamingResponse(
-                _relay(services, actor, model, forward),
-                media_type="text/event-stream",
-                headers=_SSE_HEADERS,
-            )
-        async with forward.stack:
-            body = await forward.response.read()
-        latency = (time.perf_counter() - forward.started) * 1000
-        try:
-            usage = usage_of(orjson.loads(body))
-        except orjson.JSONDecodeError:
-            usage = None
-        account(services, actor, model, source="openai", usage=usage, latency_ms=latency)
-        return Response(body, media_type="application/json")
-    return await _translated(services, actor, model, req)
-
-
-async def _open_or_account(
-    services: Services, actor: Actor, model: ModelConfig, opening: Awaitable[Forward]
-) -> Forward:
-    started = time.perf_counter()
-    try:
-        return await opening
-    except ProviderError as e:
-        latency = (time.perf_counter() - started) * 1000
-        account(services, actor, model, source="openai", usage=None, latency_ms=latency,
-                status="error", error=e)  # fmt: skip
-        raise
-
-
-async def _relay(
-    services: Services, actor: Actor, model: ModelConfig, forward: Forward
-) -> AsyncIterator[bytes]:
-    outcome = RelayOutcome()
-    try:
-        async for block in relay_stream(forward, model, outcome, _error_frame):
-            yield block
-    finally:
-        latency = (time.perf_counter() - forward.started) * 1000
-        status = "ok" if outcome.complete else "incomplete"
-        account(services, actor, model, source="openai", usage=outcome.usage,
-                latency_ms=latency, ttft_ms=outcome.ttft_ms, status=status,
-                error=outcome.error)  # fmt: skip
+    reply = await forward_openai(services, actor, model, data, stream=bool(req.stream))
+    if reply is None:
+        return await _translated(services, actor, model, req)
+    if isinstance(reply, bytes):
+        return Response(reply, media_type="application/json")
+    return StreamingResponse(reply, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 async def _translated(
@@ -187,7 +129,7 @@ async def _translated(
     return StreamingResponse(
         _translate_stream(services, actor, model, first, events, include_usage, started),
         media_type="text/event-stream",
-        headers=_SSE_HEADERS,
+        headers=SSE_HEADERS,
     )
 
 
@@ -232,7 +174,7 @@ async def _translate_stream(
         complete = True
     except ModelregError as e:
         error = e
-        yield _error_frame(e)
+        yield sse_error_frame(e)
     finally:
         account(services, actor, served, source="openai", usage=usage, ttft_ms=ttft,
                 latency_ms=(time.perf_counter() - started) * 1000,

@@ -1,0 +1,224 @@
+"""A raw ASGI fast path for the gateway's hottest call, in front of FastAPI's routing.
+
+`POST /v1/chat/completions` with an API token, for a model whose request is passed through
+byte for byte (gateway/passthrough.py), is answered here: no router, no dependency injection,
+no Response objects or per-stream task group — together they were most of the CPU a request
+cost (docs/performance.md, "Hot path profile"). The steps and the functions are the route's
+own: `resolve_token`, `loads_body`, `parse_chat_request`, `admit`, `forward_openai`, and
+`render_error` for every refusal, so status codes, error shapes, limits and usage records are
+the same.
+
+Everything else goes to the FastAPI app untouched: other paths and methods, no token (the
+session cookie and the 401 live there), an unknown token, a body without Content-Length or over
+the size cap, and models that must be translated (their body, already read, is replayed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Final
+
+from starlette.datastructures import State
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelreg.actor import Actor
+from modelreg.api.deps import unauthenticated
+from modelreg.api.errors import render_error
+from modelreg.api.metrics import Metrics
+from modelreg.api.services import Services
+from modelreg.errors import ModelregError
+from modelreg.gateway import openai_wire as wire
+from modelreg.gateway.core import admit, loads_body
+from modelreg.gateway.forward import SSE_HEADERS, forward_openai
+from modelreg.gateway.passthrough import passthrough_adapter
+
+__all__ = ["GatewayFastPath"]
+
+_CHAT: Final = "/v1/chat/completions"
+_JSON_TYPE: Final = (b"content-type", b"application/json")
+# what Starlette's StreamingResponse(media_type="text/event-stream", headers=SSE_HEADERS) sends
+_SSE_START: Final = [
+    *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SSE_HEADERS.items()),
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+]
+_CLIENT_GONE: Final = 499  # nginx's "client closed request", for the metrics only
+
+
+class GatewayFastPath:
+    """Pure ASGI middleware; `state` is the FastAPI app's (the lifespan puts the services
+    there), `metrics` the one the MetricsMiddleware records into for the other routes."""
+
+    def __init__(self, app: ASGIApp, *, state: State, metrics: Metrics, max_bytes: int) -> None:
+        self.app = app
+        self.state = state
+        self.metrics = metrics
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != _CHAT or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        services: Services | None = getattr(self.state, "services", None)
+        token, length = _token_and_length(scope["headers"])
+        if (
+            services is None
+            or token is None
+            or length is None
+            or (self.max_bytes > 0 and length > self.max_bytes)
+        ):
+            await self.app(scope, receive, send)
+            return
+        actor = await services.accounts.resolve_token(token)
+        if actor is None:
+            response = render_error(_CHAT, unauthenticated("Invalid or revoked API token"))
+            await response(scope, receive, send)
+            self.metrics.observe_http(
+                "POST", _CHAT, response.status_code, time.perf_counter() - started
+            )
+            return
+        body = await _read_body(receive)
+        if body is None:
+            status = _CLIENT_GONE
+        elif self.max_bytes > 0 and len(body) > self.max_bytes:
+            await self.app(scope, _replay(body, receive), send)  # the size cap answers
+            return
+        else:
+            handled = await self._serve(scope, receive, send, services, actor, body)
+            if handled is None:
+                return  # the route answered, and the MetricsMiddleware counted it
+            status = handled
+        self.metrics.observe_http("POST", _CHAT, status, time.perf_counter() - started)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        services: Services,
+        actor: Actor,
+        body: bytes,
+    ) -> int | None:
+        """The answer's status, or None when the request went to the route instead."""
+        try:
+            data = loads_body(body)
+            req = wire.parse_chat_request(data)
+            # cached; decides before `admit` counts the request against the limits, so a
+            # request handed to the route is counted there, once
+            model = await services.registry.resolve(actor, req.model)
+            if passthrough_adapter(model) is None:
+                await self.app(scope, _replay(body, receive), send)
+                return None
+            model = await admit(services, actor, req.model)
+            reply = await forward_openai(services, actor, model, data, stream=bool(req.stream))
+        except (ModelregError, HTTPException) as exc:
+            response = render_error(_CHAT, exc)
+            await response(scope, receive, send)
+            return response.status_code
+        if reply is None:  # unreachable: the adapter was checked above
+            raise RuntimeError("pass-through refused after the adapter check")
+        if isinstance(reply, bytes):
+            await send({
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", str(len(reply)).encode()), _JSON_TYPE],
+            })  # fmt: skip
+            await send({"type": "http.response.body", "body": reply})
+            return 200
+        return await _stream(reply, receive, send)
+
+
+async def _stream(blocks: AsyncIterator[bytes], receive: Receive, send: Send) -> int:
+    """Send the SSE blocks as they come. A client that disconnects cancels the relay at once
+    (as Starlette's StreamingResponse does), which closes the upstream connection."""
+    task = asyncio.current_task()
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        if task is not None:
+            task.cancel()
+
+    await send({"type": "http.response.start", "status": 200, "headers": _SSE_START})
+    watcher = asyncio.create_task(watch())
+    try:
+        async for block in blocks:
+            await send({"type": "http.response.body", "body": block, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if not gone or task is None:
+            raise
+        task.uncancel()
+        return _CLIENT_GONE
+    finally:
+        watcher.cancel()
+        aclose = getattr(blocks, "aclose", None)
+        if aclose is not None:
+            await aclose()  # books the usage now if the loop above did not finish
+    return 200
+
+
+def _token_and_length(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int | None]:
+    """The API token as `deps.get_optional_actor` finds it (a Bearer credential, else
+    x-api-key; first header of a name wins), and the declared Content-Length."""
+    authorization = api_key = length = None
+    for name, value in headers:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value
+        elif name == b"x-api-key":
+            if api_key is None:
+                api_key = value
+        elif name == b"content-length" and length is None:
+            length = value
+    token: str | None = None
+    if authorization:
+        scheme, _, credentials = authorization.decode("latin-1").partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() == "bearer" and credentials:
+            token = credentials
+    if token is None and api_key:
+        token = api_key.decode("latin-1")
+    try:
+        declared = int(length) if length is not None else None
+    except ValueError:
+        declared = None
+    return token, declared
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client went away first."""
+    first = await receive()
+    if first["type"] != "http.request":
+        return None
+    if not first.get("more_body", False):
+        body: bytes = first.get("body", b"")
+        return body
+    parts = [first.get("body", b"")]
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the already-read body to the next app, then the real events."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

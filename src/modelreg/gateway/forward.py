@@ -1,0 +1,93 @@
+"""The OpenAI pass-through as one call: open the upstream, relay its answer, book the usage.
+
+Shared by the FastAPI route (api/routes/gateway_openai.py) and the raw ASGI fast path
+(api/fastpath.py), so both answer and account exactly alike; they differ only in how the bytes
+reach the socket.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Final
+
+import orjson
+
+from modelreg.actor import Actor
+from modelreg.api.services import Services
+from modelreg.config import ModelConfig
+from modelreg.errors import ProviderError
+from modelreg.gateway.core import account
+from modelreg.gateway.errors import classify, openai_error_body
+from modelreg.gateway.passthrough import (
+    Forward,
+    RelayOutcome,
+    open_forward,
+    passthrough_adapter,
+    relay_stream,
+    usage_of,
+)
+
+__all__ = ["SSE_HEADERS", "forward_openai", "open_or_account", "sse_error_frame"]
+
+SSE_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse_error_frame(exc: BaseException) -> bytes:
+    return b"data: " + orjson.dumps(openai_error_body(classify(exc))) + b"\n\n"
+
+
+async def forward_openai(
+    services: Services, actor: Actor, model: ModelConfig, data: dict[str, Any], *, stream: bool
+) -> bytes | AsyncIterator[bytes] | None:
+    """The upstream's JSON body, or its SSE events as they come (`stream`), or None when the
+    model's request must be translated instead (not OpenAI-compatible, or a fallback chain).
+    A failure before any byte of the answer raises the ProviderError (booked as an error)."""
+    adapter = passthrough_adapter(model)
+    if adapter is None:
+        return None
+    allow_private = model.is_global or services.settings.allow_private_base_urls
+    forward = await open_or_account(
+        services, actor, model,
+        open_forward(services.client, adapter, model, data, stream=stream,
+                     allow_private=allow_private),
+    )  # fmt: skip
+    if stream:
+        return _relay(services, actor, model, forward)
+    async with forward.stack:
+        body = await forward.response.read()
+    latency = (time.perf_counter() - forward.started) * 1000
+    try:
+        usage = usage_of(orjson.loads(body))
+    except orjson.JSONDecodeError:
+        usage = None
+    account(services, actor, model, source="openai", usage=usage, latency_ms=latency)
+    return body
+
+
+async def open_or_account(
+    services: Services, actor: Actor, model: ModelConfig, opening: Awaitable[Forward]
+) -> Forward:
+    started = time.perf_counter()
+    try:
+        return await opening
+    except ProviderError as e:
+        latency = (time.perf_counter() - started) * 1000
+        account(services, actor, model, source="openai", usage=None, latency_ms=latency,
+                status="error", error=e)  # fmt: skip
+        raise
+
+
+async def _relay(
+    services: Services, actor: Actor, model: ModelConfig, forward: Forward
+) -> AsyncIterator[bytes]:
+    outcome = RelayOutcome()
+    try:
+        async for block in relay_stream(forward, model, outcome, sse_error_frame):
+            yield block
+    finally:
+        latency = (time.perf_counter() - forward.started) * 1000
+        status = "ok" if outcome.complete else "incomplete"
+        account(services, actor, model, source="openai", usage=outcome.usage,
+                latency_ms=latency, ttft_ms=outcome.ttft_ms, status=status,
+                error=outcome.error)  # fmt: skip
