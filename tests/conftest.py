@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.db",
     "tests.fixtures.simulators",
     "tests.fixtures.server",
+    "tests.fixtures.network",
 ]
 
 # The CI machines are shared and noisy: judge properties by their outcome, never by speed.

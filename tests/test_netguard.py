@@ -1,16 +1,14 @@
 """The SSRF guard: URL checks when a model is saved, and the connect-time re-check.
 
 No test here opens a socket to anything but loopback, or resolves a real name: names are
-answered by stub resolvers, and socket connects are watched by `loopback_only`.
+answered by stub resolvers, and socket connects are watched by `socket_watch`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from modelreg.errors import UnsafeURLError, ValidationFailedError
 from modelreg.netguard import (
@@ -22,6 +20,7 @@ from modelreg.netguard import (
 from modelreg.providers.base import HttpRequest
 from modelreg.transport import HttpTransport
 from tests.client.fakes import FakeUpstream
+from tests.fixtures.network import SocketWatch, StubResolver
 
 
 def no_dns(host: str) -> list[str]:
@@ -30,53 +29,6 @@ def no_dns(host: str) -> list[str]:
 
 def stub_dns(table: dict[str, list[str]]):
     return lambda host: table[host]
-
-
-class StubResolver(AbstractResolver):
-    def __init__(self, table: dict[str, str]) -> None:
-        self.table = table
-        self.asked: list[str] = []
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ):
-        self.asked.append(host)
-        address = self.table[host]
-        fam = socket.AF_INET6 if ":" in address else socket.AF_INET
-        result: ResolveResult = {
-            "hostname": host, "host": address, "port": port,
-            "family": fam, "proto": 0, "flags": socket.AI_NUMERICHOST,
-        }  # fmt: skip
-        return [result]
-
-    async def close(self) -> None:
-        pass
-
-
-@pytest.fixture
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Fail the test if any socket tries to connect outside 127.0.0.0/8 or ::1."""
-    attempts: list[object] = []
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def check(address: object) -> None:
-        attempts.append(address)
-        host = address[0] if isinstance(address, tuple) else None
-        if host is None or not ipaddress.ip_address(host).is_loopback:
-            raise AssertionError(f"test tried to connect to {address!r}")
-
-    def connect(self: socket.socket, address: object) -> None:
-        check(address)
-        real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: object) -> int:
-        check(address)
-        return real_connect_ex(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    return attempts
 
 
 # --- URL checks -----------------------------------------------------------------------------
@@ -165,7 +117,7 @@ async def test_async_check_resolves_in_a_thread():
 # --- connect-time guard ---------------------------------------------------------------------
 
 
-async def test_dns_rebinding_is_caught_before_any_socket_opens(loopback_only):
+async def test_dns_rebinding_is_caught_before_any_socket_opens(socket_watch: SocketWatch):
     # the name looked public when the model was saved; now it answers with a private address
     resolver = StubResolver({"rebind.test": "10.0.0.7"})
     transport = HttpTransport(resolver=resolver)
@@ -178,10 +130,10 @@ async def test_dns_rebinding_is_caught_before_any_socket_opens(loopback_only):
     finally:
         await transport.aclose()
     assert resolver.asked == ["rebind.test"]
-    assert loopback_only == []
+    assert socket_watch.attempts == []
 
 
-async def test_rebinding_to_loopback_is_refused_for_untrusted_models(loopback_only):
+async def test_rebinding_to_loopback_is_refused_for_untrusted_models(socket_watch: SocketWatch):
     upstream = FakeUpstream()
     await upstream.start()
     transport = HttpTransport(resolver=StubResolver({"sim.test": "127.0.0.1"}))
@@ -199,11 +151,11 @@ async def test_rebinding_to_loopback_is_refused_for_untrusted_models(loopback_on
         await transport.aclose()
         await upstream.stop()
     assert len(upstream.requests) == 1
-    assert loopback_only, "the socket watch saw no connect: it would not catch a bad one"
-    assert all(ipaddress.ip_address(a[0]).is_loopback for a in loopback_only)  # type: ignore[index]
+    assert socket_watch.attempts, "the socket watch saw no connect: it would not catch a bad one"
+    assert socket_watch.refused == []
 
 
-async def test_literal_private_address_is_refused_per_request(loopback_only):
+async def test_literal_private_address_is_refused_per_request(socket_watch: SocketWatch):
     transport = HttpTransport()
     try:
         with pytest.raises(UnsafeURLError):
@@ -213,7 +165,7 @@ async def test_literal_private_address_is_refused_per_request(loopback_only):
                 pass
     finally:
         await transport.aclose()
-    assert loopback_only == []
+    assert socket_watch.attempts == []
 
 
 def test_socket_factory_refuses_forbidden_addresses_before_creating_a_socket():

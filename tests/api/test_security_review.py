@@ -2,47 +2,24 @@
 unsaved connection tests, user A against user B, hostile bodies, and the pages' headers.
 
 No test here opens a socket to anything but loopback or resolves a real name: names are
-answered by stub resolvers and `no_outbound` refuses (and records) any other connect.
+answered by stub resolvers and `socket_watch` refuses (and records) any other connect.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from aiohttp import web
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from modelreg.transport import HttpTransport
 from tests.api._helpers import assert_error, create_model, model_payload, unique
+from tests.fixtures.network import SocketWatch, StubResolver
 from tests.fixtures.server import LiveServer
 
 ECHOED_KEY = "sk-echo-SECRET-0123456789abcdefWXYZ"
-
-
-@pytest.fixture
-def no_outbound(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Refuse (and record) any connect to a non-loopback address from this process."""
-    attempts: list[Any] = []
-    real_connect = socket.socket.connect
-
-    def connect(self: socket.socket, address: Any) -> None:
-        if isinstance(address, tuple):
-            try:
-                loopback = ipaddress.ip_address(str(address[0]).split("%")[0]).is_loopback
-            except ValueError:
-                loopback = False
-            if not loopback:
-                attempts.append(address)
-                raise ConnectionRefusedError(f"test guard: no connections to {address!r}")
-        real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    return attempts
 
 
 class _Upstream:
@@ -154,26 +131,6 @@ async def test_a_key_echoed_by_the_upstream_never_reaches_the_caller(
 # --- SSRF: unsaved configurations -------------------------------------------------------
 
 
-class _StubResolver(AbstractResolver):
-    """Connect-time name resolution for the server's transport (no real DNS)."""
-
-    def __init__(self, table: dict[str, str]) -> None:
-        self.table = table
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            {
-                "hostname": host, "host": self.table[host], "port": port,
-                "family": socket.AF_INET, "proto": 0, "flags": socket.AI_NUMERICHOST,
-            }
-        ]  # fmt: skip
-
-    async def close(self) -> None:
-        pass
-
-
 def _save_time_dns(host: str) -> list[str]:
     # at save / test time the name looks public (never contacted: the transport's own
     # resolver, a stub, answers at connect time)
@@ -183,7 +140,7 @@ def _save_time_dns(host: str) -> list[str]:
 
 
 async def test_a_draft_claiming_to_be_global_gets_no_private_network_access(
-    live_server_factory: Any, upstream: _Upstream, no_outbound: list[Any]
+    live_server_factory: Any, upstream: _Upstream, socket_watch: SocketWatch
 ) -> None:
     """A user's unsaved config with "is_global": true must still go through the guarded
     connection pool: here the name rebinds to loopback between the check and the connect."""
@@ -191,7 +148,7 @@ async def test_a_draft_claiming_to_be_global_gets_no_private_network_access(
         allow_private_base_urls=False, url_resolver=_save_time_dns
     )
     server.services.client.transport = HttpTransport(
-        resolver=_StubResolver({"rebind.test": "127.0.0.1"})
+        resolver=StubResolver({"rebind.test": "127.0.0.1"})
     )
     token = server.create_user()
     draft = model_payload(base_url=f"http://rebind.test:{upstream.port}/v1", is_global=True)
@@ -203,7 +160,7 @@ async def test_a_draft_claiming_to_be_global_gets_no_private_network_access(
     if answer.status_code == 200:
         assert answer.json()["ok"] is False, answer.json()
     assert upstream.hits == 0
-    assert no_outbound == []
+    assert socket_watch.refused == []
 
 
 # --- user A against user B --------------------------------------------------------------

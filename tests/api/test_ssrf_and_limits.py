@@ -2,13 +2,11 @@
 
 The SSRF server runs with `allow_private_base_urls=False` and a stub resolver for the
 connection-test check, so no test here resolves a public name or connects anywhere but
-loopback; `no_outbound` makes sure of it by refusing and recording any other connect.
+loopback; `socket_watch` makes sure of it by refusing and recording any other connect.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import uuid
 from typing import Any
 
@@ -21,6 +19,7 @@ from modelreg.errors import RateLimitedError
 from modelreg.ratelimit import RateLimiter
 from modelreg.settings import Settings
 from tests.api._helpers import NOWHERE, assert_error, create_model, model_payload
+from tests.fixtures.network import SocketWatch
 from tests.fixtures.server import LiveServer
 
 STUB_NAMES = {"internal.test": ["10.0.0.7"], "metadata.test": ["169.254.169.254"]}
@@ -40,38 +39,6 @@ def strict_server(live_server_factory: Any) -> LiveServer:
     return server
 
 
-@pytest.fixture
-def no_outbound(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Refuse (and record) any connect to a non-loopback address from this process."""
-    attempts: list[Any] = []
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def loopback(address: Any) -> bool:
-        if not isinstance(address, tuple):
-            return True  # unix sockets
-        try:
-            return ipaddress.ip_address(address[0]).is_loopback
-        except ValueError:
-            return False
-
-    def connect(self: socket.socket, address: Any) -> None:
-        if not loopback(address):
-            attempts.append(address)
-            raise ConnectionRefusedError(f"test guard: no connections to {address!r}")
-        real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        if not loopback(address):
-            attempts.append(address)
-            return 111
-        return real_connect_ex(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    return attempts
-
-
 @pytest.mark.parametrize(
     "base_url",
     [
@@ -84,7 +51,7 @@ def no_outbound(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     ],
 )
 def test_personal_models_may_not_point_at_internal_addresses(
-    strict_server: LiveServer, no_outbound: list[Any], base_url: str
+    strict_server: LiveServer, socket_watch: SocketWatch, base_url: str
 ) -> None:
     with strict_server.client(strict_server.create_user()) as http:
         created = http.post("/api/models", json=model_payload(base_url=base_url))
@@ -92,31 +59,31 @@ def test_personal_models_may_not_point_at_internal_addresses(
         draft = model_payload(base_url=base_url)
         tested = http.post("/api/models/test-connection", json=draft)
         assert_error(tested, 422, "unsafe_url", field="base_url")
-    assert no_outbound == []
+    assert socket_watch.refused == []
 
 
 @pytest.mark.parametrize("host", sorted(STUB_NAMES))
 def test_a_name_resolving_to_a_private_address_is_refused_before_connecting(
-    strict_server: LiveServer, no_outbound: list[Any], host: str
+    strict_server: LiveServer, socket_watch: SocketWatch, host: str
 ) -> None:
     with strict_server.client(strict_server.create_user()) as http:
         draft = model_payload(base_url=f"http://{host}/v1")
         tested = http.post("/api/models/test-connection", json=draft)
         assert_error(tested, 422, "unsafe_url", field="base_url")
-    assert no_outbound == []
+    assert socket_watch.refused == []
 
 
 def test_updating_a_personal_model_to_an_internal_address_is_refused(
-    live_server_factory: Any, no_outbound: list[Any]
+    live_server_factory: Any, socket_watch: SocketWatch
 ) -> None:
     server: LiveServer = live_server_factory(allow_private_base_urls=False)
     with server.client(server.create_user()) as http:
-        # a public literal: saving checks the address but contacts nothing (no_outbound)
+        # a public literal: saving checks the address but contacts nothing (socket_watch)
         model = create_model(http, base_url="http://8.8.8.8/v1")
         patched = http.patch(f"/api/models/{model['id']}", json={"base_url": "http://10.1.2.3"})
         assert_error(patched, 422, "unsafe_url", field="base_url")
         assert http.get(f"/api/models/{model['id']}").json()["base_url"] == model["base_url"]
-    assert no_outbound == []
+    assert socket_watch.refused == []
 
 
 def test_admins_may_point_global_models_at_local_servers(strict_server: LiveServer) -> None:
