@@ -26,25 +26,17 @@ from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import account, admit, loads_body, served_model
 from modelreg.gateway.errors import GatewayRequestError
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai, sse_error_frame
-from modelreg.gateway.openapi import json_body
+from modelreg.gateway.openapi import (
+    OPENAI_CHAT_RESPONSES,
+    OPENAI_EMBEDDING_RESPONSES,
+    OPENAI_MODELS_RESPONSES,
+    json_body,
+)
 from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["gateway (OpenAI-compatible)"])
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"description": text}
-    for status, text in {
-        400: "Invalid request (OpenAI error shape)",
-        401: "Missing or invalid token",
-        404: "Unknown model (or not visible to the caller)",
-        429: "Rate limited; see Retry-After",
-        502: "The upstream provider failed",
-        503: "The upstream is overloaded or its circuit breaker is open",
-        504: "The upstream timed out",
-    }.items()
-}
 
 
 def _json(data: Any) -> Response:
@@ -58,7 +50,11 @@ def _sse(data: Any) -> bytes:
 # --- models ------------------------------------------------------------------------------
 
 
-@router.get("/v1/models", summary="Models the caller may use (OpenAI list format)")
+@router.get(
+    "/v1/models",
+    summary="Models the caller may use (OpenAI list format)",
+    responses=OPENAI_MODELS_RESPONSES,
+)
 async def list_models(actor: CurrentActor, services: ServicesDep) -> Response:
     """Read from the registry's cache only; never calls a provider."""
     models = await services.registry.list_models(actor, enabled=True)
@@ -85,7 +81,7 @@ async def list_models(actor: CurrentActor, services: ServicesDep) -> Response:
     "/v1/chat/completions",
     summary="Chat completion (OpenAI-compatible; stream with `stream: true`)",
     openapi_extra=json_body(wire.ChatCompletionRequest),
-    responses=_ERRORS,
+    responses=OPENAI_CHAT_RESPONSES,
 )
 async def chat_completions(
     request: Request, actor: CurrentActor, services: ServicesDep
@@ -194,7 +190,7 @@ def _vector(values: tuple[float, ...], encoding: str | None) -> list[float] | st
     "/v1/embeddings",
     summary="Embeddings (OpenAI-compatible)",
     openapi_extra=json_body(wire.EmbeddingRequest),
-    responses=_ERRORS,
+    responses=OPENAI_EMBEDDING_RESPONSES,
 )
 async def embeddings(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
     req = wire.parse_embedding_request(loads_body(await request.body()))
