@@ -4,6 +4,7 @@ understand, translated faithfully or refused with a clear 400 — never dropped 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anthropic
 import openai
@@ -120,3 +121,48 @@ def test_system_blocks_keep_their_boundaries(
     assert "terse.Answer" not in sent  # two instructions, not one glued word
     assert "You are terse." in sent
     assert "Answer in French." in sent
+
+
+# typed Any: the SDK types them, we build them by hand as a client would
+CUSTOM_TOOL: Any = {"type": "custom", "custom": {"name": "grep", "description": "free-form input"}}
+ALLOWED_TOOLS: Any = {
+    "type": "allowed_tools",
+    "allowed_tools": {"mode": "auto", "tools": [{"type": "custom", "custom": {"name": "grep"}}]},
+}
+
+
+def test_newer_openai_tool_forms_pass_through_to_an_openai_upstream(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, openai_sim)
+    openai_sdk(live_server, user).chat.completions.create(
+        model=model["name"],
+        messages=[{"role": "user", "content": "x"}],
+        tools=[CUSTOM_TOOL],
+        tool_choice=ALLOWED_TOOLS,
+    )
+    sent = openai_sim.requests[-1].json
+    assert (sent["tools"], sent["tool_choice"]) == ([CUSTOM_TOOL], ALLOWED_TOOLS)
+
+
+def test_newer_openai_tool_forms_on_a_translated_model_are_a_clear_400(
+    live_server: LiveServer, user: str, anthropic_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, anthropic_sim)
+    client = openai_sdk(live_server, user)
+    with pytest.raises(openai.BadRequestError) as custom:
+        client.chat.completions.create(
+            model=model["name"],
+            messages=[{"role": "user", "content": "x"}],
+            tools=[CUSTOM_TOOL],
+        )
+    assert custom.value.param == "tools"
+    with pytest.raises(openai.BadRequestError) as allowed:
+        client.chat.completions.create(
+            model=model["name"],
+            messages=[{"role": "user", "content": "x"}],
+            tools=[{"type": "function", "function": {"name": "grep"}}],
+            tool_choice=ALLOWED_TOOLS,
+        )
+    assert allowed.value.param == "tool_choice"
+    assert anthropic_sim.requests == []

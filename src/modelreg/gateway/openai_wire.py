@@ -87,8 +87,10 @@ class FunctionDefIn(_Open):
 
 
 class ToolIn(_Open):
-    type: Literal["function"] = "function"
-    function: FunctionDefIn
+    # other kinds ("custom", ...) are OpenAI's to judge: forwarded as they are, refused only
+    # when the request must be translated
+    type: StrictStr = "function"
+    function: FunctionDefIn | None = None
 
 
 class NamedFunction(_Open):
@@ -113,7 +115,7 @@ class ChatCompletionRequest(_Open):
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
     tools: list[ToolIn] | None = None
-    tool_choice: Literal["auto", "none", "required"] | ToolChoiceIn | None = None
+    tool_choice: Literal["auto", "none", "required"] | ToolChoiceIn | dict[str, Any] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     max_tokens: StrictInt | None = Field(default=None, ge=1)
@@ -230,16 +232,26 @@ def to_unified(req: ChatCompletionRequest) -> dict[str, Any]:
     tool_choice: str | None = None
     if isinstance(req.tool_choice, ToolChoiceIn):
         tool_choice = req.tool_choice.function.name
+    elif isinstance(req.tool_choice, dict):
+        raise GatewayRequestError(
+            f"tool_choice of type {req.tool_choice.get('type')!r} is only available from "
+            "OpenAI-compatible models; use auto, none, required or a named function",
+            param="tool_choice",
+            code="unsupported_parameter",
+        )
     else:
         tool_choice = req.tool_choice
-    tools = [
-        ToolDefinition(
-            t.function.name,
-            t.function.description or "",
-            t.function.parameters or {"type": "object", "properties": {}},
-        )
-        for t in req.tools or ()
-    ]
+    tools = []
+    for t in req.tools or ():
+        if t.type != "function" or t.function is None:
+            raise GatewayRequestError(
+                f"tools of type {t.type!r} are only available from OpenAI-compatible models; "
+                "this model takes function tools",
+                param="tools",
+                code="unsupported_parameter",
+            )
+        parameters = t.function.parameters or {"type": "object", "properties": {}}
+        tools.append(ToolDefinition(t.function.name, t.function.description or "", parameters))
     return {
         "messages": [_message(m) for m in req.messages],
         "tools": tools or None,
