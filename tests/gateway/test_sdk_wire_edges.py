@@ -166,3 +166,37 @@ def test_newer_openai_tool_forms_on_a_translated_model_are_a_clear_400(
         )
     assert allowed.value.param == "tool_choice"
     assert anthropic_sim.requests == []
+
+
+def test_openai_models_retrieve(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, openai_sim)
+    client = openai_sdk(live_server, user)
+    listed = {m.id: m for m in client.models.list()}
+    for ref in (model["name"], model["id"]):
+        got = client.models.retrieve(ref)
+        assert got.id == model["name"]
+        assert got == listed[model["name"]]
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model-" + model["id"])
+    theirs = create_model(live_server, live_server.create_user(), openai_sim)
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve(theirs["name"])
+
+
+def test_anthropic_models_list_and_retrieve_in_anthropic_shape(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, openai_sim, description="A test model")
+    client = anthropic_sdk(live_server, user)
+    listed = list(client.models.list())
+    (mine,) = [m for m in listed if m.id == model["name"]]
+    assert mine.type == "model"
+    assert mine.display_name == model["name"]
+    assert mine.created_at.year >= 2024
+    got = client.models.retrieve(model["name"])
+    assert got.id == model["name"]
+    assert got.type == "model"
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("no-such-model-" + model["id"])

@@ -22,6 +22,7 @@ from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.services import Services
 from modelreg.config import ModelConfig
 from modelreg.errors import ModelregError, ProviderError
+from modelreg.gateway import models_wire
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import account, admit, loads_body, served_model
 from modelreg.gateway.errors import GatewayRequestError
@@ -30,6 +31,8 @@ from modelreg.gateway.openapi import (
     OPENAI_CHAT_RESPONSES,
     OPENAI_EMBEDDING_RESPONSES,
     OPENAI_MODELS_RESPONSES,
+    ModelObject,
+    OpenAIErrorBody,
     json_body,
 )
 from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
@@ -52,26 +55,31 @@ def _sse(data: Any) -> bytes:
 
 @router.get(
     "/v1/models",
-    summary="Models the caller may use (OpenAI list format)",
+    summary="Models the caller may use (OpenAI list format; Anthropic's with anthropic-version)",
     responses=OPENAI_MODELS_RESPONSES,
 )
-async def list_models(actor: CurrentActor, services: ServicesDep) -> Response:
+async def list_models(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
     """Read from the registry's cache only; never calls a provider."""
     models = await services.registry.list_models(actor, enabled=True)
-    seen: set[str] = set()
-    data = []
-    # own models first: a personal model shadows a global one of the same name
-    for m in sorted(models, key=lambda m: m.is_global):
-        if m.name in seen:
-            continue
-        seen.add(m.name)
-        data.append({
-            "id": m.name,
-            "object": "model",
-            "created": int(m.created_at.timestamp()),
-            "owned_by": "modelreg" if m.is_global else actor.username,
-        })  # fmt: skip
-    return _json({"object": "list", "data": data})
+    anthropic = models_wire.wants_anthropic(request.headers)
+    return _json(models_wire.listing(models, actor.username, anthropic=anthropic))
+
+
+@router.get(
+    "/v1/models/{model}",
+    summary="One model the caller may use, by name or id (as listed by GET /v1/models)",
+    responses={
+        200: {"model": ModelObject, "description": "The model, as GET /v1/models lists it"},
+        401: {"model": OpenAIErrorBody, "description": "Missing or invalid token"},
+        404: {"model": OpenAIErrorBody, "description": "Unknown model, or not visible"},
+    },
+)
+async def retrieve_model(
+    model: str, request: Request, actor: CurrentActor, services: ServicesDep
+) -> Response:
+    found = models_wire.find(await services.registry.list_models(actor, enabled=True), model)
+    anthropic = models_wire.wants_anthropic(request.headers)
+    return _json(models_wire.one(found, actor.username, anthropic=anthropic))
 
 
 # --- chat completions ------------------------------------------------------------------------
