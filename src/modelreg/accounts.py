@@ -5,8 +5,10 @@
   a token has 256 bits of entropy, so a fast hash is enough and keeps `resolve_token` cheap.
   The token itself is shown once, when it is created.
 - `resolve_token` sits on every API request, so it keeps an in-memory TTL cache of
-  hash -> Actor, dropped on revocation and on any user change in this process (other workers
-  notice within `token_cache_ttl`).
+  hash -> Actor, dropped on revocation and on any user change in this process. The same
+  transaction writes a new cache generation (modelreg.invalidation), so other processes drop
+  theirs within `cache_poll_interval` (1 s); `token_cache_ttl` only bounds staleness when
+  polling is off or the database is unreachable.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from modelreg.audit import write_audit
 from modelreg.db.engine import Database
 from modelreg.db.models import ApiToken, LLMModel, User
 from modelreg.errors import AccessDeniedError, UnknownModelError, ValidationFailedError
+from modelreg.invalidation import ACCOUNTS, MODELS, bump
 from modelreg.registry.cache import TTLCache
 from modelreg.settings import Settings
 
@@ -175,6 +178,7 @@ class AccountService:
             await session.flush()
             after = {"role": row.role, "is_active": row.is_active, "password": password}
             await write_audit(session, actor, "user.update", "user", row.id, before, after)
+            await bump(session, ACCOUNTS)
             result = UserPublic.model_validate(row)
         self._tokens.invalidate()  # a changed role or a disabled user must take effect now
         return result
@@ -193,6 +197,9 @@ class AccountService:
             await session.delete(row)
             await session.flush()
             await write_audit(session, actor, "user.delete", "user", row.id, before, None)
+            await bump(session, ACCOUNTS)
+            # the user's personal models went with them (CASCADE)
+            await bump(session, MODELS)
         self._tokens.invalidate()
 
     async def authenticate_password(self, username: str, password: str) -> Actor | None:
@@ -363,8 +370,13 @@ class AccountService:
                     {"revoked": False},
                     {"revoked": True},
                 )
+                await bump(session, ACCOUNTS)
             digest = row.token_hash
         self._tokens.pop(digest)
+
+    def invalidate(self) -> None:
+        """Drop the token cache (another process changed a token or a user)."""
+        self._tokens.invalidate()
 
     # --- internals -----------------------------------------------------------------------
 

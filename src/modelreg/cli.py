@@ -443,12 +443,21 @@ def models_remove(
 
 
 def _note_running_servers() -> None:
-    # the CLI writes the database directly; servers keep their registry cache until the TTL
-    ttl = Settings().model_cache_ttl
-    _note(
-        f"a running server sees this change within {ttl:g} s (MODELREG_MODEL_CACHE_TTL); "
-        "changes made in the web UI or through /api/models apply at once"
-    )
+    # the CLI writes the database directly; servers notice the new cache generation it wrote
+    # at their next poll (modelreg.invalidation)
+    settings = Settings()
+    interval = settings.cache_poll_interval
+    if interval > 0:
+        _note(
+            f"a running server sees this change within ~{interval:g} s "
+            "(MODELREG_CACHE_POLL_INTERVAL)"
+        )
+    else:
+        ttl = settings.model_cache_ttl
+        _note(
+            f"a running server sees this change within {ttl:g} s (MODELREG_MODEL_CACHE_TTL; "
+            "MODELREG_CACHE_POLL_INTERVAL=0 turns the quicker check off)"
+        )
 
 
 async def _find_model(s: _Services, name_or_id: str) -> ModelPublic:

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
 
     model_cache_ttl: float = 300.0
     token_cache_ttl: float = 60.0
+    # seconds between two checks for changes made by other processes (0 turns them off)
+    cache_poll_interval: float = 1.0
     # personal models may reach loopback/private addresses only when this is on
     allow_private_base_urls: bool = False
     max_request_bytes: int = 8 * 1024 * 1024

@@ -10,6 +10,8 @@ the lifespan builds the services once per process, in this order:
 3. the database, the registry and the accounts; the first admin (its generated password is
    printed once); the old single-provider env models
 4. the HTTP client, the rate limiter, the usage recorder and the chat service
+5. the cache poller, which clears this process's caches when another process (worker,
+   replica, CLI) changed models, tokens or users (modelreg.invalidation)
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from modelreg.api.routes import (
     users,
 )
 from modelreg.api.services import Services
+from modelreg.invalidation import ACCOUNTS, MODELS, CachePoller
 from modelreg.settings import LegacySettings, Settings
 from modelreg.web import routes as web_pages
 
@@ -87,10 +90,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await _start_services(settings, metrics, migrate=migrate, legacy=legacy)
         app.state.services = services
+        poller = _cache_poller(services)
+        await poller.start()
+        app.state.cache_poller = poller
         _freeze_startup_objects()
         try:
             yield
         finally:
+            await poller.stop()
             await _stop_services(services)
 
     app = FastAPI(
@@ -200,6 +207,14 @@ async def _start_services(
         usage=usage,
         chat=chat,
         metrics=metrics,
+    )
+
+
+def _cache_poller(services: Services) -> CachePoller:
+    return CachePoller(
+        services.db,
+        {MODELS: services.registry.invalidate, ACCOUNTS: services.accounts.invalidate},
+        interval=services.settings.cache_poll_interval,
     )
 
 

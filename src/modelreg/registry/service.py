@@ -10,7 +10,9 @@ Deleting a model detaches it: conversations and usage rows keep their history wi
 `llm_model_id` set to NULL by the foreign keys (ON DELETE SET NULL), messages keep
 `model_name`, users whose default it was fall back to the system default.
 
-Every change writes an audit row in the same transaction and invalidates the cache.
+Every change writes an audit row in the same transaction and invalidates the cache: this
+process's at once, the other processes' through a new cache generation written in the same
+transaction (modelreg.invalidation), which their pollers notice within a second.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from modelreg.crypto import KeyRing, model_aad
 from modelreg.db.engine import Database
 from modelreg.db.models import AppSetting, LLMModel, User
 from modelreg.errors import AccessDeniedError, UnknownModelError, ValidationFailedError
+from modelreg.invalidation import MODELS, bump
 from modelreg.registry._rows import (
     NOT_NULL_FIELDS,
     PLAIN_FIELDS,
@@ -228,6 +231,7 @@ class ModelManagerService:
                 await write_audit(
                     session, actor, "model.create", "llm_model", row.id, None, audit_state(row)
                 )
+                await bump(session, MODELS)
             return to_public(row, self.keyring)
 
     async def update_model(
@@ -263,6 +267,7 @@ class ModelManagerService:
                 await write_audit(
                     session, actor, "model.update", "llm_model", row.id, before, audit_state(row)
                 )
+                await bump(session, MODELS)
             return to_public(row, self.keyring)
 
     async def delete_model(self, actor: Actor, model_id: uuid.UUID | str) -> None:
@@ -272,6 +277,7 @@ class ModelManagerService:
             await session.delete(row)
             await session.flush()
             await write_audit(session, actor, "model.delete", "llm_model", row.id, before, None)
+            await bump(session, MODELS)
 
     async def create_from_template(self, actor: Actor, req: FromTemplateRequest) -> ModelPublic:
         template = get_template(req.template_id)
@@ -339,6 +345,7 @@ class ModelManagerService:
                 before,
                 value,
             )
+            await bump(session, MODELS)
 
     async def touch_last_used(self, ids: Iterable[uuid.UUID | str]) -> None:
         """Record use; at most one write per model per minute, all ids in one statement."""
@@ -393,6 +400,7 @@ class ModelManagerService:
                 None,
                 {"rows": changed},
             )
+            await bump(session, MODELS)
         return changed
 
     def invalidate(self) -> None:
