@@ -90,6 +90,7 @@ class Metrics:
         self._http: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._upstream: dict[tuple[str, str], Histogram] = {}
         self._ttft: dict[tuple[str, str], Histogram] = {}
+        self._usage: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
 
     # --- recording ------------------------------------------------------------------
 
@@ -126,11 +127,18 @@ class Metrics:
         self, model: str, input_tokens: int, output_tokens: int, cost: Decimal | float
     ) -> None:
         if input_tokens:
-            self.tokens.labels(model, "input").inc(input_tokens)
+            self._usage_child(self.tokens, model, "input").inc(input_tokens)
         if output_tokens:
-            self.tokens.labels(model, "output").inc(output_tokens)
+            self._usage_child(self.tokens, model, "output").inc(output_tokens)
         if cost:
-            self.cost.labels(model).inc(float(cost))
+            self._usage_child(self.cost, model).inc(float(cost))
+
+    def _usage_child(self, counter: Counter, *labels: str) -> Counter:
+        key = (counter, labels)
+        child = self._usage.get(key)
+        if child is None:
+            child = self._usage[key] = counter.labels(*labels)
+        return child
 
     # --- exposition -----------------------------------------------------------------
 
