@@ -55,6 +55,7 @@ OPERATIONS = [
     "PATCH /api/conversations/{conversation_id}",
     "DELETE /api/conversations/{conversation_id}",
     "GET /v1/models",
+    "GET /v1/models/{model}",
     "POST /v1/chat/completions",
     "POST /v1/embeddings",
     "POST /v1/messages",
@@ -144,6 +145,8 @@ def _aim(case: Any, name: str | None, model_id: str | None, conv_id: str | None)
         if model_id is not None and "llm_model_id" in body:
             body["llm_model_id"] = model_id
     params = case.path_parameters
+    if name is not None and params and "model" in params:
+        params["model"] = name
     if conv_id is not None and params and "conversation_id" in params:
         params["conversation_id"] = conv_id
     return case

@@ -73,10 +73,22 @@ async def list_models(request: Request, actor: CurrentActor, services: ServicesD
         401: {"model": OpenAIErrorBody, "description": "Missing or invalid token"},
         404: {"model": OpenAIErrorBody, "description": "Unknown model, or not visible"},
     },
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "model",
+                "in": "path",
+                "required": True,
+                "description": "The model's name or id",
+                "schema": {"type": "string"},
+            }
+        ]
+    },
 )
-async def retrieve_model(
-    model: str, request: Request, actor: CurrentActor, services: ServicesDep
-) -> Response:
+async def retrieve_model(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
+    # read by hand, declared in openapi_extra: a str path parameter cannot fail validation,
+    # so FastAPI's 422 (in its own error shape) must not be documented here
+    model = request.path_params["model"]
     found = models_wire.find(await services.registry.list_models(actor, enabled=True), model)
     anthropic = models_wire.wants_anthropic(request.headers)
     return _json(models_wire.one(found, actor.username, anthropic=anthropic))
