@@ -43,6 +43,7 @@ class RateLimiter:
     def __init__(self, settings: Settings, *, key_prefix: str = "LIMITS") -> None:
         self._user_rpm = settings.user_rpm_limit
         self._user_tpm = settings.user_tpm_limit
+        self._login_per_minute = settings.login_attempts_per_minute
         self._storage = _storage(settings, key_prefix)
         self._requests = MovingWindowRateLimiter(self._storage)
         self._tokens = FixedWindowRateLimiter(self._storage)
@@ -99,6 +100,22 @@ class RateLimiter:
             item = RateLimitItemPerMinute(model.tpm_limit, namespace=_NAMESPACE)
             checks.append((item, ("tpm", "model", model.id), f"model {model.name!r}"))
         return checks
+
+    # --- sign-in attempts --------------------------------------------------------------
+
+    async def check_login(self, username: str, client_ip: str) -> None:
+        """Count one password attempt; refuse guessing (per name and address) and floods
+        (per address): each attempt costs an argon2 hash of 64 MiB."""
+        if self._login_per_minute <= 0:
+            return
+        per_name = RateLimitItemPerMinute(self._login_per_minute, namespace=_NAMESPACE)
+        per_ip = RateLimitItemPerMinute(self._login_per_minute * 5, namespace=_NAMESPACE)
+        for item, ids in (
+            (per_name, ("login", client_ip, username.lower())),
+            (per_ip, ("login-ip", client_ip)),
+        ):
+            if not await self._requests.hit(item, *ids):
+                raise await self._refusal(self._requests, item, ids, "sign-in attempt")
 
     # --- shared -----------------------------------------------------------------------
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # default limits per user (0 = unlimited); per-model limits live on the model row
     user_rpm_limit: int = 0
     user_tpm_limit: int = 0
+    # password attempts per minute per user name and address (x5 per address); 0 = no limit
+    login_attempts_per_minute: int = 10
+    # bearer token for Prometheus scrapers on /metrics (admins' tokens work too)
+    metrics_token: SecretStr | None = None
     cookie_secure: bool = False
 
     @field_validator("old_encryption_keys", mode="before")

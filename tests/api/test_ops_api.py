@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelreg.api.metrics import Metrics
@@ -48,6 +49,7 @@ def test_metrics_count_requests_by_route_template(live_server: LiveServer) -> No
         for _ in range(3):
             assert http.get(f"/api/models/{model['id']}").status_code == 200
         http.get("/no/such/path")
+    with live_server.client(live_server.admin_token) as http:
         text = http.get("/metrics")
     assert text.headers["content-type"].startswith("text/plain")
     samples = _samples(text.text)
@@ -78,3 +80,44 @@ def test_metrics_expose_upstream_latency_errors_tokens_and_cost() -> None:
     assert samples[count] == 1
     ttft = ("modelreg_upstream_ttft_seconds_count", (("model", "gpt"), ("provider", "openai")))
     assert samples[ttft] == 1
+
+
+def test_metrics_need_an_admin_or_the_scrapers_token(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    server = live_server_factory(metrics_token="scrape-secret-0123456789")
+    user = server.create_user()
+    with server.client() as anonymous:
+        assert anonymous.get("/metrics").status_code == 401
+        scraped = anonymous.get(
+            "/metrics", headers={"Authorization": "Bearer scrape-secret-0123456789"}
+        )
+        assert scraped.status_code == 200
+        assert "modelreg_http_requests_total" in scraped.text
+        wrong = anonymous.get("/metrics", headers={"Authorization": "Bearer scrape-secret-x"})
+        assert wrong.status_code == 401
+    with server.client(user) as http:
+        assert http.get("/metrics").status_code == 403
+    with server.client(server.admin_token) as http:
+        assert http.get("/metrics").status_code == 200
+    server.stop()
+
+
+def test_every_answer_says_nosniff(live_server: LiveServer) -> None:
+    with live_server.client(live_server.admin_token) as http:
+        for path in ("/healthz", "/api/models", "/no/such/path"):
+            assert http.get(path).headers["x-content-type-options"] == "nosniff"
+
+
+def test_access_log_writes_one_line_per_sample(
+    live_server_factory: Callable[..., LiveServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = live_server_factory(access_log_sample=3)
+    caplog.set_level("INFO", logger="modelreg.access")
+    with server.client() as http:
+        for _ in range(6):
+            http.get("/healthz")
+    lines = [r for r in caplog.records if r.name == "modelreg.access"]
+    assert len(lines) == 2
+    assert "GET /healthz 200" in lines[0].getMessage()
+    server.stop()

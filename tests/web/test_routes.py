@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -90,3 +91,26 @@ def test_pages_are_not_cached(live_server: LiveServer) -> None:
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
     assert 'data-testid="current-user">admin<' in page.text
+
+
+def test_password_guessing_is_slowed_down(
+    live_server_factory: Callable[..., LiveServer],
+) -> None:
+    server = live_server_factory(login_attempts_per_minute=3)
+    with httpx.Client(base_url=server.url, follow_redirects=False) as http:
+        token = login_form(http)
+        statuses = [
+            http.post(
+                "/login", data={"username": "admin", "password": "guess", "csrf_token": token}
+            ).status_code
+            for _ in range(4)
+        ]
+        assert statuses == [401, 401, 401, 429]
+        # the right password waits too: the limit counts attempts, not failures
+        blocked = http.post(
+            "/login",
+            data={"username": "admin", "password": server.admin_password, "csrf_token": token},
+        )
+        assert blocked.status_code == 429
+        assert "Too many sign-in attempts" in blocked.text
+    server.stop()

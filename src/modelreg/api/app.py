@@ -111,7 +111,9 @@ def create_app(
     install_error_handlers(app)
     # the last added runs first: metrics see every answer, the 413s of the size cap included
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(
+        MetricsMiddleware, metrics=metrics, access_log_sample=settings.access_log_sample
+    )
     # outermost of ours: answers POST /v1/chat/completions itself, hands on everything else
     app.add_middleware(
         GatewayFastPath, state=app.state, metrics=metrics, max_bytes=settings.max_request_bytes
@@ -160,6 +162,7 @@ async def _start_services(
     from modelreg.ratelimit import RateLimiter
     from modelreg.registry.legacy import sync_env_models
     from modelreg.registry.service import ModelManagerService
+    from modelreg.resilience import RetryPolicy
     from modelreg.transport import HttpTransport
 
     settings = ensure_secrets(settings)
@@ -189,6 +192,7 @@ async def _start_services(
     allow_private_personal = settings.allow_private_base_urls
     client = UnifiedLLMClient(
         transport=transport,
+        retry=RetryPolicy(max_retries=settings.max_retries),
         resolve_fallback=registry.find_config,
         # global models are an admin's choice (a local Ollama is legitimate)
         allow_private=lambda model: model.is_global or allow_private_personal,

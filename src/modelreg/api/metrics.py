@@ -13,6 +13,7 @@ Recording API for the chat and gateway code:
 
 from __future__ import annotations
 
+import logging
 import time
 from decimal import Decimal
 from typing import Final
@@ -152,12 +153,22 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-class MetricsMiddleware:
-    """Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streamed answers)."""
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+access_log = logging.getLogger("modelreg.access")
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+
+class MetricsMiddleware:
+    """Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streamed answers).
+
+    Also writes the sampled access log (1 request in `access_log_sample`, 0 = none: a log line
+    per request costs more than the rest of a gateway request) and adds `nosniff` to every
+    answer, so a browser never guesses a JSON or text body to be HTML."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, access_log_sample: int = 0) -> None:
         self.app = app
         self.metrics = metrics
+        self._sample = max(0, access_log_sample)
+        self._seen = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,11 +181,24 @@ class MetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message["headers"] = [*message.get("headers", ()), _NOSNIFF]
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self.metrics.observe_http(
-                scope["method"], _route_template(scope), status, time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            self.metrics.observe_http(scope["method"], route, status, elapsed)
+            if self._sample:
+                self._seen += 1
+                if self._seen >= self._sample:
+                    self._seen = 0
+                    access_log.info(
+                        "%s %s %d %.1fms (1 in %d requests logged)",
+                        scope["method"],
+                        route,
+                        status,
+                        elapsed * 1000,
+                        self._sample,
+                    )

@@ -27,6 +27,7 @@ from modelreg.api.auth import clear_session, ensure_csrf_cookie, issue_session, 
 from modelreg.api.auth import verify_csrf_form as _verify_csrf_form
 from modelreg.api.deps import get_services
 from modelreg.api.errors import ApiError
+from modelreg.errors import RateLimitedError
 
 __all__ = ["STATIC_DIR", "TEMPLATE_DIR", "router"]
 
@@ -181,6 +182,18 @@ async def login(
             status_code=400,
         )
     services = get_services(request)
+    try:
+        client_ip = request.client.host if request.client else "unknown"
+        await services.limiter.check_login(username.strip(), client_ip)
+    except RateLimitedError as exc:
+        wait = int(exc.retry_after or 60)
+        return _login_form(
+            request,
+            next_url=next_url,
+            username=username,
+            error=f"Too many sign-in attempts. Try again in {wait} seconds.",
+            status_code=429,
+        )
     actor = (
         await services.accounts.authenticate_password(username.strip(), password)
         if username.strip() and password
