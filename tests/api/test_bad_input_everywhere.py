@@ -302,3 +302,14 @@ def test_oversized_bodies_are_413_in_the_apis_shape(
     with server.client(server.admin_token) as http:
         answer = http.request(method, _path(template, things), content=content, headers=_JSON)
     assert_shaped_error(answer, template, 413)
+
+
+@pytest.mark.parametrize("expires_at", [8.9e-305, 0, 4102444800, "1970-01-01T00:00:00Z"])
+def test_a_token_expiry_is_a_future_rfc3339_time(
+    live_server: LiveServer, actor: dict[str, Any], unchanged: None, expires_at: Any
+) -> None:
+    # a number would be read as a Unix time (1970 for small ones): an already dead token
+    with live_server.client(actor["token"]) as http:
+        answer = http.post("/api/tokens", json={"name": "t", "expires_at": expires_at})
+    assert_shaped_error(answer, "/api/tokens", 422)
+    assert answer.json()["error"]["field"] == "expires_at"

@@ -153,6 +153,8 @@ def _aim(case: Any, name: str | None, model_id: str | None, conv_id: str | None)
 
 
 def _strategy(operation: Any, label: str, targets: Targets, mode: GenerationMode) -> Any:
+    if mode is GenerationMode.NEGATIVE:  # aiming would repair the invalid part
+        return operation.as_strategy(generation_mode=mode)
     generated = st.builds(
         _aim,
         operation.as_strategy(generation_mode=mode),
@@ -225,3 +227,24 @@ def _error_model(path: str) -> str:
     if path.startswith("/v1/"):
         return "/OpenAIErrorBody"
     return "/ErrorBody"
+
+
+# operations without parameters or a body have no invalid input to send
+NO_INPUT = {
+    "GET /api/models",
+    "GET /api/models/templates",
+    "GET /api/users",
+    "GET /api/users/me",
+    "GET /api/tokens",
+    "GET /healthz",
+    "GET /readyz",
+    "GET /metrics",
+    "GET /v1/models",
+}
+
+
+@pytest.mark.parametrize("label", [op for op in OPERATIONS if op not in NO_INPUT])
+def test_invalid_input_is_refused_with_a_documented_4xx(
+    fuzz_server: LiveServer, schema: Any, targets: Targets, label: str
+) -> None:
+    _run(schema, label, fuzz_server.admin_token, targets, GenerationMode.NEGATIVE)

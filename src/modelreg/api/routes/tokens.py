@@ -4,11 +4,11 @@ keeps its SHA-256 and a short prefix to recognise it in listings."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, field_validator
 
 from modelreg.accounts import TokenPublic
 from modelreg.api.deps import CurrentActor, ServicesDep
@@ -24,7 +24,17 @@ class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(max_length=100, description="What the token is for")] = ""
-    expires_at: AwareDatetime | None = Field(default=None, description="null: never expires")
+    # strict: a JSON number would otherwise be read as a Unix time
+    expires_at: Annotated[AwareDatetime, Strict()] | None = Field(
+        default=None, description="RFC 3339 time in the future; null: never expires"
+    )
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(UTC):
+            raise ValueError("must be in the future")
+        return value
 
 
 class TokenCreated(TokenPublic):
@@ -35,7 +45,7 @@ class TokenCreated(TokenPublic):
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create an API token for the caller (shown once)",
-    responses=error_responses(401, 422),
+    responses=error_responses(400, 401, 413, 422),
 )
 async def create_token(
     body: TokenCreate, actor: CurrentActor, services: ServicesDep

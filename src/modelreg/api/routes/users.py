@@ -46,7 +46,7 @@ async def list_users(actor: AdminActor, services: ServicesDep) -> list[UserPubli
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a user (admin)",
-    responses=error_responses(401, 403, 413, 422),
+    responses=error_responses(400, 401, 403, 413, 422),
 )
 async def create_user(body: UserCreate, actor: AdminActor, services: ServicesDep) -> UserPublic:
     return await services.accounts.create_user(actor, body.username, body.password, body.role)
@@ -61,7 +61,7 @@ async def get_me(actor: CurrentActor, services: ServicesDep) -> UserPublic:
 @router.patch(
     "/me",
     summary="Set the caller's default model",
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(400, 401, 404, 413, 422),
 )
 async def update_me(body: MeUpdate, actor: CurrentActor, services: ServicesDep) -> UserPublic:
     assert actor.id is not None
