@@ -84,7 +84,7 @@ async def read_generations(db: Database, scopes: tuple[Scope, ...]) -> dict[Scop
         result = await session.execute(
             select(AppSetting.key, AppSetting.value).where(AppSetting.key.in_(keys))
         )
-        found: dict[str, Any] = dict(result.tuples().all())
+        found: dict[str, Any] = {key: value for key, value in result}  # noqa: C416
     return {s: (found.get(_key(s)) or {}).get("generation") for s in scopes}
 
 
