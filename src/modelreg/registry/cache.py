@@ -3,7 +3,8 @@
 `invalidate()` bumps the generation and drops everything. A reader takes `generation` before it
 reads the database and passes it to `set()`; if a write invalidated the cache in between, the
 (possibly stale) value is not stored. Several workers each have their own cache: a change made
-through one worker reaches the others within the TTL at the latest.
+through another process reaches this one through modelreg.invalidation (a generation in the
+database, polled about once a second); the TTL is the bound when that poll cannot run.
 """
 
 from __future__ import annotations
