@@ -349,6 +349,8 @@ def memory_soak(t: Target, load: Load, args: argparse.Namespace) -> dict[str, An
         total += int(r.get("requests", r.get("sent", 0)))
         rss = procstat.tree_rss_mb(t.watch_pid)
         points.append((total, rss))
+        if len(points) % 6 == 0:
+            log(f"    soak: {total:,} requests, RSS {rss} MB")
         for m in marks:
             if total >= m and m not in rss_at:
                 rss_at[m] = rss
