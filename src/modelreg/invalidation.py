@@ -59,9 +59,10 @@ def _key(scope: str) -> str:
 
 
 async def bump(session: AsyncSession, scope: Scope) -> None:
-    """Give `scope` a new generation, in the caller's transaction (call it last in the
-    transaction: the row lock is then held for the shortest time, and always taken after the
-    rows the write changed, so two writers cannot deadlock on it)."""
+    """Give `scope` a new generation, in the caller's transaction. Call it last in the
+    transaction: the row lock is then held for the shortest time and always taken after the
+    rows the write changed, so two writers cannot deadlock on it (a write that bumps both
+    scopes bumps accounts before models)."""
     values = {
         "key": _key(scope),
         "value": {"generation": secrets.token_hex(8)},
