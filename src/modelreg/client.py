@@ -158,8 +158,13 @@ class UnifiedLLMClient:
             request = replace(request, messages=messages_next)
             rounds += 1
 
-    async def embed(self, model: ModelConfig, inputs: Sequence[str]) -> EmbeddingResponse:
-        """Embeddings never fall back: another model's vectors live in another space."""
+    async def embed(
+        self, model: ModelConfig, inputs: Sequence[str], *, dimensions: int | None = None
+    ) -> EmbeddingResponse:
+        """Embeddings never fall back: another model's vectors live in another space.
+        `dimensions` overrides the model's `options["dimensions"]` for this call."""
+        if dimensions is not None:
+            model = replace(model, options={**model.options, "dimensions": dimensions})
         adapter = self._adapter_for(model)
         http = adapter.build_embeddings_request(list(inputs), model)
 

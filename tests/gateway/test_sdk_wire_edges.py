@@ -3,8 +3,9 @@ understand, translated faithfully or refused with a clear 400 — never dropped 
 
 from __future__ import annotations
 
+import base64
 import json
-from typing import Any
+from typing import Any, Literal
 
 import anthropic
 import openai
@@ -200,3 +201,24 @@ def test_anthropic_models_list_and_retrieve_in_anthropic_shape(
     assert got.type == "model"
     with pytest.raises(anthropic.NotFoundError):
         client.models.retrieve("no-such-model-" + model["id"])
+
+
+@pytest.mark.parametrize("flavor", ["openai", "ollama"])
+@pytest.mark.parametrize("encoding", ["float", "base64"])
+def test_embedding_dimensions_reach_the_upstream(
+    live_server: LiveServer,
+    user: str,
+    flavor: str,
+    encoding: Literal["float", "base64"],
+    request: pytest.FixtureRequest,
+) -> None:
+    sim: SimulatorServer = request.getfixturevalue(f"{flavor}_sim")
+    model = create_model(live_server, user, sim, model_id="text-embedding-3-small")
+    result = openai_sdk(live_server, user).embeddings.create(
+        model=model["name"], input=["hello", "world"], dimensions=8, encoding_format=encoding
+    )
+    # asked for explicitly, base64 comes back undecoded: float32 little-endian, 4 bytes each
+    vectors: list[Any] = [row.embedding for row in result.data]
+    sizes = [len(base64.b64decode(v)) // 4 if isinstance(v, str) else len(v) for v in vectors]
+    assert sizes == [8, 8]
+    assert sim.requests[-1].json["dimensions"] == 8

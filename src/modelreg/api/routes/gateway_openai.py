@@ -220,7 +220,7 @@ async def embeddings(request: Request, actor: CurrentActor, services: ServicesDe
     model = await admit(services, actor, req.model)
     started = time.perf_counter()
     try:
-        result = await services.client.embed(model, inputs)
+        result = await services.client.embed(model, inputs, dimensions=req.dimensions)
     except ProviderError as e:
         account(services, actor, model, source="embeddings", usage=None, status="error",
                 latency_ms=(time.perf_counter() - started) * 1000, error=e)  # fmt: skip
