@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import anthropic
 import httpx
 import httpx2
@@ -14,10 +16,11 @@ MESSAGES = [{"role": "user", "content": "Weather in Paris?"}]
 
 
 @pytest.fixture
-def client(anthropic_sim: SimulatorServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(
+def client(anthropic_sim: SimulatorServer) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(
         base_url=anthropic_sim.base_url, api_key=anthropic_sim.api_key, max_retries=0
-    )
+    ) as sdk:
+        yield sdk
 
 
 def create(client: anthropic.Anthropic, **kwargs: object) -> anthropic.types.Message:
@@ -175,12 +178,11 @@ def test_context_length_error_message(client, anthropic_sim):
 
 def test_sdk_retries_overloaded_and_then_succeeds(anthropic_sim):
     anthropic_sim.enqueue(Script(status=529, retry_after=0.01), Script(text="back"))
-    client = anthropic.Anthropic(
+    with anthropic.Anthropic(
         base_url=anthropic_sim.base_url, api_key=anthropic_sim.api_key, max_retries=1
-    )
-
-    assert create(client).content[0].text == "back"
-    assert anthropic_sim.stats.requests == 2
+    ) as client:
+        assert create(client).content[0].text == "back"
+        assert anthropic_sim.stats.requests == 2
 
 
 @pytest.mark.parametrize(("key", "message"), [("wrong-key-0000", "invalid x-api-key"), (None, "")])
@@ -188,15 +190,16 @@ def test_wrong_or_missing_key(anthropic_sim, key, message):
     headers = {"anthropic-version": "2023-06-01"}
     if key:
         headers["x-api-key"] = key
-    client = anthropic.Anthropic(base_url=anthropic_sim.base_url, api_key=key or "x", max_retries=0)
+    with anthropic.Anthropic(
+        base_url=anthropic_sim.base_url, api_key=key or "x", max_retries=0
+    ) as client:
+        response = httpx.post(f"{anthropic_sim.base_url}/v1/messages", headers=headers, json={})
 
-    response = httpx.post(f"{anthropic_sim.base_url}/v1/messages", headers=headers, json={})
-
-    assert response.status_code == 401
-    assert response.json()["error"]["type"] == "authentication_error"
-    assert message in response.json()["error"]["message"]
-    with pytest.raises(anthropic.AuthenticationError):
-        create(client)
+        assert response.status_code == 401
+        assert response.json()["error"]["type"] == "authentication_error"
+        assert message in response.json()["error"]["message"]
+        with pytest.raises(anthropic.AuthenticationError):
+            create(client)
 
 
 @pytest.mark.parametrize(
@@ -229,9 +232,10 @@ def test_request_validation_like_the_real_api(anthropic_sim, body, headers, expe
 
 
 def test_model_list_and_unknown_model():
-    with SimulatorServer("anthropic", models=[MODEL]) as sim:
-        client = anthropic.Anthropic(base_url=sim.base_url, api_key="any", max_retries=0)
-
+    with (
+        SimulatorServer("anthropic", models=[MODEL]) as sim,
+        anthropic.Anthropic(base_url=sim.base_url, api_key="any", max_retries=0) as client,
+    ):
         page = client.models.list()
         assert [m.id for m in page.data] == [MODEL]
         assert client.models.retrieve(MODEL).type == "model"
@@ -278,14 +282,13 @@ def test_stream_cut_mid_way_is_a_connection_error(client, anthropic_sim):
 
 def test_hang_times_out(anthropic_sim):
     anthropic_sim.enqueue(Script(hang=True))
-    client = anthropic.Anthropic(
+    with anthropic.Anthropic(
         base_url=anthropic_sim.base_url, api_key=anthropic_sim.api_key, max_retries=0, timeout=0.3
-    )
+    ) as client:
+        with pytest.raises(anthropic.APITimeoutError):
+            create(client)
 
-    with pytest.raises(anthropic.APITimeoutError):
-        create(client)
-
-    assert anthropic_sim.wait_for_stats(lambda s: s.client_disconnects == 1)
+        assert anthropic_sim.wait_for_stats(lambda s: s.client_disconnects == 1)
 
 
 def test_thinking_blocks_come_first_with_a_signature(client, anthropic_sim):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import openai
 import pytest
@@ -13,13 +15,14 @@ MESSAGES = [{"role": "user", "content": "Hello?"}]
 
 
 @pytest.fixture
-def client(azure_sim: SimulatorServer) -> openai.AzureOpenAI:
-    return openai.AzureOpenAI(
+def client(azure_sim: SimulatorServer) -> Iterator[openai.AzureOpenAI]:
+    with openai.AzureOpenAI(
         azure_endpoint=azure_sim.base_url,
         api_key=azure_sim.api_key,
         api_version=API_VERSION,
         max_retries=0,
-    )
+    ) as sdk:
+        yield sdk
 
 
 def test_chat_goes_to_the_deployment_url_with_api_key_header(client, azure_sim):
@@ -74,20 +77,24 @@ def test_missing_api_version_is_resource_not_found(azure_sim):
 
 
 def test_wrong_key_is_401_and_entra_bearer_is_accepted(azure_sim):
-    wrong = openai.AzureOpenAI(
-        azure_endpoint=azure_sim.base_url, api_key="nope", api_version=API_VERSION, max_retries=0
-    )
-    entra = openai.AzureOpenAI(
-        azure_endpoint=azure_sim.base_url,
-        azure_ad_token=azure_sim.api_key,
-        api_version=API_VERSION,
-        max_retries=0,
-    )
-
-    with pytest.raises(openai.AuthenticationError) as caught:
-        wrong.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-    assert caught.value.code == "401"
-    assert entra.chat.completions.create(model="gpt-4o", messages=MESSAGES).choices
+    with (
+        openai.AzureOpenAI(
+            azure_endpoint=azure_sim.base_url,
+            api_key="nope",
+            api_version=API_VERSION,
+            max_retries=0,
+        ) as wrong,
+        openai.AzureOpenAI(
+            azure_endpoint=azure_sim.base_url,
+            azure_ad_token=azure_sim.api_key,
+            api_version=API_VERSION,
+            max_retries=0,
+        ) as entra,
+    ):
+        with pytest.raises(openai.AuthenticationError) as caught:
+            wrong.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert caught.value.code == "401"
+        assert entra.chat.completions.create(model="gpt-4o", messages=MESSAGES).choices
 
 
 def test_content_filter_and_rate_limit_errors(client, azure_sim):
@@ -122,13 +129,12 @@ def test_embeddings_on_the_deployment(client, azure_sim):
 
 
 def test_v1_api_without_api_version(azure_sim):
-    client = openai.OpenAI(
+    with openai.OpenAI(
         base_url=f"{azure_sim.base_url}/openai/v1",
         api_key="unused",
         default_headers={"api-key": azure_sim.api_key},
         max_retries=0,
-    )
+    ) as client:
+        reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
 
-    reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
-
-    assert reply.choices[0].message.content == "You said: Hello?"
+        assert reply.choices[0].message.content == "You said: Hello?"

@@ -3,6 +3,8 @@ and the `openai` SDK (Ollama's OpenAI-compatible /v1)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import ollama
 import openai
@@ -14,8 +16,9 @@ MESSAGES = [{"role": "user", "content": "Weather in Toronto?"}]
 
 
 @pytest.fixture
-def client(ollama_sim: SimulatorServer) -> ollama.Client:
-    return ollama.Client(host=ollama_sim.base_url)
+def client(ollama_sim: SimulatorServer) -> Iterator[ollama.Client]:
+    with ollama.Client(host=ollama_sim.base_url) as sdk:
+        yield sdk
 
 
 def test_chat_without_stream_carries_counts_and_nanosecond_durations(client, ollama_sim):
@@ -113,9 +116,10 @@ def test_error_line_mid_stream_raises(client, ollama_sim):
 
 
 def test_unknown_model_and_missing_model():
-    with SimulatorServer("ollama", models=["llama3.2"]) as sim:
-        client = ollama.Client(host=sim.base_url)
-
+    with (
+        SimulatorServer("ollama", models=["llama3.2"]) as sim,
+        ollama.Client(host=sim.base_url) as client,
+    ):
         assert client.chat(model="llama3.2:latest", messages=MESSAGES).done
         with pytest.raises(ollama.ResponseError, match="model 'mistral' not found") as caught:
             client.chat(model="mistral", messages=MESSAGES)
@@ -140,46 +144,53 @@ def test_tags_version_embed_and_root(client, ollama_sim):
 
 def test_api_key_when_configured():
     with SimulatorServer("ollama", api_key="ollama-key-123") as sim:
-        good = ollama.Client(host=sim.base_url, headers={"Authorization": "Bearer ollama-key-123"})
-        bad = ollama.Client(host=sim.base_url)
-
-        assert good.list().models
-        with pytest.raises(ollama.ResponseError) as caught:
+        headers = {"Authorization": "Bearer ollama-key-123"}
+        with ollama.Client(host=sim.base_url, headers=headers) as good:
+            assert good.list().models
+        with ollama.Client(host=sim.base_url) as bad, pytest.raises(ollama.ResponseError) as caught:
             bad.list()
         assert caught.value.status_code == 401
 
 
 def client_native_models(sim: SimulatorServer) -> list[ollama.ListResponse.Model]:
-    return list(ollama.Client(host=sim.base_url).list().models)
+    with ollama.Client(host=sim.base_url) as client:
+        return list(client.list().models)
 
 
 def test_openai_compatible_routes(ollama_sim):
-    client = openai.OpenAI(base_url=f"{ollama_sim.base_url}/v1", api_key="ollama", max_retries=0)
-    ollama_sim.enqueue(
-        Script(text="hi", tool_calls=[ScriptedToolCall("w", {"a": 1})]),
-        Script(status=500, error_message="boom"),
-    )
-
-    chunks = list(
-        client.chat.completions.create(
-            model="llama3.2", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    with openai.OpenAI(
+        base_url=f"{ollama_sim.base_url}/v1", api_key="ollama", max_retries=0
+    ) as client:
+        ollama_sim.enqueue(
+            Script(text="hi", tool_calls=[ScriptedToolCall("w", {"a": 1})]),
+            Script(status=500, error_message="boom"),
         )
-    )
-    with pytest.raises(openai.InternalServerError, match="boom") as caught:
-        client.chat.completions.create(model="llama3.2", messages=MESSAGES)
-    models = client.models.list()
-    embedded = client.embeddings.create(model="nomic-embed-text", input="x")
 
-    tool_deltas = [
-        c.choices[0].delta.tool_calls for c in chunks if c.choices and c.choices[0].delta.tool_calls
-    ]
-    assert tool_deltas[0][0].function.name == "w"
-    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
-    assert chunks[-1].usage is not None
-    assert caught.value.type == "api_error"
-    assert models.data[0].owned_by == "library"
-    assert [m.id for m in models.data] == [m.model for m in client_native_models(ollama_sim)]
-    assert len(embedded.data[0].embedding) > 0
+        chunks = list(
+            client.chat.completions.create(
+                model="llama3.2",
+                messages=MESSAGES,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
+        with pytest.raises(openai.InternalServerError, match="boom") as caught:
+            client.chat.completions.create(model="llama3.2", messages=MESSAGES)
+        models = client.models.list()
+        embedded = client.embeddings.create(model="nomic-embed-text", input="x")
+
+        tool_deltas = [
+            c.choices[0].delta.tool_calls
+            for c in chunks
+            if c.choices and c.choices[0].delta.tool_calls
+        ]
+        assert tool_deltas[0][0].function.name == "w"
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+        assert chunks[-1].usage is not None
+        assert caught.value.type == "api_error"
+        assert models.data[0].owned_by == "library"
+        assert [m.id for m in models.data] == [m.model for m in client_native_models(ollama_sim)]
+        assert len(embedded.data[0].embedding) > 0
 
 
 def test_thinking_text_in_native_messages(client, ollama_sim):

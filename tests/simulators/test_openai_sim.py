@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -26,8 +27,11 @@ TOOLS = [
 
 
 @pytest.fixture
-def client(openai_sim: SimulatorServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=openai_sim.base_url, api_key=openai_sim.api_key, max_retries=0)
+def client(openai_sim: SimulatorServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(
+        base_url=openai_sim.base_url, api_key=openai_sim.api_key, max_retries=0
+    ) as sdk:
+        yield sdk
 
 
 def test_unscripted_answer_echoes_the_user_and_records_the_request(client, openai_sim):
@@ -177,27 +181,27 @@ def test_rate_limit_carries_retry_after_in_seconds_and_ms(client, openai_sim):
 
 def test_sdk_retries_a_rate_limit_and_then_succeeds(openai_sim):
     openai_sim.enqueue(Script(status=429, retry_after=0.01), Script(text="finally"))
-    client = openai.OpenAI(base_url=openai_sim.base_url, api_key=openai_sim.api_key, max_retries=1)
+    with openai.OpenAI(
+        base_url=openai_sim.base_url, api_key=openai_sim.api_key, max_retries=1
+    ) as client:
+        reply = client.chat.completions.create(model="m", messages=MESSAGES)
 
-    reply = client.chat.completions.create(model="m", messages=MESSAGES)
-
-    assert reply.choices[0].message.content == "finally"
-    assert openai_sim.stats.requests == 2
+        assert reply.choices[0].message.content == "finally"
+        assert openai_sim.stats.requests == 2
 
 
 @pytest.mark.parametrize("key", ["sk-wrong-0000000", None])
 def test_wrong_or_missing_key_is_401_and_never_echoed_whole(openai_sim, key):
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     response = httpx.get(f"{openai_sim.base_url}/models", headers=headers)
-    client = openai.OpenAI(base_url=openai_sim.base_url, api_key=key or "x", max_retries=0)
-
-    assert response.status_code == 401
-    assert response.json()["error"]["type"] == "invalid_request_error"
-    with pytest.raises(openai.AuthenticationError):
-        client.models.list()
-    if key:
-        assert key not in response.text
-        assert response.json()["error"]["code"] == "invalid_api_key"
+    with openai.OpenAI(base_url=openai_sim.base_url, api_key=key or "x", max_retries=0) as client:
+        assert response.status_code == 401
+        assert response.json()["error"]["type"] == "invalid_request_error"
+        with pytest.raises(openai.AuthenticationError):
+            client.models.list()
+        if key:
+            assert key not in response.text
+            assert response.json()["error"]["code"] == "invalid_api_key"
 
 
 def test_request_validation_like_the_real_api(openai_sim):
@@ -216,8 +220,10 @@ def test_request_validation_like_the_real_api(openai_sim):
 
 
 def test_unknown_model_is_404_when_the_model_list_is_fixed():
-    with SimulatorServer("openai", models=["gpt-4o-mini"]) as sim:
-        client = openai.OpenAI(base_url=sim.base_url, api_key="any", max_retries=0)
+    with (
+        SimulatorServer("openai", models=["gpt-4o-mini"]) as sim,
+        openai.OpenAI(base_url=sim.base_url, api_key="any", max_retries=0) as client,
+    ):
         assert [m.id for m in client.models.list()] == ["gpt-4o-mini"]
         with pytest.raises(openai.NotFoundError, match="does not exist"):
             client.chat.completions.create(model="gpt-9", messages=MESSAGES)
@@ -247,27 +253,24 @@ def test_whole_body_cut_mid_way_is_a_connection_error(client, openai_sim):
 
 def test_hung_request_times_out_and_counts_as_a_client_disconnect(openai_sim):
     openai_sim.enqueue(Script(hang=True))
-    client = openai.OpenAI(
+    with openai.OpenAI(
         base_url=openai_sim.base_url, api_key=openai_sim.api_key, max_retries=0, timeout=0.3
-    )
+    ) as client:
+        with pytest.raises(openai.APITimeoutError):
+            client.chat.completions.create(model="m", messages=MESSAGES)
 
-    with pytest.raises(openai.APITimeoutError):
-        client.chat.completions.create(model="m", messages=MESSAGES)
-
-    assert openai_sim.wait_for_stats(lambda s: s.client_disconnects == 1)
+        assert openai_sim.wait_for_stats(lambda s: s.client_disconnects == 1)
 
 
 async def test_closing_a_stream_early_is_seen_by_the_server(openai_sim):
     openai_sim.enqueue(Script(chunks=["one", "two", "three", "four"], chunk_delay=0.2))
-    client = openai.AsyncOpenAI(
+    async with openai.AsyncOpenAI(
         base_url=openai_sim.base_url, api_key=openai_sim.api_key, max_retries=0
-    )
-
-    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
-    async for _ in stream:
-        break
-    await stream.close()
-    await client.close()
+    ) as client:
+        stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        async for _ in stream:
+            break
+        await stream.close()
 
     assert openai_sim.wait_for_stats(lambda s: s.client_disconnects == 1)
     assert openai_sim.stats.streams_started == 1
@@ -456,11 +459,9 @@ def test_a_stopped_simulator_starts_again_with_its_queue():
     sim.enqueue(Script(text="kept"))
     with sim:
         first_port = sim.port
-    with sim:
-        client = openai.OpenAI(base_url=sim.base_url, api_key="k", max_retries=0)
+    with sim, openai.OpenAI(base_url=sim.base_url, api_key="k", max_retries=0) as client:
         reply = client.chat.completions.create(model="m", messages=MESSAGES)
         assert sim.stats.open_connections == 1  # the client keeps its connection alive
-        client.close()
 
     assert first_port > 0
     assert reply.choices[0].message.content == "kept"

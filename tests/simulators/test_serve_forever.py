@@ -34,22 +34,26 @@ def simulator_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_out_of_process_simulator_is_scripted_over_http(simulator_process):
     process, base_url = simulator_process
-    client = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-process-0000", max_retries=0)
+    with anthropic.Anthropic(
+        base_url=base_url, api_key="sk-ant-process-0000", max_retries=0
+    ) as client:
+        queued = httpx.post(f"{base_url}/__sim/enqueue", json={"text": "scripted", "repeat": 2})
+        first = client.messages.create(
+            model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+        )
+        recorded = httpx.get(f"{base_url}/__sim/requests").json()["requests"]
 
-    queued = httpx.post(f"{base_url}/__sim/enqueue", json={"text": "scripted", "repeat": 2})
-    first = client.messages.create(
-        model="claude-sonnet-4-6", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
-    )
-    recorded = httpx.get(f"{base_url}/__sim/requests").json()["requests"]
+        assert queued.json() == {"queued": 2}
+        assert first.content[0].text == "scripted"
+        assert recorded[0]["path"] == "/v1/messages"
+        assert "sk-ant-process-0000" not in str(recorded)
 
-    assert queued.json() == {"queued": 2}
-    assert first.content[0].text == "scripted"
-    assert recorded[0]["path"] == "/v1/messages"
-    assert "sk-ant-process-0000" not in str(recorded)
-
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=10) == 0
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0

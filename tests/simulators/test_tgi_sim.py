@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -16,13 +17,15 @@ MESSAGES = [{"role": "user", "content": "Hello?"}]
 
 
 @pytest.fixture
-def hf(tgi_sim: SimulatorServer) -> InferenceClient:
-    return InferenceClient(base_url=tgi_sim.base_url)
+def hf(tgi_sim: SimulatorServer) -> Iterator[InferenceClient]:
+    with InferenceClient(base_url=tgi_sim.base_url) as client:
+        yield client
 
 
 @pytest.fixture
-def oai(tgi_sim: SimulatorServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=tgi_sim.base_url, api_key="-", max_retries=0)
+def oai(tgi_sim: SimulatorServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=tgi_sim.base_url, api_key="-", max_retries=0) as sdk:
+        yield sdk
 
 
 def test_inference_client_chat(hf, tgi_sim):
