@@ -59,6 +59,7 @@ OPERATIONS = [
     "POST /v1/chat/completions",
     "POST /v1/embeddings",
     "POST /v1/messages",
+    "POST /v1/messages/count_tokens",
 ]
 
 
@@ -222,7 +223,7 @@ def test_every_route_documents_its_errors(fuzz_server: LiveServer) -> None:
 
 
 def _error_model(path: str) -> str:
-    if path == "/v1/messages":
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):
         return "/AnthropicErrorBody"
     if path.startswith("/v1/"):
         return "/OpenAIErrorBody"

@@ -222,3 +222,26 @@ def test_embedding_dimensions_reach_the_upstream(
     sizes = [len(base64.b64decode(v)) // 4 if isinstance(v, str) else len(v) for v in vectors]
     assert sizes == [8, 8]
     assert sim.requests[-1].json["dimensions"] == 8
+
+
+def test_anthropic_count_tokens_gives_an_estimate_without_calling_upstream(
+    live_server: LiveServer, user: str, anthropic_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, anthropic_sim)
+    client = anthropic_sdk(live_server, user)
+    short = client.messages.count_tokens(
+        model=model["name"], messages=[{"role": "user", "content": "hello"}]
+    )
+    long = client.messages.count_tokens(
+        model=model["name"],
+        system="You are a careful assistant. " * 20,
+        tools=[{"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}],
+        messages=[{"role": "user", "content": "hello " * 200}],
+    )
+    assert 0 < short.input_tokens < long.input_tokens
+    assert 200 <= long.input_tokens <= 2000  # ~4 characters a token
+    assert anthropic_sim.requests == []
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.count_tokens(
+            model="no-such-" + model["id"], messages=[{"role": "user", "content": "x"}]
+        )

@@ -15,7 +15,7 @@ providers may interleave several calls' fragments and Anthropic blocks cannot in
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
@@ -38,9 +38,12 @@ from modelreg.types import (
 )
 
 __all__ = [
+    "CountTokensRequest",
     "MessagesRequest",
     "StreamWriter",
+    "estimate_input_tokens",
     "message_json",
+    "parse_count_tokens_request",
     "parse_messages_request",
     "to_unified",
 ]
@@ -48,6 +51,9 @@ __all__ = [
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+_M = TypeVar("_M", bound=_Open)
 
 
 class Block(_Open):
@@ -99,16 +105,63 @@ class MessagesRequest(_Open):
     stream: StrictBool | None = False
 
 
-def parse_messages_request(data: object) -> MessagesRequest:
+class CountTokensRequest(_Open):
+    """POST /v1/messages/count_tokens: a Messages request without `max_tokens`."""
+
+    model: StrictStr = Field(min_length=1, max_length=255)
+    messages: list[MessageIn] = Field(min_length=1)
+    system: StrictStr | list[SystemBlock] | None = None
+    tools: list[ToolIn] | None = None
+
+
+def _parse(model: type[_M], data: object) -> _M:
     if not isinstance(data, dict):
         raise GatewayRequestError("the request body must be a JSON object")
     try:
-        return MessagesRequest.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in first.get("loc", ())) or None
         message = str(first.get("msg", "invalid value"))
         raise GatewayRequestError(f"{param}: {message}" if param else message) from None
+
+
+def parse_messages_request(data: object) -> MessagesRequest:
+    return _parse(MessagesRequest, data)
+
+
+def parse_count_tokens_request(data: object) -> CountTokensRequest:
+    return _parse(CountTokensRequest, data)
+
+
+_CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text and JSON
+_IMAGE_TOKENS = 1600  # Anthropic's cost of a full-size image (~1.15 megapixels)
+_MESSAGE_OVERHEAD = 4  # role markers and separators per turn
+
+
+def estimate_input_tokens(req: CountTokensRequest) -> int:
+    """An estimate, not the model's tokenizer: upstreams of every provider may serve the
+    model, and most have no counting endpoint. About 4 characters a token, a flat cost per
+    image, a few tokens per turn (docs/api.md)."""
+    chars = 0
+    images = 0
+    if isinstance(req.system, str):
+        chars += len(req.system)
+    elif req.system:
+        chars += sum(len(b.text) for b in req.system)
+    for tool in req.tools or ():
+        chars += len(orjson.dumps(tool.model_dump(exclude_none=True)))
+    for m in req.messages:
+        if isinstance(m.content, str):
+            chars += len(m.content)
+            continue
+        for block in m.content:
+            if block.type == "image":
+                images += 1
+            else:
+                chars += len(orjson.dumps(block.model_dump(exclude_none=True, exclude={"type"})))
+    text_tokens = -(-chars // _CHARS_PER_TOKEN)
+    return text_tokens + images * _IMAGE_TOKENS + _MESSAGE_OVERHEAD * len(req.messages)
 
 
 # --- request → unified ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
 
 from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
@@ -19,7 +20,11 @@ from modelreg.errors import ModelregError, ProviderError
 from modelreg.gateway import anthropic_wire as wire
 from modelreg.gateway.core import account, admit, loads_body, served_model
 from modelreg.gateway.errors import anthropic_error_body, classify
-from modelreg.gateway.openapi import ANTHROPIC_MESSAGES_RESPONSES, json_body
+from modelreg.gateway.openapi import (
+    ANTHROPIC_MESSAGES_RESPONSES,
+    AnthropicErrorBody,
+    json_body,
+)
 from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
 
 __all__ = ["router"]
@@ -31,6 +36,35 @@ _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 def _frame(event: str, data: dict[str, Any]) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+class _TokenCount(BaseModel):
+    input_tokens: int
+
+
+@router.post(
+    "/v1/messages/count_tokens",
+    summary="Estimated input tokens of a Messages request (Anthropic-compatible)",
+    openapi_extra=json_body(wire.CountTokensRequest),
+    responses={
+        200: {"model": _TokenCount, "description": "The estimate; no upstream is called"},
+        **{
+            code: {"model": AnthropicErrorBody, "description": text}
+            for code, text in {
+                400: "Invalid request",
+                401: "Missing or invalid token",
+                404: "Unknown model, or not visible",
+            }.items()
+        },
+    },
+)
+async def count_tokens(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
+    """An estimate for any registered model (docs/api.md): upstreams of every provider may
+    serve it and most cannot count, so no upstream is called and no usage is booked."""
+    req = wire.parse_count_tokens_request(loads_body(await request.body()))
+    await services.registry.resolve(actor, req.model)  # 404 for a model the caller cannot use
+    body = {"input_tokens": wire.estimate_input_tokens(req)}
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.post(
