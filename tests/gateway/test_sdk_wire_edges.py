@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import anthropic
@@ -16,13 +17,27 @@ from modelreg.simulators import Script, SimulatorServer
 from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import create_model
 
+_opened: list[openai.OpenAI | anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_clients() -> Iterator[None]:
+    """Every SDK client a test made is closed after it (no leaked sockets)."""
+    yield
+    while _opened:
+        _opened.pop().close()
+
 
 def openai_sdk(server: LiveServer, token: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.url + "/v1", api_key=token, max_retries=0)
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key=token, max_retries=0)
+    _opened.append(client)
+    return client
 
 
 def anthropic_sdk(server: LiveServer, token: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=server.url, api_key=token, max_retries=0)
+    client = anthropic.Anthropic(base_url=server.url, api_key=token, max_retries=0)
+    _opened.append(client)
+    return client
 
 
 @pytest.fixture
