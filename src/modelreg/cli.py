@@ -215,7 +215,8 @@ def serve(
         f"          an API token for scripts and SDKs: {cli} tokens create admin"
     )
     uvicorn.run(
-        "modelreg.api.app:create_app",
+        # the FastAPI app behind the gateway fast path (the test server runs the same)
+        "modelreg.api.app:create_asgi_app",
         factory=True,
         host=host,
         port=port,
@@ -225,6 +226,9 @@ def serve(
         log_level=settings.log_level.lower(),
         # the app writes its own (sampled) access log
         access_log=False,
+        # X-Forwarded-* only from configured proxies; off, uvicorn skips a middleware layer
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

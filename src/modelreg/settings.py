@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (uvicorn's
+    # forwarded_allow_ips, e.g. "127.0.0.1" or "*"); unset = the headers are ignored
+    forwarded_allow_ips: str | None = None
     log_level: str = "INFO"
     # 1 in N requests is written to the access log (0 turns it off)
     access_log_sample: int = 100

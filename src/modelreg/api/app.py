@@ -1,4 +1,7 @@
-"""The application factory: `create_app(settings)`.
+"""The application factories: `create_app(settings)` (the FastAPI app) and
+`create_asgi_app(settings)`, what uvicorn serves: the same app behind the gateway fast path
+(api/fastpath.py), which sits outside FastAPI's own middleware stack so a gateway call does
+not pay for it.
 
 Nothing is built at import time. `create_app` wires routers, middleware and error handlers;
 the lifespan builds the services once per process, in this order:
@@ -45,7 +48,7 @@ from modelreg.invalidation import ACCOUNTS, MODELS, CachePoller
 from modelreg.settings import LegacySettings, Settings
 from modelreg.web import routes as web_pages
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_asgi_app"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,30 @@ def create_app(
 ) -> FastAPI:
     """Build the app. `migrate`: None = only on the embedded SQLite default.
     `url_resolver` replaces DNS in the SSRF check of connection tests (tests only)."""
+    return _build(settings, migrate=migrate, legacy=legacy, url_resolver=url_resolver)[0]
+
+
+def create_asgi_app(
+    settings: Settings | None = None,
+    *,
+    migrate: bool | None = None,
+    legacy: LegacySettings | None = None,
+    url_resolver: Resolve | None = None,
+) -> GatewayFastPath:
+    """What the server runs: `create_app`'s app (reachable as `.app`) behind the fast path
+    for `POST /v1/chat/completions`."""
+    settings = settings if settings is not None else Settings()
+    app, metrics = _build(settings, migrate=migrate, legacy=legacy, url_resolver=url_resolver)
+    return GatewayFastPath(app, metrics=metrics, max_bytes=settings.max_request_bytes)
+
+
+def _build(
+    settings: Settings | None,
+    *,
+    migrate: bool | None,
+    legacy: LegacySettings | None,
+    url_resolver: Resolve | None,
+) -> tuple[FastAPI, Metrics]:
     settings = settings if settings is not None else Settings()
     metrics = Metrics()
 
@@ -114,16 +141,12 @@ def create_app(
     app.add_middleware(
         MetricsMiddleware, metrics=metrics, access_log_sample=settings.access_log_sample
     )
-    # outermost of ours: answers POST /v1/chat/completions itself, hands on everything else
-    app.add_middleware(
-        GatewayFastPath, state=app.state, metrics=metrics, max_bytes=settings.max_request_bytes
-    )
 
     for module in _ROUTE_MODULES:
         app.include_router(module.router)
     if _STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=_STATIC_DIR), name="static")
-    return app
+    return app, metrics
 
 
 _frozen = False

@@ -1,4 +1,4 @@
-"""A raw ASGI fast path for the gateway's hottest call, in front of FastAPI's routing.
+"""A raw ASGI fast path for the gateway's hottest call, in front of the whole FastAPI app.
 
 `POST /v1/chat/completions` with an API token, for a model whose request is passed through
 byte for byte (gateway/passthrough.py), is answered here: no router, no dependency injection,
@@ -7,6 +7,11 @@ cost (docs/performance.md, "Hot path profile"). The steps and the functions are 
 own: `resolve_token`, `loads_body`, `parse_chat_request`, `admit`, `forward_openai`, and
 `render_error` for every refusal, so status codes, error shapes, limits and usage records are
 the same.
+
+It wraps the FastAPI app from outside (`create_asgi_app`, what uvicorn serves), so FastAPI's
+own middleware stack (error and telemetry middlewares with a `send` wrapper each) is not paid
+on gateway calls; it therefore adds the `nosniff` header and renders unexpected errors itself,
+as MetricsMiddleware and the app's error handlers do for every other route.
 
 Everything else goes to the FastAPI app untouched: other paths and methods, no token (the
 session cookie and the 401 live there), an unknown token, a body without Content-Length or over
@@ -20,16 +25,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Final
 
-from starlette.datastructures import State
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import FastAPI
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from modelreg.actor import Actor
 from modelreg.api.deps import unauthenticated
 from modelreg.api.errors import render_error
-from modelreg.api.metrics import Metrics
+from modelreg.api.metrics import NOSNIFF, Metrics
 from modelreg.api.services import Services
-from modelreg.errors import ModelregError
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import admit, loads_body
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai
@@ -43,17 +47,18 @@ _JSON_TYPE: Final = (b"content-type", b"application/json")
 _SSE_START: Final = [
     *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SSE_HEADERS.items()),
     (b"content-type", b"text/event-stream; charset=utf-8"),
+    NOSNIFF,
 ]
 _CLIENT_GONE: Final = 499  # nginx's "client closed request", for the metrics only
 
 
 class GatewayFastPath:
-    """Pure ASGI middleware; `state` is the FastAPI app's (the lifespan puts the services
-    there), `metrics` the one the MetricsMiddleware records into for the other routes."""
+    """The ASGI app uvicorn serves: the fast path around `app`, whose state the lifespan fills
+    with the services; `metrics` is the one its MetricsMiddleware records into."""
 
-    def __init__(self, app: ASGIApp, *, state: State, metrics: Metrics, max_bytes: int) -> None:
+    def __init__(self, app: FastAPI, *, metrics: Metrics, max_bytes: int) -> None:
         self.app = app
-        self.state = state
+        self.state = app.state
         self.metrics = metrics
         self.max_bytes = max_bytes
 
@@ -72,13 +77,16 @@ class GatewayFastPath:
         ):
             await self.app(scope, receive, send)
             return
-        actor = await services.accounts.resolve_token(token)
+        try:
+            actor = await services.accounts.resolve_token(token)
+        except Exception as exc:
+            status = await _refuse(scope, receive, send, exc)
+            self.metrics.observe_http("POST", _CHAT, status, time.perf_counter() - started)
+            return
         if actor is None:
-            response = render_error(_CHAT, unauthenticated("Invalid or revoked API token"))
-            await response(scope, receive, send)
-            self.metrics.observe_http(
-                "POST", _CHAT, response.status_code, time.perf_counter() - started
-            )
+            error = unauthenticated("Invalid or revoked API token")
+            status = await _refuse(scope, receive, send, error)
+            self.metrics.observe_http("POST", _CHAT, status, time.perf_counter() - started)
             return
         body = await _read_body(receive)
         if body is None:
@@ -109,26 +117,35 @@ class GatewayFastPath:
             # cached; decides before `admit` counts the request against the limits, so a
             # request handed to the route is counted there, once
             model = await services.registry.resolve(actor, req.model)
-            if passthrough_adapter(model) is None:
-                await self.app(scope, _replay(body, receive), send)
-                return None
-            model = await admit(services, actor, req.model)
-            reply = await forward_openai(services, actor, model, data, stream=bool(req.stream))
-        except (ModelregError, HTTPException) as exc:
-            response = render_error(_CHAT, exc)
-            await response(scope, receive, send)
-            return response.status_code
+            translated = passthrough_adapter(model) is None
+            if not translated:
+                model = await admit(services, actor, req.model)
+                stream = bool(req.stream)
+                reply = await forward_openai(services, actor, model, data, stream=stream)
+        except Exception as exc:  # nothing was sent yet: answered in OpenAI's shape
+            return await _refuse(scope, receive, send, exc)
+        if translated:
+            await self.app(scope, _replay(body, receive), send)
+            return None
         if reply is None:  # unreachable: the adapter was checked above
             raise RuntimeError("pass-through refused after the adapter check")
         if isinstance(reply, bytes):
             await send({
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-length", str(len(reply)).encode()), _JSON_TYPE],
+                "headers": [(b"content-length", str(len(reply)).encode()), _JSON_TYPE, NOSNIFF],
             })  # fmt: skip
             await send({"type": "http.response.body", "body": reply})
             return 200
         return await _stream(reply, receive, send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, exc: Exception) -> int:
+    """Answer `exc` as the route's error handlers would; the status sent."""
+    response: Response = render_error(_CHAT, exc)  # logs an unexpected error
+    response.raw_headers.append(NOSNIFF)
+    await response(scope, receive, send)
+    return response.status_code
 
 
 async def _stream(blocks: AsyncIterator[bytes], receive: Receive, send: Send) -> int:

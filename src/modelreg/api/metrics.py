@@ -27,7 +27,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CONTENT_TYPE", "Metrics", "MetricsMiddleware"]
+__all__ = ["CONTENT_TYPE", "NOSNIFF", "Metrics", "MetricsMiddleware"]
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
@@ -153,7 +153,7 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-_NOSNIFF = (b"x-content-type-options", b"nosniff")
+NOSNIFF: Final = (b"x-content-type-options", b"nosniff")
 access_log = logging.getLogger("modelreg.access")
 
 
@@ -181,7 +181,10 @@ class MetricsMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message["headers"] = [*message.get("headers", ()), _NOSNIFF]
+                headers = message.get("headers", ())
+                # pages set it themselves: one header, not "nosniff, nosniff"
+                if not any(name == NOSNIFF[0] for name, _ in headers):
+                    message["headers"] = [*headers, NOSNIFF]
             await send(message)
 
         try:
