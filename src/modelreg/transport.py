@@ -202,9 +202,10 @@ class HttpTransport:
         self._sessions: dict[bool, aiohttp.ClientSession] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client_timeout = self.timeouts.to_aiohttp()
-        # (url, allow_private) pairs that passed the static SSRF check: the check is a pure
-        # function of both, and parsing the URL and its IP took ~15 % of a gateway request
-        self._checked_urls: set[tuple[str, bool]] = set()
+        # (url, allow_private) pairs that passed the static SSRF check (a pure function of
+        # both; parsing the URL and its IP took ~15 % of a gateway request), with the parsed
+        # URL, which aiohttp would otherwise parse again from the string on every request
+        self._checked_urls: dict[tuple[str, bool], URL] = {}
 
     def _session(self, *, allow_private: bool) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -232,6 +233,9 @@ class HttpTransport:
             timeout=self.timeouts.to_aiohttp(),
             trust_env=False,  # no proxy from the environment: the guard must see the real peer
             auto_decompress=True,
+            # one session serves every user: an upstream's cookies must not follow one user's
+            # request into another's (and filtering the jar cost time on every request)
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     @asynccontextmanager
@@ -249,19 +253,25 @@ class HttpTransport:
         returning it to the pool, which is what tells the upstream to stop generating."""
         # literal IPs never reach the resolver, so the static check runs on every request
         checked = (request.url, allow_private)
-        if checked not in self._checked_urls:
+        url = self._checked_urls.get(checked)
+        if url is None:
             netguard.check_url_static(request.url, allow_private=allow_private)
             if len(self._checked_urls) >= _MAX_CHECKED_URLS:
                 self._checked_urls.clear()
-            self._checked_urls.add(checked)
-        headers = dict(request.headers)
-        if request.body is not None and not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = "application/json"
+            url = URL(request.url)
+            self._checked_urls[checked] = url
+        headers = request.headers
+        if (
+            request.body is not None
+            and "Content-Type" not in headers
+            and not any(k.lower() == "content-type" for k in headers)
+        ):
+            headers = {**headers, "Content-Type": "application/json"}
         session = self._session(allow_private=allow_private)
         try:
             raw = await session.request(
                 request.method,
-                request.url,
+                url,
                 data=request.body,
                 headers=headers,
                 allow_redirects=False,  # a redirect could point anywhere, past the guard

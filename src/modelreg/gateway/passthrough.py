@@ -103,12 +103,41 @@ def _request(
     if isinstance(extra_body, dict):
         for key, value in extra_body.items():
             body.setdefault(key, value)
-    headers = {
-        "Content-Type": "application/json",
-        "Accept": "text/event-stream" if stream else "application/json",
-        **adapter.auth_headers(model),
-    }
-    return HttpRequest("POST", adapter.chat_url(model), headers, orjson.dumps(body)), added_usage
+    target = _target(adapter, model)
+    headers = target.sse_headers if stream else target.json_headers
+    return HttpRequest("POST", target.url, headers, orjson.dumps(body)), added_usage
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What a model's upstream requests share: URL and headers, built once per ModelConfig
+    (the registry's cache hands out the same object until the model changes)."""
+
+    model: ModelConfig  # keeps the object alive, so its id() stays unique while cached
+    url: str
+    json_headers: dict[str, str]
+    sse_headers: dict[str, str]
+
+
+_targets: dict[int, _Target] = {}
+_MAX_TARGETS = 4096
+
+
+def _target(adapter: OpenAICompatAdapter, model: ModelConfig) -> _Target:
+    target = _targets.get(id(model))
+    if target is not None and target.model is model:
+        return target
+    auth = adapter.auth_headers(model)
+    target = _Target(
+        model,
+        adapter.chat_url(model),
+        {"Content-Type": "application/json", "Accept": "application/json", **auth},
+        {"Content-Type": "application/json", "Accept": "text/event-stream", **auth},
+    )
+    if len(_targets) >= _MAX_TARGETS:
+        _targets.clear()  # stale models (changed, or cached per user) are dropped wholesale
+    _targets[id(model)] = target
+    return target
 
 
 def _scrub(error: ProviderError, model: ModelConfig) -> ProviderError:
