@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -33,6 +35,7 @@ __all__ = [
     "Conversation",
     "LLMModel",
     "Message",
+    "UsageDaily",
     "UsageEvent",
     "User",
     "utcnow",
@@ -227,6 +230,38 @@ class UsageEvent(Base):
         Index("ix_usage_events_user_created", "user_id", "created_at"),
         Index("ix_usage_events_model_created", "llm_model_id", "created_at"),
     )
+
+
+# stands for "no user" / "no registered model" in the rollup's key: NULLs are distinct in a
+# unique index on SQLite (and on PostgreSQL < 15), so ON CONFLICT would never match them
+NO_ID = uuid.UUID(int=0)
+
+
+class UsageDaily(Base):
+    """`usage_events` summed per UTC day, user and model, kept by the UsageRecorder in the
+    same transaction as the events (and backfilled by migration 0003). Reports read this, never
+    the ledger: a month is at most 31 x models rows per user. No foreign keys: an aggregate
+    outlives the user or model it counts (`model_name` names it, as in `usage_events`)."""
+
+    __tablename__ = "usage_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # NO_ID: none
+    llm_model_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # NO_ID: none
+    model_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
+    # sums and counts, not averages, so that batches add up; a call may lack either time
+    latency_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    ttft_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    ttft_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (Index("ix_usage_daily_user_day", "user_id", "day"),)
 
 
 class AuditLog(Base):

@@ -19,6 +19,8 @@ Rules (the service layer applies the same ones on SQLite):
 - conversations, messages: only the owner (and system).
 - usage_events: the owner writes and reads; admin/system read all (analytics).
 - api_tokens: the owner, and admin/system (token management).
+- usage_daily (the rollup of usage_events, migration 0003): the owner reads, admin/system
+  read all; only system (the usage recorder) writes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ from typing import Final
 
 from modelreg.actor import Actor
 
-__all__ = ["APP_ROLE", "RLS_TABLES", "disable_rls_sql", "enable_rls_sql", "rls_context_sql"]
+__all__ = [
+    "APP_ROLE",
+    "RLS_TABLES",
+    "disable_rls_sql",
+    "disable_usage_daily_rls_sql",
+    "enable_rls_sql",
+    "enable_usage_daily_rls_sql",
+    "rls_context_sql",
+]
 
 APP_ROLE: Final = "modelreg_app"
 RLS_TABLES: Final = ("llm_models", "conversations", "messages", "usage_events", "api_tokens")
@@ -80,7 +90,8 @@ _ADMIN = "modelreg_role() IN ('admin', 'system')"
 _OWNER = "user_id = modelreg_uid()"
 
 # (table, policy name, command, USING, WITH CHECK)
-_POLICIES: Final = (
+_Policy = tuple[str, str, str, str | None, str | None]
+_POLICIES: Final[tuple[_Policy, ...]] = (
     ("llm_models", "models_read", "SELECT", f"user_id IS NULL OR {_OWNER} OR {_SYSTEM}", None),
     (
         "llm_models",
@@ -113,14 +124,22 @@ _POLICIES: Final = (
 )
 
 
-def enable_rls_sql() -> list[str]:
-    """The statements of the RLS migration, in order."""
-    statements = [*_FUNCTIONS, *_ROLE]
-    for table in RLS_TABLES:
+# usage_daily comes with migration 0003; kept apart so that 0002 stays what it was
+_USAGE_DAILY_POLICIES: Final[tuple[_Policy, ...]] = (
+    ("usage_daily", "usage_daily_read", "SELECT", f"{_OWNER} OR {_ADMIN}", None),
+    ("usage_daily", "usage_daily_insert", "INSERT", None, _SYSTEM),
+    ("usage_daily", "usage_daily_change", "UPDATE", _SYSTEM, _SYSTEM),
+    ("usage_daily", "usage_daily_delete", "DELETE", _SYSTEM, None),
+)
+
+
+def _enable(tables: tuple[str, ...], policies: tuple[_Policy, ...]) -> list[str]:
+    statements = []
+    for table in tables:
         statements.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         # FORCE: the table owner (who runs the migrations) is bound by the policies too
         statements.append(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    for table, name, command, using, check in _POLICIES:
+    for table, name, command, using, check in policies:
         sql = f"CREATE POLICY {name} ON {table} FOR {command}"
         if using:
             sql += f" USING ({using})"
@@ -130,11 +149,35 @@ def enable_rls_sql() -> list[str]:
     return statements
 
 
-def disable_rls_sql() -> list[str]:
-    statements = [f"DROP POLICY IF EXISTS {name} ON {table}" for table, name, *_ in _POLICIES]
-    for table in RLS_TABLES:
+def _disable(tables: tuple[str, ...], policies: tuple[_Policy, ...]) -> list[str]:
+    statements = [f"DROP POLICY IF EXISTS {name} ON {table}" for table, name, *_ in policies]
+    for table in tables:
         statements.append(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
         statements.append(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
-    statements.append("DROP FUNCTION IF EXISTS modelreg_uid()")
-    statements.append("DROP FUNCTION IF EXISTS modelreg_role()")
     return statements
+
+
+def enable_rls_sql() -> list[str]:
+    """The statements of the RLS migration, in order."""
+    return [*_FUNCTIONS, *_ROLE, *_enable(RLS_TABLES, _POLICIES)]
+
+
+def disable_rls_sql() -> list[str]:
+    return [
+        *_disable(RLS_TABLES, _POLICIES),
+        "DROP FUNCTION IF EXISTS modelreg_uid()",
+        "DROP FUNCTION IF EXISTS modelreg_role()",
+    ]
+
+
+def enable_usage_daily_rls_sql() -> list[str]:
+    """Grants and policies of usage_daily (migration 0003). The explicit grant: the default
+    privileges of 0002 cover only tables created by the role that ran 0002."""
+    return [
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON usage_daily TO {APP_ROLE}",
+        *_enable(("usage_daily",), _USAGE_DAILY_POLICIES),
+    ]
+
+
+def disable_usage_daily_rls_sql() -> list[str]:
+    return _disable(("usage_daily",), _USAGE_DAILY_POLICIES)
