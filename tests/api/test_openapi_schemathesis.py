@@ -45,6 +45,7 @@ OPERATIONS = [
     "POST /api/tokens",
     "DELETE /api/tokens/{token_id}",
     "GET /api/audit",
+    "GET /api/usage",
     "GET /healthz",
     "GET /readyz",
     "GET /metrics",

@@ -41,6 +41,7 @@ from modelreg.api.routes import (
     health,
     models,
     tokens,
+    usage,
     users,
 )
 from modelreg.api.services import Services
@@ -57,6 +58,7 @@ _ROUTE_MODULES = (
     users,
     tokens,
     audit,
+    usage,
     health,
     chat,
     conversations,
@@ -73,6 +75,7 @@ _OPENAPI_TAGS = [
     {"name": "users", "description": "Users and roles (admin)"},
     {"name": "tokens", "description": "API tokens of the caller"},
     {"name": "audit", "description": "Audit log of every change (admin)"},
+    {"name": "usage", "description": "Usage and cost per model, day or user"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
 
