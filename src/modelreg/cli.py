@@ -17,22 +17,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
 
-from modelreg.accounts import AccountService
 from modelreg.actor import SYSTEM
-from modelreg.bootstrap import ensure_secrets, initialize
-from modelreg.crypto import KeyRing, generate_key
-from modelreg.db.engine import Database
-from modelreg.db.migrate import current_revision, upgrade_database
 from modelreg.errors import ModelregError, ValidationFailedError
-from modelreg.registry.schemas import FromTemplateRequest, ModelCreate, ModelPublic
-from modelreg.registry.service import ModelManagerService
-from modelreg.registry.templates import list_templates
 from modelreg.settings import Settings
+
+# The database, the registry and the accounts (SQLAlchemy, argon2, cryptography) are imported
+# by the commands that use them: `modelreg --help` and `keys generate` need none of them.
+if TYPE_CHECKING:
+    from modelreg.accounts import AccountService
+    from modelreg.db.engine import Database
+    from modelreg.registry.schemas import ModelPublic
+    from modelreg.registry.service import ModelManagerService
 
 __all__ = ["app", "main"]
 
@@ -131,6 +131,8 @@ def _command_name() -> str:
 
 
 def _settings() -> Settings:
+    from modelreg.bootstrap import ensure_secrets
+
     try:
         return ensure_secrets(Settings())
     except ModelregError as e:
@@ -158,6 +160,12 @@ class _Services:
 
 @asynccontextmanager
 async def _services() -> AsyncIterator[_Services]:
+    from modelreg.accounts import AccountService
+    from modelreg.crypto import KeyRing
+    from modelreg.db.engine import Database
+    from modelreg.db.migrate import upgrade_database
+    from modelreg.registry.service import ModelManagerService
+
     _note_if_new_database(Settings())
     settings = _settings()
     if settings.is_sqlite:
@@ -198,6 +206,8 @@ def serve(
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{url_host}:{port}/"
     if settings.is_sqlite:
+        from modelreg.bootstrap import initialize
+
         result = _run(lambda: initialize(settings))
         typer.echo(f"modelreg: data in {settings.data_dir.resolve()}")
         if result.admin_password is not None:
@@ -238,6 +248,8 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the newest schema."""
+    from modelreg.db.migrate import current_revision, upgrade_database
+
     settings = Settings()
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -385,6 +397,8 @@ def models_add(
     disabled: Annotated[bool, typer.Option("--disabled", help="Register it disabled.")] = False,
 ) -> None:
     """Register a global model."""
+    from modelreg.registry.schemas import FromTemplateRequest, ModelCreate
+
     key = _read_api_key(api_key_stdin, api_key)
 
     async def go() -> ModelPublic:
@@ -477,6 +491,8 @@ async def _find_model(s: _Services, name_or_id: str) -> ModelPublic:
 @templates_app.command("list")
 def templates_list() -> None:
     """List the provider templates."""
+    from modelreg.registry.templates import list_templates
+
     for t in list_templates():
         price = ""
         if t.price_per_input_token is not None and t.price_per_output_token is not None:
@@ -508,6 +524,8 @@ def keys_rotate() -> None:
 @keys_app.command("generate")
 def keys_generate() -> None:
     """Print a new random encryption key (for MODELREG_ENCRYPTION_KEY)."""
+    from modelreg.crypto import generate_key
+
     typer.echo(generate_key())
 
 
