@@ -1,12 +1,12 @@
 """UsageRecorder: the usage ledger written off the request path.
 
 `record()` only appends to a bounded in-memory queue; one background task drains it in batches
-(one multi-row INSERT into `usage_events` plus one UPDATE of `llm_models.last_used_at` per
-batch; a record waits at most `linger` seconds for others to join its batch), so a gateway
-request never waits for the database. On a database error the batch is retried with backoff;
-`stop()` flushes everything still queued. Nothing is dropped silently: when the queue is full
-or a batch finally fails, the number of lost events is logged as an error (and counted in
-`lost`).
+(one multi-row INSERT into `usage_events`, one upsert of the daily rollup `usage_daily` and
+one UPDATE of `llm_models.last_used_at` per batch, in one transaction; a record waits at most
+`linger` seconds for others to join its batch), so a gateway request never waits for the
+database. On a database error the batch is retried with backoff; `stop()` flushes everything
+still queued. Nothing is dropped silently: when the queue is full or a batch finally fails,
+the number of lost events is logged as an error (and counted in `lost`).
 """
 
 from __future__ import annotations
