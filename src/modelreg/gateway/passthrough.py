@@ -41,6 +41,7 @@ from modelreg.providers.registry import get_adapter
 from modelreg.resilience import apply_retry_headers, counts_against_breaker
 from modelreg.transport import MAX_ERROR_BODY, UpstreamResponse
 from modelreg.types import Usage
+from modelreg.upstream import scrub_credentials
 
 __all__ = [
     "Forward",
@@ -140,15 +141,6 @@ def _target(adapter: OpenAICompatAdapter, model: ModelConfig) -> _Target:
     return target
 
 
-def _scrub(error: ProviderError, model: ModelConfig) -> ProviderError:
-    for secret in (model.api_key, *model.auth_headers.values()):
-        value = secret.reveal() if secret else ""
-        if len(value) >= 4 and value in error.message:
-            error.message = error.message.replace(value, "****")
-            error.args = (error.message,)
-    return error
-
-
 @dataclass(slots=True)
 class Forward:
     """An upstream response whose status was good; the body is still unread."""
@@ -201,7 +193,7 @@ async def open_forward(
             else:
                 breaker.release_probe()
             if retry_index >= client.retry.max_retries or not client.retry.is_retryable(e):
-                raise _scrub(e, model) from None
+                raise scrub_credentials(e, model) from None
             retry_after = e.retry_after if isinstance(e, ProviderStatusError) else None
             await asyncio.sleep(client.retry.delay(retry_index, retry_after))
             retry_index += 1
@@ -316,7 +308,7 @@ async def relay_stream(
                 if out:
                     yield out
         except ProviderError as e:
-            outcome.error = _scrub(e, model)
+            outcome.error = scrub_credentials(e, model)
         if not outcome.complete and outcome.error is None:
             outcome.error = UnexpectedResponseError(
                 f"{model.name}: the stream ended early",
