@@ -20,9 +20,10 @@ Variants:
   baseline       the indexes of the migrations
   covering       + an index on usage_events (created_at) INCLUDE (the summed columns),
                  so the month totals are an index-only scan
-  rollup         + tables usage_daily (day, user, model) and usage_daily_model (day, model)
-                 kept by the recorder: a user's month reads <= 30 x models rows, the
-                 admin's per-model month 30 x models rows, instead of ~1/3 of the ledger
+  rollup         the project's usage_daily (day, user, model; migration 0003, kept by the
+                 recorder) filled from the ledger, read with GET /api/usage's query: a user's
+                 month reads <= 31 x models rows, the admin's per-model month every
+                 (day, user, model) row of the month instead of ~1/3 of the ledger
 """
 
 # ruff: noqa: S608 - the SQL is built from constants of this file only, never from input
@@ -104,31 +105,21 @@ LOAD_SQL = [
         FROM generate_series(1, :rows) i""",
 ]
 
+# usage_daily is the project's own (migration 0003, with its RLS policies); it is empty after
+# the load (the schema is made first), so fill it the way the migration backfills it
 ROLLUP_SQL = [
-    """CREATE TABLE usage_daily (
-         day date NOT NULL, user_id uuid, llm_model_id uuid, model_name varchar(100) NOT NULL,
-         requests bigint NOT NULL, input_tokens bigint NOT NULL, output_tokens bigint NOT NULL,
-         cached_tokens bigint NOT NULL, cost numeric(30, 15) NOT NULL)""",
-    """CREATE UNIQUE INDEX uq_usage_daily ON usage_daily
-         (day, user_id, llm_model_id, model_name) NULLS NOT DISTINCT""",
-    "CREATE INDEX ix_usage_daily_user_day ON usage_daily (user_id, day)",
-    """INSERT INTO usage_daily
-         SELECT (created_at AT TIME ZONE 'UTC')::date, user_id, llm_model_id, model_name,
-                count(*), sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cost)
+    """INSERT INTO usage_daily (day, user_id, llm_model_id, model_name, requests, errors,
+           input_tokens, output_tokens, cached_tokens, cost, latency_ms_sum, latency_count,
+           ttft_ms_sum, ttft_count)
+         SELECT (created_at AT TIME ZONE 'UTC')::date,
+                COALESCE(user_id, '00000000-0000-0000-0000-000000000000'::uuid),
+                COALESCE(llm_model_id, '00000000-0000-0000-0000-000000000000'::uuid),
+                model_name, count(*), count(*) FILTER (WHERE status = 'error'),
+                sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cost),
+                COALESCE(sum(latency_ms), 0), count(latency_ms),
+                COALESCE(sum(ttft_ms), 0), count(ttft_ms)
          FROM usage_events GROUP BY 1, 2, 3, 4""",
-    # the admin's per-model view needs no user dimension: a second, tiny rollup
-    """CREATE TABLE usage_daily_model (
-         day date NOT NULL, llm_model_id uuid, model_name varchar(100) NOT NULL,
-         requests bigint NOT NULL, input_tokens bigint NOT NULL, output_tokens bigint NOT NULL,
-         cached_tokens bigint NOT NULL, cost numeric(30, 15) NOT NULL)""",
-    """CREATE UNIQUE INDEX uq_usage_daily_model ON usage_daily_model
-         (day, llm_model_id, model_name) NULLS NOT DISTINCT""",
-    """INSERT INTO usage_daily_model
-         SELECT day, llm_model_id, model_name, sum(requests), sum(input_tokens),
-                sum(output_tokens), sum(cached_tokens), sum(cost)
-         FROM usage_daily GROUP BY 1, 2, 3""",
     "VACUUM ANALYZE usage_daily",
-    "VACUUM ANALYZE usage_daily_model",
 ]
 COVERING_SQL = [
     """CREATE INDEX ix_usage_events_created_totals ON usage_events (created_at)
@@ -144,14 +135,19 @@ DROP_COVERING_SQL = [
 # what the recorder would run per batch to keep the rollup (measured for its cost)
 ROLLUP_UPSERT = """
 INSERT INTO usage_daily
-SELECT (now() AT TIME ZONE 'UTC')::date, u, m, 'model-1', 1, 300, 100, 0, 0.001
+SELECT (now() AT TIME ZONE 'UTC')::date, u, m, 'model-1', 1, 0, 300, 100, 0, 0.001, 500, 1, 0, 0
 FROM unnest($1::uuid[], $2::uuid[]) AS t(u, m)
 ON CONFLICT (day, user_id, llm_model_id, model_name) DO UPDATE SET
   requests = usage_daily.requests + excluded.requests,
+  errors = usage_daily.errors + excluded.errors,
   input_tokens = usage_daily.input_tokens + excluded.input_tokens,
   output_tokens = usage_daily.output_tokens + excluded.output_tokens,
   cached_tokens = usage_daily.cached_tokens + excluded.cached_tokens,
-  cost = usage_daily.cost + excluded.cost"""
+  cost = usage_daily.cost + excluded.cost,
+  latency_ms_sum = usage_daily.latency_ms_sum + excluded.latency_ms_sum,
+  latency_count = usage_daily.latency_count + excluded.latency_count,
+  ttft_ms_sum = usage_daily.ttft_ms_sum + excluded.ttft_ms_sum,
+  ttft_count = usage_daily.ttft_count + excluded.ttft_count"""
 
 MONTH = (
     "date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month'",
@@ -175,14 +171,15 @@ QUERIES: dict[str, str] = {
               AND created_at < ({MONTH[1]}) AT TIME ZONE 'UTC'
             GROUP BY llm_model_id, model_name""",
 }
+# what GET /api/usage runs (modelreg.chat.usage_report, group_by=model), in the month
+_ROLLUP_TOTALS = """SELECT llm_model_id, model_name, sum(requests), sum(errors),
+            sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(latency_count),
+            sum(ttft_count), sum(latency_ms_sum), sum(ttft_ms_sum), sum(cost) FROM usage_daily"""
+_IN_MONTH = f"day >= ({MONTH[0]})::date AND day < ({MONTH[1]})::date"
 ROLLUP_QUERIES: dict[str, str] = {
-    "user_month_totals": f"""SELECT llm_model_id, model_name, sum(requests),
-            sum(input_tokens), sum(output_tokens), sum(cost) FROM usage_daily
-            WHERE user_id = $1 AND day >= ({MONTH[0]})::date AND day < ({MONTH[1]})::date
+    "user_month_totals": f"""{_ROLLUP_TOTALS} WHERE user_id = $1 AND {_IN_MONTH}
             GROUP BY llm_model_id, model_name""",
-    "model_month_totals": f"""SELECT llm_model_id, model_name, sum(requests),
-            sum(input_tokens), sum(output_tokens), sum(cost) FROM usage_daily_model
-            WHERE day >= ({MONTH[0]})::date AND day < ({MONTH[1]})::date
+    "model_month_totals": f"""{_ROLLUP_TOTALS} WHERE {_IN_MONTH}
             GROUP BY llm_model_id, model_name""",
 }
 
@@ -304,7 +301,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         if args.reuse and exists:
             conn = await asyncpg.connect(dsn_db)
-            await conn.execute("DROP TABLE IF EXISTS usage_daily, usage_daily_model")
+            await conn.execute("TRUNCATE usage_daily")
             for statement in DROP_COVERING_SQL:
                 await conn.execute(statement.replace("INDEX", "INDEX IF EXISTS"))
             result["load_s"] = "reused the database of an earlier run"
@@ -329,7 +326,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await conn.execute(statement)
         result["rollup_build_s"] = round(time.monotonic() - t, 1)
         result["rollup_rows"] = await conn.fetchval("SELECT count(*) FROM usage_daily")
-        result["rollup_model_rows"] = await conn.fetchval("SELECT count(*) FROM usage_daily_model")
         result["rollup"] = await measure(conn, "rollup", args.n)
         result["rollup_upsert_100"] = await upsert_cost(conn)
         await conn.close()
@@ -398,8 +394,7 @@ def to_markdown(res: dict[str, Any]) -> str:
         lines.append(f"| {name} | {case} | " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"rollup: usage_daily (day, user, model) {res['rollup_rows']:,} rows and "
-        f"usage_daily_model (day, model) {res.get('rollup_model_rows', 0):,} rows, built in "
+        f"rollup: usage_daily (day, user, model) {res['rollup_rows']:,} rows, built in "
         f"{res['rollup_build_s']} s; "
         f"upsert of one 100-event batch p50 {res['rollup_upsert_100']['p50_ms']} ms",
         "",
