@@ -1,4 +1,5 @@
-"""What every gateway call does before and after the upstream: admit and account.
+"""What every gateway call does before and after the upstream: admit and account; and the
+translated calls (any provider through the unified client) that both gateway surfaces share.
 
 `admit` resolves the model from the registry's cache (name or id, as the caller sees it),
 refuses unusable models, and checks the rate limits — no database write. `account` books the
@@ -9,6 +10,8 @@ metrics, and the tokens against the token-per-minute windows.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -18,11 +21,18 @@ from modelreg.actor import Actor
 from modelreg.api.services import Services
 from modelreg.chat.routing import ensure_usable
 from modelreg.config import ModelConfig
-from modelreg.errors import ModelregError
+from modelreg.errors import ModelregError, ProviderError
 from modelreg.gateway.errors import GatewayRequestError
-from modelreg.types import Usage
+from modelreg.types import ChatResponse, StreamEvent, Usage
 
-__all__ = ["account", "admit", "loads_body", "served_model"]
+__all__ = [
+    "account",
+    "admit",
+    "loads_body",
+    "open_translated_stream",
+    "served_model",
+    "translated_chat",
+]
 
 _pending: set[asyncio.Task[None]] = set()
 
@@ -98,3 +108,40 @@ def account(
         _pending.add(task)
         task.add_done_callback(_pending.discard)
     return cost
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+async def translated_chat(
+    services: Services, actor: Actor, model: ModelConfig, kwargs: dict[str, Any], *, source: str
+) -> ChatResponse:
+    """One non-streamed call through the unified client, booked to the model that answered."""
+    started = time.perf_counter()
+    try:
+        response = await services.client.chat(model, **kwargs)
+    except ProviderError as e:
+        account(services, actor, model, source=source, usage=None, status="error",
+                latency_ms=_elapsed_ms(started), error=e)  # fmt: skip
+        raise
+    served = await served_model(services, model, response.served_by_id)
+    account(services, actor, served, source=source, usage=response.usage,
+            latency_ms=_elapsed_ms(started))  # fmt: skip
+    return response
+
+
+async def open_translated_stream(
+    services: Services, actor: Actor, model: ModelConfig, kwargs: dict[str, Any], *, source: str
+) -> tuple[StreamEvent, AsyncIterator[StreamEvent], float]:
+    """Start a stream and wait for its first event, so that errors before any output still
+    answer with a proper status; returns (first event, the rest, start time)."""
+    started = time.perf_counter()
+    events = services.client.stream(model, **kwargs)
+    try:
+        first = await anext(events)
+    except ProviderError as e:
+        account(services, actor, model, source=source, usage=None, status="error",
+                latency_ms=_elapsed_ms(started), error=e)  # fmt: skip
+        raise
+    return first, events, started

@@ -16,9 +16,16 @@ from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.services import Services
 from modelreg.config import ModelConfig
-from modelreg.errors import ModelregError, ProviderError
+from modelreg.errors import ModelregError
 from modelreg.gateway import anthropic_wire as wire
-from modelreg.gateway.core import account, admit, loads_body, served_model
+from modelreg.gateway.core import (
+    account,
+    admit,
+    loads_body,
+    open_translated_stream,
+    served_model,
+    translated_chat,
+)
 from modelreg.gateway.errors import anthropic_error_body, classify
 from modelreg.gateway.openapi import (
     ANTHROPIC_MESSAGES_RESPONSES,
@@ -77,27 +84,13 @@ async def messages(request: Request, actor: CurrentActor, services: ServicesDep)
     req = wire.parse_messages_request(loads_body(await request.body()))
     model = await admit(services, actor, req.model)
     kwargs = wire.to_unified(req)
-    started = time.perf_counter()
     if not req.stream:
-        try:
-            response = await services.client.chat(model, **kwargs)
-        except ProviderError as e:
-            account(services, actor, model, source="anthropic", usage=None, status="error",
-                    latency_ms=(time.perf_counter() - started) * 1000, error=e)  # fmt: skip
-            raise
-        served = await served_model(services, model, response.served_by_id)
-        account(services, actor, served, source="anthropic", usage=response.usage,
-                latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+        response = await translated_chat(services, actor, model, kwargs, source="anthropic")
         body = wire.message_json(response, model.name)
         return Response(orjson.dumps(body), media_type="application/json")
-
-    events = services.client.stream(model, **kwargs)
-    try:
-        first = await anext(events)  # errors before any output answer with a proper status
-    except ProviderError as e:
-        account(services, actor, model, source="anthropic", usage=None, status="error",
-                latency_ms=(time.perf_counter() - started) * 1000, error=e)  # fmt: skip
-        raise
+    first, events, started = await open_translated_stream(
+        services, actor, model, kwargs, source="anthropic"
+    )
     return StreamingResponse(
         _stream(services, actor, model, first, events, started),
         media_type="text/event-stream",

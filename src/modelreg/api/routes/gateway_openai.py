@@ -24,7 +24,14 @@ from modelreg.config import ModelConfig
 from modelreg.errors import ModelregError, ProviderError
 from modelreg.gateway import models_wire
 from modelreg.gateway import openai_wire as wire
-from modelreg.gateway.core import account, admit, loads_body, served_model
+from modelreg.gateway.core import (
+    account,
+    admit,
+    loads_body,
+    open_translated_stream,
+    served_model,
+    translated_chat,
+)
 from modelreg.gateway.errors import GatewayRequestError
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai, sse_error_frame
 from modelreg.gateway.openapi import (
@@ -128,26 +135,12 @@ async def _translated(
     services: Services, actor: Actor, model: ModelConfig, req: wire.ChatCompletionRequest
 ) -> Response:
     kwargs = wire.to_unified(req)
-    started = time.perf_counter()
     if not req.stream:
-        try:
-            response = await services.client.chat(model, **kwargs)
-        except ProviderError as e:
-            account(services, actor, model, source="openai", usage=None, status="error",
-                    latency_ms=(time.perf_counter() - started) * 1000, error=e)  # fmt: skip
-            raise
-        served = await served_model(services, model, response.served_by_id)
-        account(services, actor, served, source="openai", usage=response.usage,
-                latency_ms=(time.perf_counter() - started) * 1000)  # fmt: skip
+        response = await translated_chat(services, actor, model, kwargs, source="openai")
         return _json(wire.completion_json(response, model.name))
-
-    events = services.client.stream(model, **kwargs)
-    try:
-        first = await anext(events)  # errors before any output answer with a proper status
-    except ProviderError as e:
-        account(services, actor, model, source="openai", usage=None, status="error",
-                latency_ms=(time.perf_counter() - started) * 1000, error=e)  # fmt: skip
-        raise
+    first, events, started = await open_translated_stream(
+        services, actor, model, kwargs, source="openai"
+    )
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
     return StreamingResponse(
         _translate_stream(services, actor, model, first, events, include_usage, started),
