@@ -177,7 +177,9 @@ class ChatService:
                 response = await self.client.chat(turn.model, messages, **self._call_args(turn))
                 if response.ttft_ms is not None and progress.ttft_ms is None:
                     progress.ttft_ms = response.ttft_ms
-                progress.served = await self._served(turn.model, response.served_by_id)
+                progress.served = await self.registry.served_config(
+                    turn.model, response.served_by_id
+                )
                 progress.fallback_reasons = response.fallback_reasons
                 progress.usage += response.usage
                 progress.text = [response.text]
@@ -274,7 +276,7 @@ class ChatService:
         elif isinstance(event, FinishEvent):
             progress.finish = event.reason
         elif isinstance(event, MetaEvent) and event.served_by_id is not None:
-            progress.served = await self._served(turn.model, event.served_by_id)
+            progress.served = await self.registry.served_config(turn.model, event.served_by_id)
             progress.fallback_reasons = event.fallback_reasons
         return None
 
@@ -330,14 +332,6 @@ class ChatService:
                 )
             )  # fmt: skip
         return list(next_round_messages(messages, text, progress.calls, results))
-
-    async def _served(self, asked: ModelConfig, served_id: str | None) -> ModelConfig:
-        if served_id is None or served_id == asked.id:
-            return asked
-        try:
-            return await self.registry.get_config(served_id)
-        except ModelregError:
-            return asked
 
     def _save_in_background(self, turn: Turn, progress: Progress) -> None:
         task = asyncio.create_task(self._finish(turn, progress, "incomplete"))

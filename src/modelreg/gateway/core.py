@@ -30,7 +30,6 @@ __all__ = [
     "admit",
     "loads_body",
     "open_translated_stream",
-    "served_model",
     "translated_chat",
 ]
 
@@ -53,18 +52,6 @@ async def admit(services: Services, actor: Actor, model_name: str) -> ModelConfi
     await services.limiter.check_request(actor, model)
     await services.limiter.check_tokens(actor, model)
     return model
-
-
-async def served_model(
-    services: Services, asked: ModelConfig, served_id: str | None
-) -> ModelConfig:
-    """The model that answered (after fallback): its prices are the ones to charge."""
-    if served_id is None or served_id == asked.id:
-        return asked
-    try:
-        return await services.registry.get_config(served_id)
-    except ModelregError:
-        return asked
 
 
 def account(
@@ -125,7 +112,7 @@ async def translated_chat(
         account(services, actor, model, source=source, usage=None, status="error",
                 latency_ms=_elapsed_ms(started), error=e)  # fmt: skip
         raise
-    served = await served_model(services, model, response.served_by_id)
+    served = await services.registry.served_config(model, response.served_by_id)
     account(services, actor, served, source=source, usage=response.usage,
             latency_ms=_elapsed_ms(started))  # fmt: skip
     return response

@@ -33,7 +33,12 @@ from modelreg.config import ModelConfig
 from modelreg.crypto import KeyRing, model_aad
 from modelreg.db.engine import Database
 from modelreg.db.models import AppSetting, LLMModel, User
-from modelreg.errors import AccessDeniedError, UnknownModelError, ValidationFailedError
+from modelreg.errors import (
+    AccessDeniedError,
+    ModelregError,
+    UnknownModelError,
+    ValidationFailedError,
+)
 from modelreg.invalidation import MODELS, bump
 from modelreg.registry._rows import (
     NOT_NULL_FIELDS,
@@ -178,6 +183,16 @@ class ModelManagerService:
             return await self.get_config(model_id)
         except UnknownModelError:
             return None
+
+    async def served_config(self, asked: ModelConfig, served_id: str | None) -> ModelConfig:
+        """The model that answered after a fallback (its prices are the ones to charge), or
+        the asked one when it answered itself or the other can no longer be loaded."""
+        if served_id is None or served_id == asked.id:
+            return asked
+        try:
+            return await self.get_config(served_id)
+        except ModelregError:
+            return asked
 
     async def get_default_model(self, actor: Actor) -> ModelConfig | None:
         """The user's default model, else the system default (the model named by the old

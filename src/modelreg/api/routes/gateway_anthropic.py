@@ -23,7 +23,6 @@ from modelreg.gateway.core import (
     admit,
     loads_body,
     open_translated_stream,
-    served_model,
     translated_chat,
 )
 from modelreg.gateway.errors import anthropic_error_body, classify
@@ -120,7 +119,7 @@ async def _stream(
         while True:
             for event in pending:
                 if isinstance(event, MetaEvent):
-                    served = await served_model(services, model, event.served_by_id)
+                    served = await services.registry.served_config(model, event.served_by_id)
                 elif isinstance(event, UsageEvent):
                     usage = event.usage
                 frames = writer.event(event)

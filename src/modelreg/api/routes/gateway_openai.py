@@ -29,7 +29,6 @@ from modelreg.gateway.core import (
     admit,
     loads_body,
     open_translated_stream,
-    served_model,
     translated_chat,
 )
 from modelreg.gateway.errors import GatewayRequestError
@@ -170,7 +169,7 @@ async def _translate_stream(
         while True:
             for event in pending:
                 if isinstance(event, MetaEvent):
-                    served = await served_model(services, model, event.served_by_id)
+                    served = await services.registry.served_config(model, event.served_by_id)
                     if event.model:
                         writer.model = event.model
                 elif isinstance(event, UsageEvent):
