@@ -182,6 +182,17 @@ def test_group_by_day_and_the_date_range(
     assert bad.json()["error"]["field"] == "since"
 
 
+@pytest.mark.parametrize(
+    "value", ["-1.13e-218", "1700000000", "2026-1-5", "today", "2026-11-26T00:00"]
+)
+def test_days_must_be_written_as_dates(server: LiveServer, http_of: Any, value: str) -> None:
+    # pydantic's lax mode would read a number as a Unix time and answer for 1970
+    token = server.create_user(unique("dates"))
+    answer = http_of(token).get("/api/usage", params={"until": value})
+    assert answer.status_code == 422
+    assert "YYYY-MM-DD" in answer.text
+
+
 def test_needs_authentication(server: LiveServer) -> None:
     with server.client() as http:
         assert http.get("/api/usage").status_code == 401

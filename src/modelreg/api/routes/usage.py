@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.errors import error_responses
@@ -20,6 +22,17 @@ router = APIRouter(prefix="/api/usage", tags=["usage"])
 DEFAULT_DAYS = 30
 # a bound on the work one request can ask for: ten years of days
 MAX_DAYS = 3660
+
+
+def _iso_day(value: object) -> object:
+    # pydantic's lax mode reads "1700000000" or "-1e-218" as a Unix time: only a calendar day
+    if isinstance(value, str) and not _DAY.fullmatch(value):
+        raise ValueError("write the day as YYYY-MM-DD")
+    return value
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+Day = Annotated[date, BeforeValidator(_iso_day)]
 
 
 @router.get(
@@ -36,10 +49,10 @@ async def get_usage(
     actor: CurrentActor,
     services: ServicesDep,
     since: Annotated[
-        date | None, Query(description="First UTC day (default: 29 days before `until`)")
+        Day | None, Query(description="First UTC day (default: 29 days before `until`)")
     ] = None,
     until: Annotated[
-        date | None, Query(description="Last UTC day, included (default: today)")
+        Day | None, Query(description="Last UTC day, included (default: today)")
     ] = None,
     group_by: Annotated[GroupBy, Query(description="`user` is for admins only")] = "model",
     user_id: Annotated[
