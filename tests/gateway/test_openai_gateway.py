@@ -177,11 +177,6 @@ def test_errors_raise_the_sdk_classes(
             model="any", messages=[{"role": "user", "content": "x"}]
         )
     model = create_model(live_server, user, openai_sim)
-    with pytest.raises(openai.BadRequestError) as bad:
-        client.chat.completions.create(
-            model=model["name"], messages=[{"role": "user", "content": "x"}], n=2
-        )
-    assert "n=1" in bad.value.message
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=model["name"], messages=[])
     openai_sim.enqueue(Script(status=500, repeat=5))
@@ -190,6 +185,72 @@ def test_errors_raise_the_sdk_classes(
             model=model["name"], messages=[{"role": "user", "content": "x"}]
         )
     assert upstream_down.value.status_code in (502, 503)
+
+
+def test_n_choices_pass_through_to_an_openai_upstream(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, openai_sim)
+    openai_sim.enqueue(Script(chunks=["A ", "B"], usage=(9, 2), repeat=2))
+    client = sdk(live_server, user)
+    answer = client.chat.completions.create(
+        model=model["name"], messages=[{"role": "user", "content": "x"}], n=3
+    )
+    assert [c.index for c in answer.choices] == [0, 1, 2]
+    assert {c.message.content for c in answer.choices} == {"A B"}
+    assert openai_sim.requests[-1].json["n"] == 3
+    stream = client.chat.completions.create(
+        model=model["name"], messages=[{"role": "user", "content": "x"}], n=2, stream=True
+    )
+    texts: dict[int, str] = {}
+    for chunk in stream:
+        for choice in chunk.choices:
+            texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+    assert texts == {0: "A B", 1: "A B"}
+    # the upstream's usage, which counts every choice: 3 x 2 and 2 x 2 completion tokens
+    events = usage_events(live_server, model["id"])
+    assert sorted((e.input_tokens, e.output_tokens) for e in events) == [(9, 4), (9, 6)]
+
+
+@pytest.mark.parametrize("flavor", ["anthropic", "ollama", "fallback"])
+def test_n_on_a_translated_model_is_a_clear_400(
+    live_server: LiveServer, user: str, flavor: str, request: pytest.FixtureRequest
+) -> None:
+    if flavor == "fallback":  # OpenAI-compatible, but a chain may switch to another format
+        openai_sim: SimulatorServer = request.getfixturevalue("openai_sim")
+        spare = create_model(live_server, user, request.getfixturevalue("anthropic_sim"))
+        model = create_model(live_server, user, openai_sim, fallback_model_ids=[spare["id"]])
+        sim = openai_sim
+    else:
+        sim = request.getfixturevalue(f"{flavor}_sim")
+        model = create_model(live_server, user, sim)
+    client = sdk(live_server, user)
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as bad:
+            client.chat.completions.create(
+                model=model["name"], messages=[{"role": "user", "content": "x"}], n=2,
+                stream=stream,
+            )  # fmt: skip
+        assert bad.value.param == "n"  # type: ignore[attr-defined]
+        assert "n=2" in bad.value.message
+    assert sim.requests == []
+    # n=1 is what every model answers
+    answer = client.chat.completions.create(
+        model=model["name"], messages=[{"role": "user", "content": "x"}], n=1
+    )
+    assert len(answer.choices) == 1
+
+
+def test_n_below_one_is_refused(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+) -> None:
+    model = create_model(live_server, user, openai_sim)
+    with pytest.raises(openai.BadRequestError) as bad:
+        sdk(live_server, user).chat.completions.create(
+            model=model["name"], messages=[{"role": "user", "content": "x"}], n=0
+        )
+    assert bad.value.param == "n"  # type: ignore[attr-defined]
+    assert openai_sim.requests == []
 
 
 def test_rate_limit_raises_rate_limit_error(

@@ -465,3 +465,30 @@ def test_a_stopped_simulator_starts_again_with_its_queue():
 
     assert first_port > 0
     assert reply.choices[0].message.content == "kept"
+
+
+def test_n_answers_that_many_choices_in_json_and_stream(client, openai_sim):
+    openai_sim.enqueue(Script(chunks=["Hi ", "there"], usage=(10, 4), repeat=2))
+
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, n=3)
+
+    assert [c.index for c in reply.choices] == [0, 1, 2]
+    assert {c.message.content for c in reply.choices} == {"Hi there"}
+    assert reply.usage is not None
+    assert reply.usage.completion_tokens == 12  # OpenAI counts every choice's tokens
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        n=2,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    texts: dict[int, str] = {}
+    finishes: dict[int, str | None] = {}
+    for chunk in stream:
+        for choice in chunk.choices:  # one choice per chunk, interleaved by index
+            texts[choice.index] = texts.get(choice.index, "") + (choice.delta.content or "")
+            if choice.finish_reason:
+                finishes[choice.index] = choice.finish_reason
+    assert texts == {0: "Hi there", 1: "Hi there"}
+    assert finishes == {0: "stop", 1: "stop"}

@@ -121,7 +121,9 @@ class ChatCompletionRequest(_Open):
     max_tokens: StrictInt | None = Field(default=None, ge=1)
     max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
     stop: StrictStr | list[StrictStr] | None = None
-    n: StrictInt | None = None
+    # n > 1 goes to an OpenAI-compatible upstream as it is (the answer has n choices); a
+    # translated request refuses it (`to_unified`): the unified response has one choice
+    n: StrictInt | None = Field(default=None, ge=1)
     parallel_tool_calls: StrictBool | None = None
     seed: StrictInt | None = None
     response_format: dict[str, Any] | None = None
@@ -150,12 +152,6 @@ def parse_chat_request(data: object) -> ChatCompletionRequest:
         req = ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
         raise _first_problem(exc) from None
-    if req.n is not None and req.n != 1:
-        raise GatewayRequestError(
-            "only n=1 is supported: ask for several completions with several requests",
-            param="n",
-            code="unsupported_parameter",
-        )
     return req
 
 
@@ -212,7 +208,17 @@ def _translatable_extra(req: ChatCompletionRequest) -> dict[str, Any]:
     `response_format` goes on as it is (the adapters translate it: Ollama's `format`; an
     OpenAI-compatible fallback sends it unchanged; Anthropic refuses it with a 400), because
     `.parse()` callers rely on it. Log probabilities have no place in the unified response, so
-    asking for them here is a 400 rather than an answer that silently lacks them."""
+    asking for them here is a 400 rather than an answer that silently lacks them. The same
+    for `n` > 1: the unified response holds one choice, and n-1 missing choices would break
+    callers that index them."""
+    if req.n is not None and req.n > 1:
+        raise GatewayRequestError(
+            f"n={req.n} asks for several choices, which only models served by an "
+            "OpenAI-compatible provider without a fallback chain can give; use n=1 and "
+            "several requests for this model",
+            param="n",
+            code="unsupported_parameter",
+        )
     if req.logprobs or req.top_logprobs is not None:
         raise GatewayRequestError(
             "logprobs are only available from models served by an OpenAI-compatible provider "

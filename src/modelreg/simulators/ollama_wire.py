@@ -69,6 +69,7 @@ OLLAMA_V1 = openai_wire.Dialect(
     retry_after_ms=False,
     detailed_usage=False,
     reasoning_field="reasoning",
+    honours_n=False,  # Ollama's OpenAI layer does not support `n` (docs: openai-compatibility)
     error_body=_v1_error,
 )
 

@@ -85,7 +85,12 @@ async def chat_handler(
         model=model,
     )
     stream_options = body.get("stream_options") or {}
-    wire = OpenAIChatWire(dialect, include_usage=bool(stream_options.get("include_usage")))
+    n = body.get("n")
+    wire = OpenAIChatWire(
+        dialect,
+        include_usage=bool(stream_options.get("include_usage")),
+        n=n if isinstance(n, int) and n > 1 else 1,
+    )
     return await deliver(request, ctx, script, wire, reply, stream=bool(body.get("stream")))
 
 

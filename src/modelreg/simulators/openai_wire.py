@@ -109,6 +109,8 @@ class Dialect:
     function_description: bool = False
     # Where thinking text goes in `message` / `delta` (None: this server never sends it).
     reasoning_field: str | None = "reasoning_content"
+    # `n` > 1 answers that many choices (OpenAI); False: the field is ignored (Ollama /v1).
+    honours_n: bool = True
     error_body: Callable[[int, str | None, str | None], Any] = openai_error
 
     def error_response(
@@ -127,9 +129,11 @@ class OpenAIChatWire:
 
     stream_content_type = "text/event-stream; charset=utf-8"
 
-    def __init__(self, dialect: Dialect, *, include_usage: bool) -> None:
+    def __init__(self, dialect: Dialect, *, include_usage: bool, n: int = 1) -> None:
         self.dialect = dialect
         self.include_usage = include_usage
+        # choices per answer: the same scripted reply, once per index (usage counts them all)
+        self.n = n if dialect.honours_n else 1
         self.completion_id = new_id("chatcmpl-")
         self.created = unix_now()
         self._ids: dict[int, str] = {}
@@ -162,10 +166,11 @@ class OpenAIChatWire:
         )
 
     def usage(self, usage: ScriptedUsage) -> dict[str, Any]:
+        output = usage.output * self.n  # OpenAI counts the tokens of every choice
         out: dict[str, Any] = {
             "prompt_tokens": usage.input,
-            "completion_tokens": usage.output,
-            "total_tokens": usage.input + usage.output,
+            "completion_tokens": output,
+            "total_tokens": usage.input + output,
         }
         if self.dialect.detailed_usage:
             prompt_details = {"cached_tokens": usage.cached_read, "audio_tokens": 0}
@@ -229,13 +234,15 @@ class OpenAIChatWire:
             out["prompt_filter_results"] = [
                 {"prompt_index": 0, "content_filter_results": _NO_FILTER_HITS}
             ]
-        out["choices"] = [choice]
+        out["choices"] = [{**choice, "index": i} for i in range(self.n)]
         out["usage"] = self.usage(reply.usage)
         return out
 
-    def _chunk(self, reply: Reply, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    def _chunk(
+        self, reply: Reply, delta: dict[str, Any], finish: str | None = None, index: int = 0
+    ) -> bytes:
         choice: dict[str, Any] = {
-            "index": 0,
+            "index": index,
             "delta": delta,
             "logprobs": None,
             "finish_reason": finish,
@@ -259,15 +266,10 @@ class OpenAIChatWire:
                 ],
             )
             frames.append(_sse(first))
-        frames.append(self._chunk(reply, {"role": "assistant", "content": "", "refusal": None}))
-        if self.dialect.reasoning_field:
-            field_name = self.dialect.reasoning_field
-            frames.extend(
-                self._chunk(reply, {field_name: piece}) for piece in split_text(reply.reasoning)
-            )
-        frames.extend(self._chunk(reply, {"content": piece}) for piece in reply.chunks)
-        frames.extend(self._tool_frames(reply))
-        frames.append(self._chunk(reply, {}, self.finish_reason(reply)))
+        # with n > 1 the choices' chunks interleave, each chunk carrying one choice's index
+        per_choice = [self._choice_frames(reply, index) for index in range(self.n)]
+        for position in range(max(len(f) for f in per_choice)):
+            frames.extend(f[position] for f in per_choice if position < len(f))
         if self.include_usage:
             usage_chunk = self._envelope("chat.completion.chunk", reply.model)
             usage_chunk.update(choices=[], usage=self.usage(reply.usage))
@@ -275,7 +277,20 @@ class OpenAIChatWire:
         frames.append(b"data: [DONE]\n\n")
         return frames
 
-    def _tool_frames(self, reply: Reply) -> list[bytes]:
+    def _choice_frames(self, reply: Reply, index: int) -> list[bytes]:
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            return self._chunk(reply, delta, finish, index)
+
+        frames = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        if self.dialect.reasoning_field:
+            field_name = self.dialect.reasoning_field
+            frames.extend(chunk({field_name: piece}) for piece in split_text(reply.reasoning))
+        frames.extend(chunk({"content": piece}) for piece in reply.chunks)
+        frames.extend(self._tool_frames(reply, index))
+        frames.append(chunk({}, self.finish_reason(reply)))
+        return frames
+
+    def _tool_frames(self, reply: Reply, index: int = 0) -> list[bytes]:
         # The first delta of a call names it (id, type, name, empty arguments); later deltas
         # carry only `index` and an argument fragment. Fragmented parallel calls interleave.
         if reply.fragment_size is None:
@@ -295,10 +310,10 @@ class OpenAIChatWire:
                     "type": "function",
                     "function": self._function(call.call.name, ""),
                 }
-                frames.append(self._chunk(reply, {"tool_calls": [header]}))
+                frames.append(self._chunk(reply, {"tool_calls": [header]}, None, index))
             if fragment:
                 delta = {"index": call.index, "function": self._function(None, fragment)}
-                frames.append(self._chunk(reply, {"tool_calls": [delta]}))
+                frames.append(self._chunk(reply, {"tool_calls": [delta]}, None, index))
         return frames
 
 
