@@ -188,3 +188,63 @@ def test_x_api_key_header_is_accepted(
         )
     assert answer.status_code == 200, answer.text
     assert answer.json()["content"][0]["text"] == "You said: hi"
+
+
+EMPTY_TURNS: list[tuple[list[dict[str, Any]], str]] = [
+    ([], "messages: at least one message is required"),
+    ([{"role": "user", "content": ""}], "messages.0: all messages must have non-empty content"),
+    ([{"role": "user", "content": []}], "messages.0: all messages must have non-empty content"),
+    (
+        [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": []},
+            {"role": "user", "content": "again"},
+        ],
+        "messages.1: all messages must have non-empty content",
+    ),
+    (
+        [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "a"}, {"type": "text", "text": ""}],
+            }
+        ],
+        "messages.0.content.1.text: text content blocks must be non-empty",
+    ),
+]
+
+
+@pytest.mark.parametrize(("messages", "message"), EMPTY_TURNS)
+@pytest.mark.parametrize("flavor", ["anthropic", "openai"])
+def test_empty_messages_or_content_are_refused_before_any_upstream(
+    live_server: LiveServer,
+    user: str,
+    flavor: str,
+    messages: list[dict[str, Any]],
+    message: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Anthropic's own 400s and wording; an OpenAI-format upstream would have answered."""
+    sim: SimulatorServer = request.getfixturevalue(f"{flavor}_sim")
+    model = create_model(live_server, user, sim)
+    client = sdk(live_server, user)
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        client.messages.create(model=model["name"], max_tokens=5, messages=messages)  # type: ignore[arg-type]
+    assert bad.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert bad.value.body["error"]["message"].startswith(message)  # type: ignore[index]
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.count_tokens(model=model["name"], messages=messages)  # type: ignore[arg-type]
+    assert sim.requests == []
+
+
+def test_an_empty_final_assistant_turn_is_a_prefill(
+    live_server: LiveServer, user: str, anthropic_sim: SimulatorServer
+) -> None:
+    """Anthropic accepts an empty last assistant message, so the gateway does too."""
+    model = create_model(live_server, user, anthropic_sim)
+    answer = sdk(live_server, user).messages.create(
+        model=model["name"],
+        max_tokens=5,
+        messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}],
+    )
+    assert answer.content[0].type == "text"

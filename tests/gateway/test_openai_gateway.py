@@ -241,6 +241,20 @@ def test_n_on_a_translated_model_is_a_clear_400(
     assert len(answer.choices) == 1
 
 
+@pytest.mark.parametrize("flavor", ["openai", "anthropic"])
+def test_empty_messages_are_refused_in_openais_words(
+    live_server: LiveServer, user: str, flavor: str, request: pytest.FixtureRequest
+) -> None:
+    sim: SimulatorServer = request.getfixturevalue(f"{flavor}_sim")
+    model = create_model(live_server, user, sim)
+    with pytest.raises(openai.BadRequestError) as bad:
+        sdk(live_server, user).chat.completions.create(model=model["name"], messages=[])
+    assert bad.value.param == "messages"  # type: ignore[attr-defined]
+    assert bad.value.code == "empty_array"
+    assert "empty array" in bad.value.message
+    assert sim.requests == []
+
+
 def test_n_below_one_is_refused(
     live_server: LiveServer, user: str, openai_sim: SimulatorServer
 ) -> None:

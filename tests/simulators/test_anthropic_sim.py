@@ -308,3 +308,27 @@ def test_thinking_blocks_come_first_with_a_signature(client, anthropic_sim):
         assert thinking.signature
         assert text.text == "42"
     assert deltas[-2:] == ["signature_delta", "text_delta"]
+
+
+@pytest.mark.parametrize(
+    ("messages", "message"),
+    [
+        ([], "messages: at least one message is required"),
+        ([{"role": "user", "content": ""}], "messages.0: all messages must have non-empty"),
+        (
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": []}, MESSAGES[0]],
+            "messages.1: all messages must have non-empty",
+        ),
+    ],
+)
+def test_empty_turns_are_refused_as_the_api_does(client, messages, message):
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        client.messages.create(model=MODEL, max_tokens=5, messages=messages)
+    assert bad.value.body["error"]["message"].startswith(message)
+
+
+def test_an_empty_final_assistant_turn_is_accepted(client):
+    reply = client.messages.create(
+        model=MODEL, max_tokens=5, messages=[*MESSAGES, {"role": "assistant", "content": ""}]
+    )
+    assert reply.stop_reason == "end_turn"

@@ -117,6 +117,8 @@ class CountTokensRequest(_Open):
 def _parse(model: type[_M], data: object) -> _M:
     if not isinstance(data, dict):
         raise GatewayRequestError("the request body must be a JSON object")
+    if data.get("messages") == []:  # in Anthropic's words rather than pydantic's
+        raise GatewayRequestError("messages: at least one message is required", param="messages")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -126,12 +128,36 @@ def _parse(model: type[_M], data: object) -> _M:
         raise GatewayRequestError(f"{param}: {message}" if param else message) from None
 
 
+def _check_contents(messages: list[MessageIn]) -> None:
+    """Anthropic's 400s for empty turns, given here: an upstream of another format would
+    accept them and answer something Anthropic never would. Like Anthropic, a last assistant
+    turn may be empty (a prefill the answer continues)."""
+    last = len(messages) - 1
+    for i, m in enumerate(messages):
+        if not m.content and not (i == last and m.role == "assistant"):
+            raise GatewayRequestError(
+                f"messages.{i}: all messages must have non-empty content except for the "
+                "optional final assistant message",
+                param=f"messages.{i}.content",
+            )
+        for j, block in enumerate(m.content if isinstance(m.content, list) else ()):
+            if block.type == "text" and not block.text:
+                raise GatewayRequestError(
+                    f"messages.{i}.content.{j}.text: text content blocks must be non-empty",
+                    param=f"messages.{i}.content.{j}.text",
+                )
+
+
 def parse_messages_request(data: object) -> MessagesRequest:
-    return _parse(MessagesRequest, data)
+    req = _parse(MessagesRequest, data)
+    _check_contents(req.messages)
+    return req
 
 
 def parse_count_tokens_request(data: object) -> CountTokensRequest:
-    return _parse(CountTokensRequest, data)
+    req = _parse(CountTokensRequest, data)
+    _check_contents(req.messages)
+    return req
 
 
 _CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text and JSON

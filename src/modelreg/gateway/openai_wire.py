@@ -148,6 +148,13 @@ def _first_problem(exc: ValidationError) -> GatewayRequestError:
 def parse_chat_request(data: object) -> ChatCompletionRequest:
     if not isinstance(data, dict):
         raise GatewayRequestError("the request body must be a JSON object")
+    if data.get("messages") == []:  # OpenAI's words, param and code for it
+        raise GatewayRequestError(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            param="messages",
+            code="empty_array",
+        )
     try:
         req = ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:

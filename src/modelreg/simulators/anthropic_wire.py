@@ -253,11 +253,19 @@ def _validate(request: web.Request, body: Any, ctx: SimContext) -> web.Response 
     messages = body["messages"]
     if not isinstance(messages, list):
         return _invalid("messages: Input should be a valid list")
+    if not messages:
+        return _invalid("messages: at least one message is required")
     for position, message in enumerate(messages):
         if isinstance(message, dict) and message.get("role") == "system":
             return _invalid(
                 f'messages.{position}.role: Unexpected role "system". The Messages API accepts '
                 'a top-level `system` parameter, not "system" as an input message role.'
+            )
+        final_assistant = position == len(messages) - 1 and message.get("role") == "assistant"
+        if isinstance(message, dict) and not message.get("content") and not final_assistant:
+            return _invalid(
+                f"messages.{position}: all messages must have non-empty content except for "
+                "the optional final assistant message"
             )
     if not ctx.knows_model(body["model"]):
         return error_response(404, f"model: {body['model']}", None, None)
