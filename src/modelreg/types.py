@@ -147,6 +147,7 @@ class ChatResponse:
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: FinishReason = "stop"
     raw_finish_reason: str | None = None
+    stop_sequence: str | None = None  # which of the caller's stop sequences ended it, if known
     usage: Usage = field(default_factory=Usage)
     usage_reported: bool = False  # False when the provider sent no usage at all
     model: str = ""  # the provider's own model name, as it reported it
@@ -228,6 +229,8 @@ class UsageEvent:
 class FinishEvent:
     reason: FinishReason
     raw_reason: str | None = None
+    # the stop sequence that matched, when the provider says which (only Anthropic does)
+    stop_sequence: str | None = None
     type: Literal["finish"] = "finish"
 
 

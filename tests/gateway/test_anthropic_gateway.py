@@ -248,3 +248,31 @@ def test_an_empty_final_assistant_turn_is_a_prefill(
         messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}],
     )
     assert answer.content[0].type == "text"
+
+
+def test_stop_sequence_is_reported_as_anthropic_does(
+    live_server: LiveServer, user: str, upstream: SimulatorServer
+) -> None:
+    """From Anthropic the real stop_reason and the matched sequence, in JSON and stream; an
+    OpenAI-format upstream does not say which sequence matched (or whether one did), so the
+    answer is the natural end_turn with no stop_sequence rather than a guess."""
+    model = create_model(live_server, user, upstream)
+    upstream.enqueue(Script(chunks=["one ", "two"], stop_sequence="###", repeat=2))
+    client = sdk(live_server, user)
+    ask: dict[str, Any] = {
+        "model": model["name"],
+        "max_tokens": 50,
+        "stop_sequences": ["END", "###"],
+        "messages": [{"role": "user", "content": "count"}],
+    }
+    message = client.messages.create(**ask)
+    with client.messages.stream(**ask) as stream:
+        deltas = [e for e in stream if e.type == "message_delta"]
+        streamed = stream.get_final_message()
+    expected = ("stop_sequence", "###") if upstream.flavor == "anthropic" else ("end_turn", None)
+    assert (message.stop_reason, message.stop_sequence) == expected
+    assert (streamed.stop_reason, streamed.stop_sequence) == expected
+    assert [(d.delta.stop_reason, d.delta.stop_sequence) for d in deltas] == [expected]
+    sent = json.dumps(upstream.requests[-1].json)
+    assert "END" in sent
+    assert "###" in sent

@@ -332,3 +332,16 @@ def test_an_empty_final_assistant_turn_is_accepted(client):
         model=MODEL, max_tokens=5, messages=[*MESSAGES, {"role": "assistant", "content": ""}]
     )
     assert reply.stop_reason == "end_turn"
+
+
+def test_scripted_stop_sequence_is_reported_in_json_and_stream(client, anthropic_sim):
+    anthropic_sim.enqueue(Script(text="1 2 3", stop_sequence="4", repeat=2))
+
+    reply = create(client, stop_sequences=["4"])
+    with client.messages.stream(
+        model=MODEL, max_tokens=256, messages=MESSAGES, stop_sequences=["4"]
+    ) as stream:
+        final = stream.get_final_message()
+
+    assert (reply.stop_reason, reply.stop_sequence) == ("stop_sequence", "4")
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "4")

@@ -301,6 +301,16 @@ _STOP: dict[FinishReason, str] = {
 }
 
 
+def stop_json(reason: FinishReason, stop_sequence: str | None) -> tuple[str, str | None]:
+    """`stop_reason` and `stop_sequence` as Anthropic sends them. `stop_sequence` only when the
+    upstream said which sequence matched (Anthropic does); OpenAI-format and Ollama upstreams
+    report a stop on a sequence as a plain "stop", so that reads `end_turn` with no sequence:
+    a guess of `stop_sequence` could name a sequence that never matched."""
+    if stop_sequence is not None:
+        return "stop_sequence", stop_sequence
+    return _STOP[reason], None
+
+
 def usage_json(usage: Usage) -> dict[str, int]:
     # Anthropic's input_tokens leaves out the cached parts; ours is the whole prompt
     fresh = max(0, usage.input_tokens - usage.cached_read_tokens - usage.cache_write_tokens)
@@ -325,14 +335,15 @@ def message_json(response: ChatResponse, model_name: str) -> dict[str, Any]:
     if response.text:
         content.append({"type": "text", "text": response.text})
     content.extend(_tool_use(c) for c in response.tool_calls)
+    stop_reason, stop_sequence = stop_json(response.finish_reason, response.stop_sequence)
     return {
         "id": new_id(),
         "type": "message",
         "role": "assistant",
         "model": response.model or model_name,
         "content": content,
-        "stop_reason": _STOP[response.finish_reason],
-        "stop_sequence": None,
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence,
         "usage": usage_json(response.usage),
     }
 
@@ -349,6 +360,7 @@ class StreamWriter:
         self._index = -1
         self._text_open = False
         self.stop_reason = "end_turn"
+        self.stop_sequence: str | None = None
 
     def start(self) -> list[Frame]:
         message: dict[str, Any] = {
@@ -397,7 +409,7 @@ class StreamWriter:
                 ("content_block_stop", {"type": "content_block_stop", "index": self._index}),
             ]  # fmt: skip
         elif isinstance(event, FinishEvent):
-            self.stop_reason = _STOP[event.reason]
+            self.stop_reason, self.stop_sequence = stop_json(event.reason, event.stop_sequence)
         return frames
 
     def finish(self, usage: Usage) -> list[Frame]:
@@ -405,7 +417,7 @@ class StreamWriter:
         u = usage_json(usage)
         frames.append(("message_delta", {
             "type": "message_delta",
-            "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
+            "delta": {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence},
             "usage": {"output_tokens": u["output_tokens"], "input_tokens": u["input_tokens"],
                       "cache_read_input_tokens": u["cache_read_input_tokens"],
                       "cache_creation_input_tokens": u["cache_creation_input_tokens"]},

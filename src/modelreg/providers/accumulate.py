@@ -170,6 +170,7 @@ class StreamAccumulator:
             tool_calls=calls,
             finish_reason=reason,
             raw_finish_reason=raw,
+            stop_sequence=self._finish.stop_sequence if self._finish else None,
             usage=self._usage or Usage(),
             usage_reported=self._usage is not None,
             model=self._model,

@@ -215,6 +215,7 @@ class _EventReader:
         self.blocks: dict[int, _Block] = {}
         self.usage_fields: dict[str, Any] = {}
         self.stop_reason: str | None = None
+        self.stop_sequence: str | None = None
         self.stopped = False
 
     def handle(self, name: str, data: Mapping[str, Any]) -> list[StreamEvent]:
@@ -237,6 +238,7 @@ class _EventReader:
             self.usage_fields.update(data.get("usage") or {})
             delta = data.get("delta") or {}
             self.stop_reason = delta.get("stop_reason") or self.stop_reason
+            self.stop_sequence = _str_or_none(delta.get("stop_sequence")) or self.stop_sequence
             return []
         if name == "message_stop":
             self.stopped = True
@@ -288,8 +290,12 @@ class _EventReader:
         reason = map_finish_reason(
             self.stop_reason, STOP_REASONS, has_tool_calls=self.tools.count > 0
         )
-        events.append(FinishEvent(reason, self.stop_reason))
+        events.append(FinishEvent(reason, self.stop_reason, self.stop_sequence))
         return events
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 # --- the adapter -----------------------------------------------------------------------------
@@ -391,6 +397,7 @@ class AnthropicAdapter:
             events += reader.handle("content_block_stop", {"index": index})
         reader.usage_fields.update(payload.get("usage") or {})
         reader.stop_reason = payload.get("stop_reason")
+        reader.stop_sequence = _str_or_none(payload.get("stop_sequence"))
         events += reader.finish()
         return fold_events(events)
 

@@ -122,6 +122,8 @@ class AnthropicWire:
         return self._ids[call.index]
 
     def stop_reason(self, reply: Reply) -> str:
+        if reply.stop_sequence is not None and reply.finish_reason is None:
+            return "stop_sequence"
         return unified_finish(
             reply.finish_reason, _FINISH, "tool_use" if reply.tool_calls else "end_turn"
         )
@@ -146,7 +148,7 @@ class AnthropicWire:
             "model": reply.model,
             "content": content,
             "stop_reason": stop,
-            "stop_sequence": None,
+            "stop_sequence": reply.stop_sequence if stop == "stop_sequence" else None,
         }
 
     def body(self, reply: Reply) -> Any:
@@ -209,7 +211,12 @@ class AnthropicWire:
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": self.stop_reason(reply), "stop_sequence": None},
+                    "delta": {
+                        "stop_reason": self.stop_reason(reply),
+                        "stop_sequence": reply.stop_sequence
+                        if self.stop_reason(reply) == "stop_sequence"
+                        else None,
+                    },
                     "usage": {"output_tokens": reply.usage.output},
                 },
             )

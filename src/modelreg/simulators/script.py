@@ -131,6 +131,9 @@ class Script:
     # `message.thinking`, `reasoning_content` (OpenAI flavor, as vLLM/DeepSeek send it) or
     # `reasoning` (Ollama /v1). TGI and Azure do not return it.
     reasoning: str | None = None
+    # The answer stopped on this one of the caller's stop sequences: Anthropic reports
+    # `stop_reason: "stop_sequence"` and the string; OpenAI-style servers only say "stop".
+    stop_sequence: str | None = None
 
     def __post_init__(self) -> None:
         # Accept the loose forms a test or a JSON body naturally writes, store one form.
@@ -207,6 +210,7 @@ class Script:
             model=self.model or model,
             fragment_size=self.fragment_tool_args,
             reasoning=self.reasoning or "",
+            stop_sequence=self.stop_sequence,
         )
 
 
@@ -237,6 +241,7 @@ class Reply:
     model: str
     fragment_size: int | None
     reasoning: str = ""
+    stop_sequence: str | None = None
 
     def argument_fragments(self, call: ReplyToolCall) -> list[str]:
         """The argument string cut into `fragment_size`-character pieces (one piece if unset).
