@@ -117,12 +117,14 @@ class CountTokensRequest(_Open):
 def _parse(model: type[_M], data: object) -> _M:
     if not isinstance(data, dict):
         raise GatewayRequestError("the request body must be a JSON object")
-    if data.get("messages") == []:  # in Anthropic's words rather than pydantic's
-        raise GatewayRequestError("messages: at least one message is required", param="messages")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
+        if first.get("loc") == ("messages",) and first.get("type") == "too_short":
+            # in Anthropic's words rather than pydantic's
+            message = "messages: at least one message is required"
+            raise GatewayRequestError(message, param="messages") from None
         param = ".".join(str(p) for p in first.get("loc", ())) or None
         message = str(first.get("msg", "invalid value"))
         raise GatewayRequestError(f"{param}: {message}" if param else message) from None

@@ -140,6 +140,13 @@ class EmbeddingRequest(_Open):
 
 def _first_problem(exc: ValidationError) -> GatewayRequestError:
     first = exc.errors()[0]
+    if first.get("loc") == ("messages",) and first.get("type") == "too_short":
+        return GatewayRequestError(  # OpenAI's words, param and code for `messages: []`
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            param="messages",
+            code="empty_array",
+        )
     param = ".".join(str(p) for p in first.get("loc", ())) or None
     message = str(first.get("msg", "invalid value"))
     return GatewayRequestError(f"{param}: {message}" if param else message, param=param)
@@ -148,13 +155,6 @@ def _first_problem(exc: ValidationError) -> GatewayRequestError:
 def parse_chat_request(data: object) -> ChatCompletionRequest:
     if not isinstance(data, dict):
         raise GatewayRequestError("the request body must be a JSON object")
-    if data.get("messages") == []:  # OpenAI's words, param and code for it
-        raise GatewayRequestError(
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
-            "but got an empty array instead.",
-            param="messages",
-            code="empty_array",
-        )
     try:
         req = ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
