@@ -43,6 +43,7 @@ from starlette.exceptions import HTTPException
 
 from modelreg import errors as e
 from modelreg.gateway.errors import anthropic_error_response, openai_error_response
+from modelreg.gateway.request_ids import new_request_id, request_id_header
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -246,13 +247,33 @@ def renderer_for_path(path: str) -> Renderer:
     return openai_error_response
 
 
-def render_error(path: str, exc: Exception) -> Response:
-    """The response for `exc` in the shape of the surface that owns `path`."""
-    return renderer_for_path(path)(exc)
+def render_error(
+    path: str, exc: Exception, *, request_id: str | None = None, anthropic_version: bool = False
+) -> Response:
+    """The response for `exc` in the shape of the surface that owns `path`. On `/v1/*` it
+    carries the request's id (`request_id`, else a new one) in the header that surface's SDK
+    reads, and the log line of a server-side failure names the same id."""
+    header = request_id_header(path, anthropic_version=anthropic_version)
+    if header is None:
+        return _our_response(exc)
+    request_id = request_id or new_request_id()
+    if path == "/v1/messages" or path.startswith("/v1/messages/"):
+        response = anthropic_error_response(exc, request_id)
+    else:
+        response = openai_error_response(exc, request_id)
+    response.headers[header] = request_id
+    return response
 
 
 async def _handle(request: Request, exc: Exception) -> Response:
-    return render_error(request.url.path, exc)
+    # the /v1 routes made the id before anything could fail (api/routes/_request_id.py)
+    request_id = getattr(request.state, "request_id", None)
+    return render_error(
+        request.url.path,
+        exc,
+        request_id=request_id if isinstance(request_id, str) else None,
+        anthropic_version="anthropic-version" in request.headers,
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

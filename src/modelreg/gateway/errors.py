@@ -145,8 +145,9 @@ def _provider_status(exc: e.ProviderStatusError) -> ErrorInfo:
     return ErrorInfo(502, "upstream", upstream, code="upstream_error")
 
 
-def classify(exc: BaseException) -> ErrorInfo:
-    """Status, kind and a safe message for any exception raised on a gateway path."""
+def classify(exc: BaseException, request_id: str | None = None) -> ErrorInfo:
+    """Status, kind and a safe message for any exception raised on a gateway path
+    (`request_id` names the request in the log line of an unexpected error)."""
     if isinstance(exc, GatewayRequestError):
         kind = _HTTP_KINDS.get(exc.status, "invalid_request")
         return ErrorInfo(exc.status, kind, exc.message, code=exc.code, param=exc.param)
@@ -190,7 +191,7 @@ def classify(exc: BaseException) -> ErrorInfo:
         return _provider_status(exc)
     if isinstance(exc, e.ProviderError):
         return ErrorInfo(502, "upstream", f"Upstream error: {exc.message}", code="upstream_error")
-    log.exception("unhandled error on a gateway path", exc_info=exc)
+    log.exception("unhandled error on a gateway path (request_id=%s)", request_id, exc_info=exc)
     return ErrorInfo(500, "server", "Internal server error.")
 
 
@@ -212,12 +213,34 @@ def openai_error_body(info: ErrorInfo) -> dict[str, Any]:
     }
 
 
-def anthropic_error_body(info: ErrorInfo) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": _KINDS[info.kind][1], "message": info.message}}
+def anthropic_error_body(info: ErrorInfo, request_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "error",
+        "error": {"type": _KINDS[info.kind][1], "message": info.message},
+    }
+    if request_id is not None:  # Anthropic repeats its request-id header in the body
+        body["request_id"] = request_id
+    return body
 
 
-def openai_error_response(exc: BaseException) -> Response:
-    info = classify(exc)
+def _log_failure(exc: BaseException, info: ErrorInfo, request_id: str | None) -> None:
+    """One line for an upstream failure answered with a 5xx: without it the request id a
+    caller reports would match nothing in the log. Unexpected errors are logged by `classify`
+    (with their traceback); 4xx are the caller's and stay out of the log."""
+    if info.status >= 500 and isinstance(exc, e.ModelregError):
+        model = getattr(exc, "model", None) or "-"
+        log.warning(
+            "gateway answered %d (%s, model %s) request_id=%s",
+            info.status,
+            type(exc).__name__,
+            model,
+            request_id,
+        )
+
+
+def openai_error_response(exc: BaseException, request_id: str | None = None) -> Response:
+    info = classify(exc, request_id)
+    _log_failure(exc, info, request_id)
     status = 503 if info.status == 529 else info.status
     return Response(
         orjson.dumps(openai_error_body(info)),
@@ -227,10 +250,11 @@ def openai_error_response(exc: BaseException) -> Response:
     )
 
 
-def anthropic_error_response(exc: BaseException) -> Response:
-    info = classify(exc)
+def anthropic_error_response(exc: BaseException, request_id: str | None = None) -> Response:
+    info = classify(exc, request_id)
+    _log_failure(exc, info, request_id)
     return Response(
-        orjson.dumps(anthropic_error_body(info)),
+        orjson.dumps(anthropic_error_body(info, request_id)),
         status_code=info.status,
         media_type="application/json",
         headers=_headers(info),

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
+from modelreg.api.routes._request_id import RequestIdRoute
 from modelreg.api.services import Services
 from modelreg.config import ModelConfig
 from modelreg.errors import ModelregError
@@ -35,7 +36,7 @@ from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["gateway (Anthropic-compatible)"])
+router = APIRouter(tags=["gateway (Anthropic-compatible)"], route_class=RequestIdRoute)
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

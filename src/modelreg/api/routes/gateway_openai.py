@@ -19,6 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
+from modelreg.api.routes._request_id import RequestIdRoute
 from modelreg.api.services import Services
 from modelreg.config import ModelConfig
 from modelreg.errors import ModelregError, ProviderError
@@ -46,7 +47,7 @@ from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["gateway (OpenAI-compatible)"])
+router = APIRouter(tags=["gateway (OpenAI-compatible)"], route_class=RequestIdRoute)
 
 
 def _json(data: Any) -> Response:
