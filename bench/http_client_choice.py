@@ -1,6 +1,9 @@
-"""Measure aiohttp against httpx as the upstream HTTP client (docs/decisions.md records the
-result). A trivial aiohttp server runs in a child process on 127.0.0.1; each client sends
-N sequential requests, then N requests with C in flight, over one pooled session.
+"""Measure upstream HTTP clients: aiohttp, httpx and modelreg's own (transport.py on
+http1.py); docs/decisions.md records the result. A trivial aiohttp server runs in a child
+process on 127.0.0.1; each client sends N sequential requests, then N requests with C in
+flight, over one pooled session, on uvloop as in the server. Besides requests per second
+(which include the server's time) it prints the client process's own CPU time per request,
+the figure a gateway pays.
 
     .venv/bin/python bench/http_client_choice.py [--n 2000] [--concurrency 50]
 """
@@ -16,7 +19,11 @@ import time
 
 import aiohttp
 import httpx
+import uvloop
 from aiohttp import web
+
+from modelreg.providers.base import HttpRequest
+from modelreg.transport import HttpTransport
 
 BODY = b'{"model":"m","messages":[{"role":"user","content":"hello"}]}'
 ANSWER = b'{"id":"x","choices":[{"message":{"role":"assistant","content":"hi"}}]}'
@@ -32,7 +39,7 @@ def serve(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-async def run_aiohttp(url: str, n: int, c: int) -> tuple[float, float]:
+async def run_aiohttp(url: str, n: int, c: int) -> Result:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c)) as s:
 
         async def one() -> None:
@@ -42,7 +49,7 @@ async def run_aiohttp(url: str, n: int, c: int) -> tuple[float, float]:
         return await _measure(one, n, c)
 
 
-async def run_httpx(url: str, n: int, c: int) -> tuple[float, float]:
+async def run_httpx(url: str, n: int, c: int) -> Result:
     limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
     async with httpx.AsyncClient(limits=limits) as s:
 
@@ -53,22 +60,39 @@ async def run_httpx(url: str, n: int, c: int) -> tuple[float, float]:
         return await _measure(one, n, c)
 
 
-async def _measure(one, n: int, c: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+async def run_modelreg(url: str, n: int, c: int) -> Result:
+    transport = HttpTransport(limit=c)
+    request = HttpRequest("POST", url, {"content-type": "application/json"}, BODY)
+
+    async def one() -> None:
+        async with transport.open(request, allow_private=True) as r:
+            await r.read()
+
+    try:
+        return await _measure(one, n, c)
+    finally:
+        await transport.aclose()
+
+
+Result = tuple[float, float, float, float]  # seconds and CPU seconds: sequential, concurrent
+
+
+async def _measure(one, n: int, c: int) -> Result:  # type: ignore[no-untyped-def]
     for _ in range(50):  # warm the pool
         await one()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         await one()
-    sequential = time.perf_counter() - t0
+    sequential, sequential_cpu = time.perf_counter() - t0, time.process_time() - c0
     sem = asyncio.Semaphore(c)
 
     async def bounded() -> None:
         async with sem:
             await one()
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(bounded() for _ in range(n)))
-    return sequential, time.perf_counter() - t0
+    return sequential, time.perf_counter() - t0, sequential_cpu, time.process_time() - c0
 
 
 def main() -> None:
@@ -85,15 +109,20 @@ def main() -> None:
     time.sleep(1.0)
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     try:
-        for name, runner in (("aiohttp", run_aiohttp), ("httpx", run_httpx)):
-            seq, conc = [], []
+        runners = (("aiohttp", run_aiohttp), ("httpx", run_httpx), ("modelreg", run_modelreg))
+        for name, runner in runners:
+            seq, conc, seq_cpu, conc_cpu = [], [], [], []
             for _ in range(args.rounds):
-                a, b = asyncio.run(runner(url, args.n, args.concurrency))
+                a, b, ca, cb = uvloop.run(runner(url, args.n, args.concurrency))
                 seq.append(args.n / a)
                 conc.append(args.n / b)
+                seq_cpu.append(ca / args.n * 1000)
+                conc_cpu.append(cb / args.n * 1000)
             print(
-                f"{name:8} sequential {statistics.median(seq):7.0f} req/s   "
-                f"concurrent({args.concurrency}) {statistics.median(conc):7.0f} req/s"
+                f"{name:8} sequential {statistics.median(seq):6.0f} req/s "
+                f"{statistics.median(seq_cpu):.3f} ms CPU/req   "
+                f"concurrent({args.concurrency}) {statistics.median(conc):6.0f} req/s "
+                f"{statistics.median(conc_cpu):.3f} ms CPU/req"
             )
     finally:
         server.terminate()

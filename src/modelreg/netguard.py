@@ -6,9 +6,10 @@ Two layers, because one is not enough:
    neither a literal address nor the names it resolves to may be loopback, private, link-local,
    shared, reserved or multicast unless the model is allowed private targets (admin models for a
    local Ollama or vLLM). Cloud metadata endpoints are refused always: no LLM lives there.
-2. At connect time (`GuardedResolver` and `guarded_socket_factory` for aiohttp's connector): a
-   name that resolved to a public address when the model was saved may resolve to 10.0.0.5 at
-   request time (DNS rebinding), so the addresses are checked again right before a socket opens.
+2. At connect time (`GuardedResolver`, `check_resolved` and `guarded_socket_factory`, used by
+   transport.py for every new connection): a name that resolved to a public address when the
+   model was saved may resolve to 10.0.0.5 at request time (DNS rebinding), so the addresses
+   are checked again right before a socket opens.
 """
 
 from __future__ import annotations
@@ -16,23 +17,23 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, Protocol
 from urllib.parse import SplitResult, urlsplit
-
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
 from modelreg.errors import UnsafeURLError, ValidationFailedError
 
 __all__ = [
     "GuardedResolver",
+    "Resolver",
     "UnsafeAddressError",
     "address_problem",
     "check_base_url",
     "check_base_url_async",
+    "check_resolved",
     "check_url_static",
     "guarded_socket_factory",
+    "parse_ip",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -99,7 +100,7 @@ def address_problem(ip: IPAddress, *, allow_private: bool) -> str | None:
     return None
 
 
-def _parse_ip(host: str) -> IPAddress | None:
+def parse_ip(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -136,7 +137,7 @@ def check_url_static(url: str, *, allow_private: bool) -> str | None:
     _, host = _split(url)
     if host in METADATA_HOSTS:
         raise UnsafeURLError(f"{host} is a cloud metadata service and is never allowed")
-    ip = _parse_ip(host)
+    ip = parse_ip(host)
     if ip is not None:
         problem = address_problem(ip, allow_private=allow_private)
         if problem:
@@ -147,9 +148,9 @@ def check_url_static(url: str, *, allow_private: bool) -> str | None:
     return host
 
 
-def _check_resolved(host: str, addresses: Iterable[str], *, allow_private: bool) -> None:
+def check_resolved(host: str, addresses: Iterable[str], *, allow_private: bool) -> None:
     for address in addresses:
-        ip = _parse_ip(address.split("%", 1)[0])  # drop an IPv6 zone id
+        ip = parse_ip(address.split("%", 1)[0])  # drop an IPv6 zone id
         if ip is None:
             continue
         problem = address_problem(ip, allow_private=allow_private)
@@ -173,7 +174,7 @@ def check_base_url(url: str, *, allow_private: bool, resolve: Resolve | None = N
     host = check_url_static(url, allow_private=allow_private)
     if host is None:
         return
-    _check_resolved(host, (resolve or _system_resolve)(host), allow_private=allow_private)
+    check_resolved(host, (resolve or _system_resolve)(host), allow_private=allow_private)
 
 
 async def check_base_url_async(
@@ -184,27 +185,51 @@ async def check_base_url_async(
     if host is None:
         return
     addresses = await asyncio.to_thread(resolve or _system_resolve, host)
-    _check_resolved(host, addresses, allow_private=allow_private)
+    check_resolved(host, addresses, allow_private=allow_private)
 
 
-class GuardedResolver(AbstractResolver):
-    """Wraps aiohttp's resolver and refuses names that resolve to forbidden addresses."""
-
-    def __init__(self, inner: AbstractResolver | None = None, *, allow_private: bool) -> None:
-        self._inner = inner or DefaultResolver()
-        self._allow_private = allow_private
+class Resolver(Protocol):
+    """Connect-time name resolution: a list of results, each a mapping with the address under
+    "host" and its address family under "family" (the shape tests' stub resolvers give)."""
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
+    ) -> Sequence[Mapping[str, Any]]: ...
+
+
+class SystemResolver:
+    """The operating system's resolver (getaddrinfo in the loop's thread pool)."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> Sequence[Mapping[str, Any]]:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+        return [{"host": str(info[4][0]), "family": info[0]} for info in infos]
+
+
+class GuardedResolver:
+    """Resolves upstream host names for new connections; cloud metadata names are refused
+    before any lookup. The caller checks the addresses with `check_resolved` for its trust."""
+
+    def __init__(self, inner: Resolver | None = None) -> None:
+        self._inner: Resolver = inner or SystemResolver()
+
+    async def resolve(self, host: str, port: int) -> list[tuple[int, str]]:
         if host.rstrip(".").lower() in METADATA_HOSTS:
             raise UnsafeURLError(f"{host} is a cloud metadata service and is never allowed")
-        results = await self._inner.resolve(host, port, family)
-        _check_resolved(host, (r["host"] for r in results), allow_private=self._allow_private)
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
+        results = await self._inner.resolve(host, port, socket.AF_UNSPEC)
+        found: list[tuple[int, str]] = []
+        for result in results:
+            address = str(result["host"])
+            family = int(result.get("family") or 0) or (
+                socket.AF_INET6 if ":" in address else socket.AF_INET
+            )
+            if (family, address) not in found:
+                found.append((family, address))
+        if not found:
+            raise socket.gaierror(socket.EAI_NONAME, f"{host} has no address")
+        return found
 
 
 def guarded_socket_factory(
@@ -215,7 +240,7 @@ def guarded_socket_factory(
 
     def make_socket(addr_info: tuple[Any, Any, int, str, tuple[Any, ...]]) -> socket.socket:
         family, type_, proto, _, sockaddr = addr_info
-        ip = _parse_ip(str(sockaddr[0]).split("%", 1)[0])
+        ip = parse_ip(str(sockaddr[0]).split("%", 1)[0])
         problem = None if ip is None else address_problem(ip, allow_private=allow_private)
         if problem:
             raise UnsafeAddressError(f"refusing to connect to {problem}")
