@@ -86,3 +86,40 @@ async def test_full_queue_counts_and_logs_the_loss(
     assert "lost" in caplog.text
     await recorder.stop()  # flushes the two queued ones even without the task
     assert await count(db) == 2
+
+
+async def test_a_batch_larger_than_one_insert_chunk_round_trips_every_field(
+    db: Database, user_a: Actor
+) -> None:
+    recorder = UsageRecorder(db, batch_size=500, linger=0)
+    for i in range(150):  # several executemany chunks in one transaction
+        recorder.record(
+            user_id=user_a.id if i % 2 else None,
+            llm_model_id=None,
+            model_name=f"m{i % 3}",
+            source="anthropic" if i % 5 == 0 else "openai",
+            input_tokens=i,
+            output_tokens=2 * i,
+            cached_tokens=i % 4,
+            cost=Decimal("0.000000123") * i,
+            latency_ms=i + 0.25,
+            ttft_ms=None if i % 3 else i / 8,
+            status="error" if i % 7 == 0 else "ok",
+        )
+    queued = list(recorder._queue._queue)  # type: ignore[attr-defined]  # what was recorded
+    await recorder.stop()
+    assert recorder.written == 150
+    async with db.session(SYSTEM) as session:
+        rows = list(await session.scalars(select(UsageEvent)))
+    assert len({r.id for r in rows}) == 150
+    stored = sorted(
+        (r.input_tokens, r.output_tokens, r.cached_tokens, r.cost, r.latency_ms, r.ttft_ms,
+         r.status, r.source, r.model_name, r.user_id, r.created_at.replace(tzinfo=None))
+        for r in rows
+    )  # fmt: skip
+    expected = sorted(
+        (q.input_tokens, q.output_tokens, q.cached_tokens, q.cost, q.latency_ms, q.ttft_ms,
+         q.status, q.source, q.model_name, q.user_id, q.created_at.replace(tzinfo=None))
+        for q in queued
+    )  # fmt: skip
+    assert stored == expected
