@@ -73,7 +73,6 @@ def test_openai_surface_errors(
     assert len(ids) == len(errors)
 
 
-@pytest.mark.xfail(strict=True, reason="fast path: lead")
 def test_openai_pass_through_on_the_fast_path(
     live_server: LiveServer, user: str, openai_sim: SimulatorServer
 ) -> None:

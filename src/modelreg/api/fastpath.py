@@ -38,6 +38,7 @@ from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import admit, loads_body
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai
 from modelreg.gateway.passthrough import passthrough_adapter
+from modelreg.gateway.request_ids import OPENAI_REQUEST_ID_HEADER, new_request_id
 
 __all__ = ["GatewayFastPath"]
 
@@ -49,6 +50,7 @@ _SSE_START: Final = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     NOSNIFF,
 ]
+_REQUEST_ID: Final = OPENAI_REQUEST_ID_HEADER.encode("latin-1")
 _CLIENT_GONE: Final = 499  # nginx's "client closed request", for the metrics only
 
 
@@ -77,15 +79,16 @@ class GatewayFastPath:
         ):
             await self.app(scope, receive, send)
             return
+        request_id = new_request_id()
         try:
             actor = await services.accounts.resolve_token(token)
         except Exception as exc:
-            status = await _refuse(scope, receive, send, exc)
+            status = await _refuse(scope, receive, send, exc, request_id)
             self.metrics.observe_http("POST", _CHAT, status, time.perf_counter() - started)
             return
         if actor is None:
             error = unauthenticated("Invalid or revoked API token")
-            status = await _refuse(scope, receive, send, error)
+            status = await _refuse(scope, receive, send, error, request_id)
             self.metrics.observe_http("POST", _CHAT, status, time.perf_counter() - started)
             return
         body = await _read_body(receive)
@@ -95,7 +98,7 @@ class GatewayFastPath:
             await self.app(scope, _replay(body, receive), send)  # the size cap answers
             return
         else:
-            handled = await self._serve(scope, receive, send, services, actor, body)
+            handled = await self._serve(scope, receive, send, services, actor, body, request_id)
             if handled is None:
                 return  # the route answered, and the MetricsMiddleware counted it
             status = handled
@@ -109,6 +112,7 @@ class GatewayFastPath:
         services: Services,
         actor: Actor,
         body: bytes,
+        request_id: str,
     ) -> int | None:
         """The answer's status, or None when the request went to the route instead."""
         try:
@@ -123,7 +127,7 @@ class GatewayFastPath:
                 stream = bool(req.stream)
                 reply = await forward_openai(services, actor, model, data, stream=stream)
         except Exception as exc:  # nothing was sent yet: answered in OpenAI's shape
-            return await _refuse(scope, receive, send, exc)
+            return await _refuse(scope, receive, send, exc, request_id)
         if translated:
             await self.app(scope, _replay(body, receive), send)
             return None
@@ -133,22 +137,29 @@ class GatewayFastPath:
             await send({
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [(b"content-length", str(len(reply)).encode()), _JSON_TYPE, NOSNIFF],
+                "headers": [
+                    (b"content-length", str(len(reply)).encode()), _JSON_TYPE, NOSNIFF,
+                    (_REQUEST_ID, request_id.encode()),
+                ],
             })  # fmt: skip
             await send({"type": "http.response.body", "body": reply})
             return 200
-        return await _stream(reply, receive, send)
+        return await _stream(reply, receive, send, request_id)
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, exc: Exception) -> int:
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, exc: Exception, request_id: str
+) -> int:
     """Answer `exc` as the route's error handlers would; the status sent."""
-    response: Response = render_error(_CHAT, exc)  # logs an unexpected error
+    response: Response = render_error(_CHAT, exc, request_id=request_id)  # logs unexpected ones
     response.raw_headers.append(NOSNIFF)
     await response(scope, receive, send)
     return response.status_code
 
 
-async def _stream(blocks: AsyncIterator[bytes], receive: Receive, send: Send) -> int:
+async def _stream(
+    blocks: AsyncIterator[bytes], receive: Receive, send: Send, request_id: str
+) -> int:
     """Send the SSE blocks as they come. A client that disconnects cancels the relay at once
     (as Starlette's StreamingResponse does), which closes the upstream connection."""
     task = asyncio.current_task()
@@ -162,7 +173,8 @@ async def _stream(blocks: AsyncIterator[bytes], receive: Receive, send: Send) ->
         if task is not None:
             task.cancel()
 
-    await send({"type": "http.response.start", "status": 200, "headers": _SSE_START})
+    headers = [*_SSE_START, (_REQUEST_ID, request_id.encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     watcher = asyncio.create_task(watch())
     try:
         async for block in blocks:
