@@ -15,6 +15,7 @@ memory. Pooling, timeouts, name resolution and the SSRF guard live in transport.
 from __future__ import annotations
 
 import asyncio
+import re
 import zlib
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -27,6 +28,7 @@ __all__ = ["Connection", "Headers", "ProtocolError", "request_head"]
 _HIGH_WATER: Final = 256 * 1024  # unread body bytes at which reading from the socket pauses
 _LOW_WATER: Final = 64 * 1024
 _NO_BODY_STATUS: Final = frozenset({204, 304})
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 field names
 
 
 class ProtocolError(ConnectionError):
@@ -63,14 +65,25 @@ class Headers(Mapping[str, str]):
         return f"Headers({sorted(self._items)})"
 
 
-def request_head(method: str, target: bytes, host: bytes, headers: Mapping[str, str]) -> bytes:
-    """The request line and headers, ending in the blank line. A CR, LF or NUL in a header
-    (a pasted key with a newline, say) would split the request: refused with ValueError."""
+def request_head(
+    method: str,
+    target: bytes,
+    host: bytes,
+    headers: Mapping[str, str],
+    content_length: int | None = None,
+) -> bytes:
+    """The request line and headers, ending in the blank line; `content_length` replaces any
+    Content-Length in `headers`. A header name that is not an HTTP token, or a value with a
+    CR, LF or NUL (a pasted key with a newline, say), would split the request: ValueError."""
     lines = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
     for name, value in headers.items():
-        if not name or any(c in name for c in "\r\n\0: ") or any(c in value for c in "\r\n\0"):
+        if _TOKEN.fullmatch(name) is None or "\r" in value or "\n" in value or "\0" in value:
             raise ValueError(f"the header {name!r} contains a character HTTP does not allow")
+        if content_length is not None and name.lower() == "content-length":
+            continue
         lines += (name.encode("latin-1"), b": ", value.encode("utf-8"), b"\r\n")
+    if content_length is not None:
+        lines.append(b"Content-Length: %d\r\n" % content_length)
     lines.append(b"\r\n")
     return b"".join(lines)
 

@@ -298,14 +298,13 @@ class HttpTransport:
         loop = self._current_loop()
         deadline = loop.time() + t.total
         headers = request.headers
+        length = None
         if request.body is not None or request.method in ("POST", "PUT", "PATCH"):
-            names = {k.lower() for k in headers}
-            headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
-            if request.body is not None and "content-type" not in names:
-                headers["Content-Type"] = "application/json"
-            headers["Content-Length"] = str(len(request.body or b""))
+            length = len(request.body or b"")
+            if request.body is not None and not any(k.lower() == "content-type" for k in headers):
+                headers = {**headers, "Content-Type": "application/json"}
         try:
-            head = request_head(request.method, target.path, target.host_header, headers)
+            head = request_head(request.method, target.path, target.host_header, headers, length)
         except ValueError as e:
             error = ProviderConnectionError(
                 f"{target.where}: {e}", provider=provider, model=model, reason="invalid_header"

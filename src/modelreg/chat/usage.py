@@ -62,13 +62,22 @@ _INSERT_COLUMNS = ("id", *_COLUMNS)
 _CHUNK = 64
 
 
+_uuids: dict[str, uuid.UUID | None] = {}  # model ids are strings in ModelConfig
+
+
 def _as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
     if value is None or isinstance(value, uuid.UUID):
         return value
+    if value in _uuids:
+        return _uuids[value]
     try:
-        return uuid.UUID(value)
+        parsed: uuid.UUID | None = uuid.UUID(value)
     except ValueError:  # env-sourced models may carry non-UUID ids
-        return None
+        parsed = None
+    if len(_uuids) >= 10_000:
+        _uuids.clear()
+    _uuids[value] = parsed
+    return parsed
 
 
 class UsageRecorder:
