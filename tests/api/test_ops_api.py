@@ -82,6 +82,28 @@ def test_metrics_expose_upstream_latency_errors_tokens_and_cost() -> None:
     assert samples[ttft] == 1
 
 
+def test_histogram_buckets_are_cumulative_and_inclusive() -> None:
+    metrics = Metrics()
+    for seconds in (0.001, 0.0011, 0.3, 99.0):  # a bound itself, just above, mid, past all
+        metrics.observe_http("GET", "/x", 200, seconds)
+    samples = _samples(metrics.render().decode())
+
+    def bucket(le: str) -> float:
+        name = "modelreg_http_request_duration_seconds_bucket"
+        return samples[(name, (("le", le), ("method", "GET"), ("route", "/x")))]
+
+    assert bucket("0.001") == 1
+    assert bucket("0.0025") == 2
+    assert bucket("0.5") == 3
+    assert bucket("10.0") == 3
+    assert bucket("+Inf") == 4
+    labels = (("method", "GET"), ("route", "/x"))
+    assert samples[("modelreg_http_request_duration_seconds_count", labels)] == 4
+    assert samples[("modelreg_http_request_duration_seconds_sum", labels)] == pytest.approx(99.3021)
+    requests = ("modelreg_http_requests_total", (*labels[:1], labels[1], ("status", "200")))
+    assert samples[requests] == 4
+
+
 def test_metrics_need_an_admin_or_the_scrapers_token(
     live_server_factory: Callable[..., LiveServer],
 ) -> None:
