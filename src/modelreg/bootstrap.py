@@ -4,24 +4,39 @@
 (SQLite in the data dir) missing ones are generated into the data dir (mode 0600) so that
 `make run` works with nothing configured; on PostgreSQL a missing encryption key is an error,
 because a key generated on one host would not exist on the next one.
+
+`modelreg serve` leaves the rest of `initialize` to the app's lifespan (which runs the same
+idempotent steps in every worker) and migrates only when `needs_migration` says so, in a
+short-lived child process (`MigrateInChild`): neither the serving process nor uvicorn's
+supervisor with several workers keeps Alembic, or in the supervisor's case the database
+layer, for the rest of its life.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import logging
 import os
 import secrets
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from modelreg.crypto import generate_key
-from modelreg.errors import ConfigError
+from modelreg.errors import ConfigError, ModelregError
 from modelreg.settings import LegacySettings, Settings
 
-__all__ = ["BootstrapResult", "ensure_secrets", "initialize"]
+__all__ = [
+    "BootstrapResult",
+    "MigrateInChild",
+    "ensure_secrets",
+    "initialize",
+    "needs_migration",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +71,12 @@ def _read_or_create(path: Path, make: str, what: str) -> str:
     return make
 
 
+def _new_key() -> str:
+    # crypto.generate_key's format (base64 of 32 random bytes), without importing
+    # `cryptography` (8 MB) into uvicorn's supervisor, which encrypts nothing
+    return base64.b64encode(os.urandom(32)).decode("ascii")
+
+
 def _missing(value: SecretStr | None) -> bool:
     # an empty variable (KEY= in a compose file) counts as not set
     return value is None or not value.get_secret_value().strip()
@@ -70,9 +91,7 @@ def ensure_secrets(settings: Settings) -> Settings:
                 "MODELREG_ENCRYPTION_KEY is required with PostgreSQL: the base64 of 32 random "
                 "bytes, e.g. from `openssl rand -base64 32`"
             )
-        key = _read_or_create(
-            settings.data_dir / ENCRYPTION_KEY_FILE, generate_key(), "encryption key"
-        )
+        key = _read_or_create(settings.data_dir / ENCRYPTION_KEY_FILE, _new_key(), "encryption key")
         update["encryption_key"] = SecretStr(key)
     if _missing(settings.session_secret):
         value = _read_or_create(
@@ -111,3 +130,52 @@ async def initialize(settings: Settings, legacy: LegacySettings | None = None) -
     finally:
         await db.dispose()
     return BootstrapResult(settings=settings, admin_password=password)
+
+
+def needs_migration(settings: Settings) -> bool:
+    """Whether a start on the embedded SQLite default must migrate first: the database is
+    missing or behind the newest migration. One read-only query with the standard library;
+    in doubt it answers True (and the migration finds nothing to do)."""
+    from modelreg.db.migrate import sqlite_at_head
+
+    return settings.is_sqlite and not sqlite_at_head(settings.resolved_database_url)
+
+
+class MigrateInChild:
+    """Migrate the embedded SQLite database in a child process, started at once, so that the
+    serving process (or uvicorn's supervisor) never imports Alembic (11 MB that would stay
+    for the life of the process). The child reads the settings from this process's
+    environment; its warnings and errors go to this process's stderr. The caller may do
+    other work meanwhile, then `wait()`."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "modelreg.bootstrap"], stdin=subprocess.DEVNULL
+        )
+
+    def wait(self) -> None:
+        if self._proc.wait() != 0:
+            raise ModelregError(
+                f"migrating the database failed (exit code {self._proc.returncode}; "
+                "the reason is above)"
+            )
+
+
+def _migrate_main() -> int:
+    """`python -m modelreg.bootstrap`: bring the embedded SQLite database to the newest
+    schema (what `modelreg serve` runs in a child process)."""
+    from modelreg.db.migrate import upgrade_database
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        asyncio.run(upgrade_database(settings.resolved_database_url))
+    except ModelregError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_migrate_main())

@@ -194,9 +194,11 @@ def serve(
 ) -> None:
     """Run the server (uvicorn).
 
-    On the embedded SQLite default it migrates the database and creates the first admin
-    before it starts."""
+    On the embedded SQLite default it migrates the database first; the first start creates
+    the user `admin` and prints its password once."""
     import uvicorn
+
+    from modelreg.bootstrap import MigrateInChild, needs_migration
 
     settings = _settings()
     _check_extras(settings)
@@ -206,17 +208,20 @@ def serve(
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{url_host}:{port}/"
     if settings.is_sqlite:
-        from modelreg.bootstrap import initialize
-
-        result = _run(lambda: initialize(settings))
+        # Only when the schema is behind (first start, an upgrade), and in a child process:
+        # neither this process, which serves or supervises the workers, nor a worker keeps
+        # Alembic. The first admin and the env models are the lifespan's (in every worker,
+        # idempotent), so a supervisor of several workers imports no database code at all.
+        if needs_migration(settings):
+            child = MigrateInChild()
+            if workers == 1:
+                # uvicorn imports the app into this process anyway: meanwhile, on a second core
+                import modelreg.api.app  # noqa: F401
+            try:
+                child.wait()
+            except ModelregError as e:
+                _fail(e.message)
         typer.echo(f"modelreg: data in {settings.data_dir.resolve()}")
-        if result.admin_password is not None:
-            typer.secho(
-                f"modelreg: created user 'admin' with password: {result.admin_password}\n"
-                "          (shown once; keep it, or set MODELREG_ADMIN_PASSWORD before the "
-                "first start)",
-                fg=typer.colors.YELLOW,
-            )
     cli = _command_name()
     typer.echo(f"modelreg: serving on {url}")
     typer.echo(

@@ -6,34 +6,39 @@ advisory lock makes concurrent starts (several workers or hosts) migrate one at 
 
 A database already at the head revision (every start but the first) is recognised with one
 query against the revision named by the newest file in versions/, without importing Alembic
-(a quarter of a second of a start).
+(a quarter of a second of a start). `sqlite_at_head` asks the same of an SQLite file with
+the standard library alone, so that `modelreg serve` can tell whether a start must migrate
+before it imports SQLAlchemy.
+
+SQLAlchemy and Alembic are imported by the functions that use them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
-from modelreg.db.engine import normalize_url
 
 __all__ = [
     "alembic_config",
     "current_revision",
     "downgrade_database",
     "head_revision",
+    "sqlite_at_head",
+    "sqlite_path",
     "upgrade",
     "upgrade_database",
 ]
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _REVISION_LINE = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
@@ -70,8 +75,40 @@ def _literal(value: str | None) -> str | None:
     return None
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL (`sqlite:///` or `sqlite+aiosqlite:///`, query ignored);
+    None for anything else, an in-memory database included."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme not in ("sqlite", "sqlite+aiosqlite"):
+        return None
+    path = rest.partition("?")[0]
+    # a %-escaped path is left as written: no such file, so the caller takes the full path
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    # sqlite:////abs/path has the leading slash in `rest` already; sqlite:///rel is relative
+    return Path(path)
+
+
+def sqlite_at_head(url: str) -> bool:
+    """True when the SQLite database at `url` is at the head revision. Standard library only
+    and read-only; any doubt (no file, no table, a lock, a URL it does not understand)
+    answers False, and the caller runs `upgrade_database`, which decides for itself."""
+    path = sqlite_path(url)
+    head = head_revision()
+    if path is None or head is None or not path.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None and row[0] == head
+
+
 def alembic_config(url: str) -> Config:
     from alembic.config import Config
+
+    from modelreg.db.engine import normalize_url
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -86,6 +123,8 @@ def _run(conn: Connection, cfg: Config, revision: str, step: Callable[[Config, s
 
 
 def _engine(url: str) -> AsyncEngine:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     # SQLite: wait for a concurrent writer (another worker starting) instead of failing
     connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
     return create_async_engine(url, connect_args=connect_args)
@@ -109,6 +148,10 @@ async def downgrade_database(url: str, revision: str) -> None:
 
 
 async def _migrate(url: str, revision: str, step: Callable[[Config, str], None]) -> None:
+    from sqlalchemy import text
+
+    from modelreg.db.engine import normalize_url
+
     url = normalize_url(url)
     engine = _engine(url)
     try:
@@ -134,6 +177,10 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 async def current_revision(url: str) -> str | None:
+    from sqlalchemy import text
+
+    from modelreg.db.engine import normalize_url
+
     engine = _engine(normalize_url(url))
     try:
         async with engine.connect() as conn:
