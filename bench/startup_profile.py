@@ -199,7 +199,7 @@ def imports(steps: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("starts", help="time and RSS of N starts")
     s.add_argument("--runs", type=int, default=7)
