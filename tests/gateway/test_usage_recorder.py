@@ -3,6 +3,8 @@ retried on database errors, and never losing rows silently."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from decimal import Decimal
 
@@ -123,3 +125,37 @@ async def test_a_batch_larger_than_one_insert_chunk_round_trips_every_field(
         for q in queued
     )  # fmt: skip
     assert stored == expected
+
+
+async def test_new_calls_wait_while_the_ledger_is_far_behind_and_none_is_lost(
+    db: Database, user_a: Actor
+) -> None:
+    recorder = UsageRecorder(db, batch_size=4, high_water=8, linger=0)
+    await recorder.start()
+    real_session = db.session
+    gate = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def slow_database(actor: Actor):  # type: ignore[no-untyped-def]
+        await gate.wait()  # the database is slow until the gate opens
+        async with real_session(actor) as session:
+            yield session
+
+    db.session = slow_database  # type: ignore[method-assign]
+    try:
+        for _ in range(12):
+            recorder.record(user_id=user_a.id, llm_model_id=None, model_name="m", source="chat")
+        await asyncio.sleep(0.05)
+        assert recorder.backlog >= 8
+        waiting = asyncio.create_task(recorder.room())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # held back while the writer is behind
+        gate.set()
+        await asyncio.wait_for(waiting, 5)  # let through once half the backlog is written
+        assert recorder.backlog <= 4
+        await asyncio.wait_for(recorder.room(), 1)  # below the mark: at once
+    finally:
+        db.session = real_session  # type: ignore[method-assign]
+        await recorder.stop()
+    assert recorder.lost == 0
+    assert await count(db) == 12

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Dialect, Table, update
@@ -57,9 +58,9 @@ class UsageRecord:
 _COLUMNS = tuple(f.name for f in fields(UsageRecord))
 _TABLE = cast(Table, UsageEvent.__table__)
 _INSERT_COLUMNS = ("id", *_COLUMNS)
-# rows per executemany: between two chunks the event loop serves requests (a whole batch of a
-# few hundred rows in one statement held it for ~7 ms, which was the gateway's p99)
-_CHUNK = 64
+# rows per statement: between two chunks the event loop serves requests (~1 ms of converting
+# per chunk; a whole batch in one statement held it for ~7 ms, which was the gateway's p99)
+_CHUNK = 200
 
 
 _uuids: dict[str, uuid.UUID | None] = {}  # model ids are strings in ModelConfig
@@ -86,7 +87,8 @@ class UsageRecorder:
         db: Database,
         *,
         max_queue: int = 100_000,
-        batch_size: int = 500,
+        batch_size: int = 2000,
+        high_water: int = 10_000,
         retries: int = 5,
         retry_delay: float = 0.2,
         linger: float = 0.1,
@@ -98,6 +100,11 @@ class UsageRecorder:
         self._retry_delay = retry_delay
         self._linger = linger  # seconds a lone record waits for company before it is written
         self._task: asyncio.Task[None] | None = None
+        # above `high_water` queued records `room()` makes new requests wait for the writer
+        # (until half of it is left): a sustained load beyond what the database takes slows
+        # admission down instead of growing the queue until records are lost
+        self._high_water = min(high_water, max_queue)
+        self._room: asyncio.Future[None] | None = None
         self.written = 0
         self.lost = 0
 
@@ -116,6 +123,8 @@ class UsageRecorder:
         # if the task never ran (or died), write what is left here
         while not self._queue.empty():
             await self._write(self._drain())
+        if self._room is not None and not self._room.done():
+            self._room.set_result(None)  # nobody waits for a writer that is gone
 
     async def flush(self) -> None:
         """Wait until every record queued so far is written (or reported lost)."""
@@ -124,6 +133,24 @@ class UsageRecorder:
                 await self._write(self._drain())
             return
         await self._queue.join()
+
+    @property
+    def backlog(self) -> int:
+        return self._queue.qsize()
+
+    async def room(self) -> None:
+        """Wait while the writer is far behind (see `high_water`); at once otherwise."""
+        if self._queue.qsize() < self._high_water or self._task is None or self._task.done():
+            return
+        if self._room is None or self._room.done():
+            self._room = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._room)
+
+    def _release_room(self) -> None:
+        if self._room is not None and self._queue.qsize() <= self._high_water // 2:
+            if not self._room.done():
+                self._room.set_result(None)
+            self._room = None
 
     def record(
         self,
@@ -193,6 +220,7 @@ class UsageRecorder:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+                self._release_room()
 
     async def _write(self, batch: list[UsageRecord]) -> None:
         if not batch:
@@ -232,40 +260,55 @@ class UsageRecorder:
 
 
 async def _insert_events(session: AsyncSession, batch: list[UsageRecord]) -> None:
-    """INSERT the records in chunks, each one driver-level executemany of rows converted by
-    the columns' own bind processors. SQLAlchemy's executemany did the same conversion with
-    ~25 us of bookkeeping per row around it, on the event loop."""
+    """INSERT the records in chunks of rows converted by the columns' own bind processors
+    (SQLAlchemy's executemany did the same conversion with ~25 us of bookkeeping per row, on
+    the event loop). On SQLite each chunk is one multi-row statement: an executemany steps
+    once per row, and each step gives up the GIL and must win it back from a busy event loop
+    (up to the switch interval each time), which let the ledger fall behind under load."""
     conn = await session.connection()
-    statement, convert = _insert_plan(conn.dialect)
+    plan = _insert_plan(conn.dialect)
     for start in range(0, len(batch), _CHUNK):
-        rows = [convert(record) for record in batch[start : start + _CHUNK]]
-        await conn.exec_driver_sql(statement, rows)
+        rows = [plan.convert(record) for record in batch[start : start + _CHUNK]]
+        if plan.multirow is None:
+            await conn.exec_driver_sql(plan.statement, rows)
+        else:
+            statement = plan.multirow(len(rows))
+            await conn.exec_driver_sql(statement, tuple(v for row in rows for v in row))
 
 
-_plans: dict[str, tuple[str, Callable[[UsageRecord], tuple[Any, ...]]]] = {}
+@dataclass(frozen=True, slots=True)
+class _InsertPlan:
+    statement: str  # one row, for executemany
+    convert: Callable[[UsageRecord], tuple[Any, ...]]  # record -> row of driver values
+    multirow: Callable[[int], str] | None  # n -> an INSERT of n rows (SQLite only)
 
 
-def _insert_plan(dialect: Dialect) -> tuple[str, Callable[[UsageRecord], tuple[Any, ...]]]:
+_plans: dict[str, _InsertPlan] = {}
+
+
+def _insert_plan(dialect: Dialect) -> _InsertPlan:
     """The INSERT in the driver's parameter style, and record -> row of driver values."""
     plan = _plans.get(dialect.name)
     if plan is not None:
         return plan
     preparer = dialect.identifier_preparer
     names = ", ".join(preparer.quote(name) for name in _INSERT_COLUMNS)
+    width = len(_INSERT_COLUMNS)
     style = dialect.paramstyle
     if style == "qmark":
-        marks = ["?"] * len(_INSERT_COLUMNS)
+        marks = ["?"] * width
     elif style == "numeric_dollar":
-        marks = [f"${i}" for i in range(1, len(_INSERT_COLUMNS) + 1)]
+        marks = [f"${i}" for i in range(1, width + 1)]
     elif style == "numeric":
-        marks = [f":{i}" for i in range(1, len(_INSERT_COLUMNS) + 1)]
+        marks = [f":{i}" for i in range(1, width + 1)]
     elif style == "format":
-        marks = ["%s"] * len(_INSERT_COLUMNS)
+        marks = ["%s"] * width
     else:  # named / pyformat would need mappings; no driver we support uses them
         raise RuntimeError(f"unsupported DB-API parameter style {style!r}")
     table = preparer.format_table(_TABLE)
     # identifiers from our own table definition, quoted by the dialect; values are bound
-    statement = f"INSERT INTO {table} ({names}) VALUES ({', '.join(marks)})"  # noqa: S608
+    head = f"INSERT INTO {table} ({names}) VALUES "  # noqa: S608
+    one_row = f"({', '.join(marks)})"
     processors = [
         _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         for name in _INSERT_COLUMNS
@@ -281,5 +324,12 @@ def _insert_plan(dialect: Dialect) -> tuple[str, Callable[[UsageRecord], tuple[A
             values.append(process(value) if process is not None and value is not None else value)
         return tuple(values)
 
-    _plans[dialect.name] = plan = (statement, convert)
+    multirow = None
+    if dialect.name == "sqlite" and style == "qmark":
+
+        @cache
+        def multirow(n: int) -> str:
+            return head + ", ".join([one_row] * n)
+
+    _plans[dialect.name] = plan = _InsertPlan(head + one_row, convert, multirow)
     return plan

@@ -51,6 +51,7 @@ async def admit(services: Services, actor: Actor, model_name: str) -> ModelConfi
     ensure_usable(model)
     await services.limiter.check_request(actor, model)
     await services.limiter.check_tokens(actor, model)
+    await services.usage.room()  # the usage ledger keeps up, or new calls wait for it
     return model
 
 
