@@ -25,6 +25,8 @@ from upstreams import Upstreams, free_port, pinned, stop_pid, wait_http
 REPO = Path(__file__).resolve().parent.parent
 MODELS = ("mock-json", "mock-sse", "mock-slow")
 LITELLM_KEY = "sk-bench-master-key-0123456789"
+# the version shared/bench/RESULTS.md measured, so our run and the reference compare
+LITELLM_REQUIREMENT = "litellm[proxy]==1.108.7"
 # per-token prices, so the cost path is exercised as in production
 PRICE_IN, PRICE_OUT = "0.00000015", "0.0000006"
 
@@ -270,7 +272,7 @@ def ensure_litellm(venv: Path, log: Path) -> Path:
     with open(log, "ab") as logf:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"],
+            [str(venv / "bin" / "pip"), "install", "-q", LITELLM_REQUIREMENT],
             check=True,
             stdout=logf,
             stderr=subprocess.STDOUT,

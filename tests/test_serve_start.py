@@ -126,6 +126,8 @@ def test_first_and_second_start_of_the_embedded_default(tmp_path: Path) -> None:
     with serve(data_dir, tmp_path) as second:
         token_free = httpx.get(f"{second.base}/api/models")
         assert token_free.status_code == 401
+        assert "server" not in token_free.headers  # no "server: uvicorn" naming the stack
+        assert "date" in token_free.headers
     assert PASSWORD_LINE not in second.stdout.read_text()
 
 

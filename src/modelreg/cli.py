@@ -249,6 +249,8 @@ def serve(
         log_level=settings.log_level.lower(),
         # the app writes its own (sampled) access log
         access_log=False,
+        # no "server: uvicorn" on every answer: it names our stack to anyone who asks
+        server_header=False,
         # X-Forwarded-* only from configured proxies; off, uvicorn skips a middleware layer
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
