@@ -573,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "targets": {},
     }
+    if not args.smoke and any(n.startswith("modelreg") for n in names):
+        result["meta"]["bytecode"] = targets.precompile_modelreg()
     log(f"workdir {workdir}; upstream {'python' if args.python_upstream else 'nginx'}")
     ups = start_upstreams(workdir, load_cpu, use_nginx=not args.python_upstream)
     result["meta"]["upstream"] = ups.kind
