@@ -260,6 +260,7 @@ class HttpTransport:
         dns_cache_ttl: int = 300,
         keepalive_timeout: float = 30.0,
         resolver: netguard.Resolver | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.timeouts = Timeouts(connect_timeout, read_timeout, total_timeout)
         self._limit = limit  # connections in use at once; more requests wait for one
@@ -271,7 +272,7 @@ class HttpTransport:
         self._in_use = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._dns: dict[tuple[str, int], tuple[float, list[tuple[int, str]]]] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls  # None: the system's default context, made at the first https call
         # URL -> parsed target, for URLs that passed the static SSRF check (a pure function of
         # the URL and the trust; parsing the URL and its IP took ~15 % of a gateway request)
         self._targets: dict[tuple[str, bool], _Target] = {}
