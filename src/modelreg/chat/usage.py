@@ -61,9 +61,13 @@ _TABLE = cast(Table, UsageEvent.__table__)
 _INSERT_COLUMNS = ("id", *_COLUMNS)
 # rows per statement. The database works on a chunk in aiosqlite's thread, on the same core as
 # the event loop in a one-core deployment: p99 at one connection 4.1-4.9 ms with 200-row
-# chunks, 1.8-2.1 ms with 50, 1.2-1.5 ms with 20 (0.4-0.5 ms with no writes at all), and 20
-# still keeps up with 4-5k requests/s on one core
+# chunks, 1.8-2.1 ms with 50, 1.2-1.5 ms with 20 (0.4-0.5 ms with no writes at all). But
+# each chunk costs a loop iteration, and a saturated loop then writes too slowly: 20-row
+# chunks at 5,000 req/s put the back-pressure to work (p99 212 ms at 32 connections). So:
+# small chunks while the writer keeps up, large ones once it is behind.
 _CHUNK = 20
+_CHUNK_BEHIND = 200
+_BEHIND = 1000  # records still queued after a batch was taken
 
 
 _uuids: dict[str, uuid.UUID | None] = {}  # model ids are strings in ModelConfig
@@ -227,6 +231,7 @@ class UsageRecorder:
                 self._release_room()
 
     async def _write(self, batch: list[UsageRecord]) -> None:
+        chunk = _CHUNK_BEHIND if self._queue.qsize() >= _BEHIND else _CHUNK
         if not batch:
             return
         model_ids = {r.llm_model_id for r in batch if r.llm_model_id is not None}
@@ -235,7 +240,7 @@ class UsageRecorder:
         for attempt in range(1, self._retries + 1):
             try:
                 async with self._db.session(SYSTEM) as session:
-                    await _insert_events(session, batch)
+                    await _insert_events(session, batch, chunk)
                     # the daily rollup in the same transaction: it never disagrees with the ledger
                     await upsert_daily(session, daily)
                     if model_ids:
@@ -263,7 +268,9 @@ class UsageRecorder:
                 delay *= 2
 
 
-async def _insert_events(session: AsyncSession, batch: list[UsageRecord]) -> None:
+async def _insert_events(
+    session: AsyncSession, batch: list[UsageRecord], chunk: int = _CHUNK
+) -> None:
     """INSERT the records in chunks of rows converted by the columns' own bind processors
     (SQLAlchemy's executemany did the same conversion with ~25 us of bookkeeping per row, on
     the event loop). On SQLite each chunk is one multi-row statement: an executemany steps
@@ -271,8 +278,8 @@ async def _insert_events(session: AsyncSession, batch: list[UsageRecord]) -> Non
     (up to the switch interval each time), which let the ledger fall behind under load."""
     conn = await session.connection()
     plan = _insert_plan(conn.dialect)
-    for start in range(0, len(batch), _CHUNK):
-        rows = [plan.convert(record) for record in batch[start : start + _CHUNK]]
+    for start in range(0, len(batch), chunk):
+        rows = [plan.convert(record) for record in batch[start : start + chunk]]
         if plan.multirow is None:
             await conn.exec_driver_sql(plan.statement, rows)
         else:
