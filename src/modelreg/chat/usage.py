@@ -64,10 +64,10 @@ _INSERT_COLUMNS = ("id", *_COLUMNS)
 # chunks, 1.8-2.1 ms with 50, 1.2-1.5 ms with 20 (0.4-0.5 ms with no writes at all). But
 # each chunk costs a loop iteration, and a saturated loop then writes too slowly: 20-row
 # chunks at 5,000 req/s put the back-pressure to work (p99 212 ms at 32 connections). So:
-# small chunks while the writer keeps up, large ones once it is behind.
+# small chunks for the batches of a light load, large ones for the batches of a heavy one.
 _CHUNK = 20
 _CHUNK_BEHIND = 200
-_BEHIND = 1000  # records still queued after a batch was taken
+_BEHIND = 500  # records in one batch (the writer takes what came during its last write)
 
 
 _uuids: dict[str, uuid.UUID | None] = {}  # model ids are strings in ModelConfig
@@ -231,7 +231,7 @@ class UsageRecorder:
                 self._release_room()
 
     async def _write(self, batch: list[UsageRecord]) -> None:
-        chunk = _CHUNK_BEHIND if self._queue.qsize() >= _BEHIND else _CHUNK
+        chunk = _CHUNK_BEHIND if len(batch) > _BEHIND else _CHUNK
         if not batch:
             return
         model_ids = {r.llm_model_id for r in batch if r.llm_model_id is not None}
