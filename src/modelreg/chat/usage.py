@@ -67,7 +67,7 @@ _INSERT_COLUMNS = ("id", *_COLUMNS)
 # small chunks for the batches of a light load, large ones for the batches of a heavy one.
 _CHUNK = 20
 _CHUNK_BEHIND = 200
-_BEHIND = 500  # records in one batch (the writer takes what came during its last write)
+_BEHIND = 1500  # records in one batch (the writer takes what came during its last write)
 
 
 _uuids: dict[str, uuid.UUID | None] = {}  # model ids are strings in ModelConfig
