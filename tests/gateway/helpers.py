@@ -3,6 +3,7 @@ read SSE streams."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -74,13 +75,23 @@ def stream_chat(http: httpx.Client, body: dict[str, Any]) -> list[tuple[str, dic
         return parse_sse(answer.read())
 
 
-def usage_events(server: LiveServer, model_id: str) -> list[Any]:
+def usage_events(server: LiveServer, model_id: str, *, at_least: int = 1) -> list[Any]:
+    """The model's usage events, once at least `at_least` are written (at most 5 s): a
+    streamed call is booked when the server's relay ends, which can be just after the client
+    has read the last event and moved on."""
+
     async def read() -> list[Any]:
-        await server.services.usage.flush()
-        async with server.services.db.session(SYSTEM) as session:
-            rows = await session.scalars(
-                select(UsageEvent).where(UsageEvent.llm_model_id == uuid.UUID(model_id))
-            )
-            return list(rows)
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            await server.services.usage.flush()
+            async with server.services.db.session(SYSTEM) as session:
+                rows = list(
+                    await session.scalars(
+                        select(UsageEvent).where(UsageEvent.llm_model_id == uuid.UUID(model_id))
+                    )
+                )
+            if len(rows) >= at_least or asyncio.get_running_loop().time() > deadline:
+                return rows
+            await asyncio.sleep(0.02)
 
     return server.run(read())
