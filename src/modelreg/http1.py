@@ -147,12 +147,6 @@ class Connection(asyncio.Protocol):
                 self._fail(ProtocolError("the upstream closed the connection mid-answer"))
         self._wake()
 
-    def pause_writing(self) -> None:  # request bodies are small; the transport buffers them
-        pass
-
-    def resume_writing(self) -> None:
-        pass
-
     # --- httptools callbacks -------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:

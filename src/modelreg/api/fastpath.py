@@ -35,7 +35,7 @@ from modelreg.api.errors import render_error
 from modelreg.api.metrics import NOSNIFF, Metrics
 from modelreg.api.services import Services
 from modelreg.gateway import openai_wire as wire
-from modelreg.gateway.core import admit, loads_body
+from modelreg.gateway.core import admit_model, loads_body
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai
 from modelreg.gateway.passthrough import passthrough_adapter
 from modelreg.gateway.request_ids import OPENAI_REQUEST_ID_HEADER, new_request_id
@@ -118,12 +118,12 @@ class GatewayFastPath:
         try:
             data = loads_body(body)
             req = wire.parse_chat_request(data)
-            # cached; decides before `admit` counts the request against the limits, so a
+            # cached; decides before `admit_model` counts the request against the limits, so a
             # request handed to the route is counted there, once
             model = await services.registry.resolve(actor, req.model)
             translated = passthrough_adapter(model) is None
             if not translated:
-                model = await admit(services, actor, req.model)
+                model = await admit_model(services, actor, model)
                 stream = bool(req.stream)
                 reply = await forward_openai(services, actor, model, data, stream=stream)
         except Exception as exc:  # nothing was sent yet: answered in OpenAI's shape

@@ -310,11 +310,7 @@ def _insert_plan(dialect: Dialect) -> _InsertPlan:
         marks = ["?"] * width
     elif style == "numeric_dollar":
         marks = [f"${i}" for i in range(1, width + 1)]
-    elif style == "numeric":
-        marks = [f":{i}" for i in range(1, width + 1)]
-    elif style == "format":
-        marks = ["%s"] * width
-    else:  # named / pyformat would need mappings; no driver we support uses them
+    else:  # aiosqlite is qmark, asyncpg numeric_dollar; nothing else is supported
         raise RuntimeError(f"unsupported DB-API parameter style {style!r}")
     table = preparer.format_table(_TABLE)
     # identifiers from our own table definition, quoted by the dialect; values are bound

@@ -11,7 +11,6 @@ accumulator folds the already-summed PostgreSQL rows, one per group).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select
 
 from modelreg.actor import Actor
+from modelreg.chat.usage_rollup import Sums
 from modelreg.db.engine import Database
 from modelreg.db.models import NO_ID, UsageDaily, User
 from modelreg.errors import AccessDeniedError
@@ -69,18 +69,8 @@ class UsageReport(BaseModel):
     total: UsageGroup = Field(description="All groups together (no key fields)")
 
 
-@dataclass(slots=True)
-class _Acc:
-    requests: int = 0
-    errors: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    latency_count: int = 0
-    ttft_count: int = 0
-    latency_ms_sum: float = 0.0
-    ttft_ms_sum: float = 0.0
-    cost: Decimal = Decimal(0)
+class _Acc(Sums):
+    __slots__ = ()
 
     def add(self, row: Any) -> None:
         for name in _INT_SUMS:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
-__all__ = ["UsageLike", "fold_daily", "upsert_daily"]
+__all__ = ["Sums", "UsageLike", "fold_daily", "upsert_daily"]
 
 _TABLE = cast(Table, UsageDaily.__table__)
 _KEY = ("day", "user_id", "llm_model_id", "model_name")
@@ -74,7 +74,9 @@ class UsageLike(Protocol):
 
 
 @dataclass(slots=True)
-class _Sums:
+class Sums:
+    """The summed columns of a usage_daily row (the fold's and the report's accumulator)."""
+
     requests: int = 0
     errors: int = 0
     input_tokens: int = 0
@@ -94,12 +96,12 @@ def _utc_day(moment: datetime) -> date:
 
 def fold_daily(events: Iterable[UsageLike]) -> list[dict[str, Any]]:
     """One rollup row per (UTC day, user, model) of `events`, as column dicts."""
-    groups: dict[tuple[date, uuid.UUID, uuid.UUID, str], _Sums] = {}
+    groups: dict[tuple[date, uuid.UUID, uuid.UUID, str], Sums] = {}
     for e in events:
         key = (_utc_day(e.created_at), e.user_id or NO_ID, e.llm_model_id or NO_ID, e.model_name)
         s = groups.get(key)
         if s is None:
-            s = groups[key] = _Sums()
+            s = groups[key] = Sums()
         s.requests += 1
         s.errors += e.status == "error"
         s.input_tokens += e.input_tokens

@@ -28,6 +28,7 @@ from modelreg.types import ChatResponse, StreamEvent, Usage
 __all__ = [
     "account",
     "admit",
+    "admit_model",
     "loads_body",
     "open_translated_stream",
     "translated_chat",
@@ -47,7 +48,11 @@ def loads_body(raw: bytes) -> Any:
 
 
 async def admit(services: Services, actor: Actor, model_name: str) -> ModelConfig:
-    model = await services.registry.resolve(actor, model_name)
+    return await admit_model(services, actor, await services.registry.resolve(actor, model_name))
+
+
+async def admit_model(services: Services, actor: Actor, model: ModelConfig) -> ModelConfig:
+    """`admit` for a model already resolved for `actor`."""
     ensure_usable(model)
     await services.limiter.check_request(actor, model)
     await services.limiter.check_tokens(actor, model)
