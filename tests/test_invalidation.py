@@ -329,7 +329,12 @@ def test_a_cli_models_remove_reaches_the_running_server(
         assert "within ~1 s" in result.stderr
 
         wait_for(lambda: not listed(), "the server's /v1/models drops the removed model")
-        assert server.run(refuses(server.services.registry, SYSTEM, name))
+        # the listing may have been re-read before the poller dropped the resolved config
+        # (an earlier generation bump): both must follow within the poll interval
+        wait_for(
+            lambda: server.run(refuses(server.services.registry, SYSTEM, name)),
+            "the server refuses to resolve the removed model",
+        )
 
 
 def test_a_token_revoked_by_another_process_is_refused_by_the_running_server(
