@@ -51,6 +51,9 @@ class MessageIn(_Strict):
             raise ValueError("a tool message needs tool_call_id")
         if self.role != "assistant" and self.tool_calls:
             raise ValueError("only assistant messages carry tool_calls")
+        if self.role in ("user", "system") and not self.content:
+            # providers refuse empty turns (Anthropic with a 400): say so here, not as a 502
+            raise ValueError(f"a {self.role} message needs non-empty content")
         return self
 
     def unified(self) -> Message:
