@@ -22,8 +22,8 @@ import httpx
 import uvloop
 from aiohttp import web
 
+from modelreg.client.transport import HttpTransport
 from modelreg.providers.base import HttpRequest
-from modelreg.transport import HttpTransport
 
 BODY = b'{"model":"m","messages":[{"role":"user","content":"hello"}]}'
 ANSWER = b'{"id":"x","choices":[{"message":{"role":"assistant","content":"hi"}}]}'

@@ -176,7 +176,7 @@ IMPORT_STEPS = [
     "argon2",
     "alembic.command",
     "prometheus_client",
-    "modelreg.api.app",
+    "modelreg.app",
 ]
 
 _IMPORTS_CHILD = """

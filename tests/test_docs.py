@@ -16,7 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from modelreg.api.app import create_app
+from modelreg.app import create_app
 from modelreg.cli import app as cli_app
 from modelreg.settings import LegacySettings, Settings
 

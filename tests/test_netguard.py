@@ -10,15 +10,15 @@ import socket
 
 import pytest
 
-from modelreg.errors import UnsafeURLError, ValidationFailedError
-from modelreg.netguard import (
+from modelreg.client.netguard import (
     UnsafeAddressError,
     check_base_url,
     check_base_url_async,
     guarded_socket_factory,
 )
+from modelreg.client.transport import HttpTransport
+from modelreg.errors import UnsafeURLError, ValidationFailedError
 from modelreg.providers.base import HttpRequest
-from modelreg.transport import HttpTransport
 from tests.client.fakes import FakeUpstream
 from tests.fixtures.network import SocketWatch, StubResolver
 

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from modelreg.client.transport import HttpTransport
 from modelreg.errors import ProviderConnectionError, ProviderTimeoutError
 from modelreg.providers.base import HttpRequest
-from modelreg.transport import HttpTransport
 from tests.fixtures.network import SocketWatch
 
 Script = Callable[[int, int, bytes, asyncio.StreamWriter], Awaitable[bool]]

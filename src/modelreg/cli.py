@@ -222,7 +222,7 @@ def serve(
             child = MigrateInChild()
             if workers == 1:
                 # uvicorn imports the app into this process anyway: meanwhile, on a second core
-                import modelreg.api.app  # noqa: F401
+                import modelreg.app  # noqa: F401
             try:
                 child.wait()
             except ModelregError as e:
@@ -237,7 +237,7 @@ def serve(
     )
     uvicorn.run(
         # the FastAPI app behind the gateway fast path (the test server runs the same)
-        "modelreg.api.app:create_asgi_app",
+        "modelreg.app:create_asgi_app",
         factory=True,
         host=host,
         port=port,

@@ -20,8 +20,8 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from modelreg.actor import Actor
-from modelreg.config import ModelConfig
 from modelreg.errors import RateLimitedError
+from modelreg.model_config import ModelConfig
 from modelreg.settings import Settings
 
 __all__ = ["RateLimiter"]

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelreg.api.metrics import Metrics
 from modelreg.db.engine import Database
+from modelreg.metrics import Metrics
 from tests.api._helpers import create_model
 from tests.fixtures.server import LiveServer
 

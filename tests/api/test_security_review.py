@@ -14,7 +14,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from modelreg.transport import HttpTransport
+from modelreg.client.transport import HttpTransport
 from tests.api._helpers import assert_error, create_model, model_payload, unique
 from tests.fixtures.network import SocketWatch, StubResolver
 from tests.fixtures.server import LiveServer

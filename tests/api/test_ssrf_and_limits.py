@@ -14,8 +14,8 @@ import pytest
 import redis
 
 from modelreg.actor import Actor
-from modelreg.config import ModelConfig
 from modelreg.errors import RateLimitedError
+from modelreg.model_config import ModelConfig
 from modelreg.ratelimit import RateLimiter
 from modelreg.settings import Settings
 from tests.api._helpers import NOWHERE, assert_error, create_model, model_payload

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from modelreg.client import UnifiedLLMClient
-from modelreg.resilience import CircuitBreakerRegistry, RetryPolicy
-from modelreg.transport import HttpTransport
+from modelreg.client.resilience import CircuitBreakerRegistry, RetryPolicy
+from modelreg.client.transport import HttpTransport
 from tests.client.fakes import FakeAdapter, FakeUpstream
 
 FAST_RETRY = RetryPolicy(max_retries=2, initial_backoff=0.01, max_backoff=0.05, jitter=lambda: 1.0)

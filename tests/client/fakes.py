@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from modelreg.config import ModelConfig
 from modelreg.errors import (
     AuthenticationError,
     BadRequestError,
@@ -24,6 +23,7 @@ from modelreg.errors import (
     ServerError,
     UnexpectedResponseError,
 )
+from modelreg.model_config import ModelConfig
 from modelreg.providers.base import HttpRequest
 from modelreg.secret import Secret
 from modelreg.types import (

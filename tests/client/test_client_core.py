@@ -11,8 +11,8 @@ import pytest
 
 from modelreg import errors
 from modelreg.client import UnifiedLLMClient
-from modelreg.resilience import BreakerState, CircuitBreakerRegistry, RetryPolicy
-from modelreg.transport import HttpTransport
+from modelreg.client.resilience import BreakerState, CircuitBreakerRegistry, RetryPolicy
+from modelreg.client.transport import HttpTransport
 from modelreg.types import (
     FinishEvent,
     Message,
@@ -533,7 +533,7 @@ async def test_connection_unreachable(client, unused_tcp_port):
 
 
 async def test_connection_timeout(adapter, upstream):
-    from modelreg.transport import Timeouts
+    from modelreg.client.transport import Timeouts
 
     upstream.enqueue(Reply(hang=True))
     client = UnifiedLLMClient(

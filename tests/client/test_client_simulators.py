@@ -16,11 +16,11 @@ import pytest
 
 from modelreg import errors
 from modelreg.client import UnifiedLLMClient
-from modelreg.config import ModelConfig
-from modelreg.resilience import BreakerState, CircuitBreakerRegistry, RetryPolicy
+from modelreg.client.resilience import BreakerState, CircuitBreakerRegistry, RetryPolicy
+from modelreg.client.transport import HttpTransport, Timeouts
+from modelreg.model_config import ModelConfig
 from modelreg.secret import Secret
 from modelreg.simulators import Script, ScriptedToolCall, SimulatorServer
-from modelreg.transport import HttpTransport, Timeouts
 from modelreg.types import (
     FinishEvent,
     Message,

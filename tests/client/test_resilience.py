@@ -7,7 +7,7 @@ import email.utils
 import pytest
 
 from modelreg import errors
-from modelreg.resilience import (
+from modelreg.client.resilience import (
     BreakerState,
     CircuitBreaker,
     RetryPolicy,

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from modelreg.config import ModelConfig
+from modelreg.model_config import ModelConfig
 from modelreg.providers.base import HttpRequest, ProviderAdapter
 from modelreg.secret import Secret
 from modelreg.types import ChatResponse, StreamEvent

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from modelreg.errors import NotFoundError, StreamInterruptedError
-from modelreg.providers.registry import get_adapter
+from modelreg.providers.lookup import get_adapter
 from modelreg.types import ChatRequest, Message
 from tests.providers._helpers import collect, make_model, ndjson
 

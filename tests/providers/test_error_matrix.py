@@ -18,7 +18,7 @@ from modelreg.errors import (
     RateLimitError,
     ServerError,
 )
-from modelreg.providers.registry import get_adapter
+from modelreg.providers.lookup import get_adapter
 from tests.providers._helpers import API_KEY, make_model
 
 

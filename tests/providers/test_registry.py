@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from modelreg.config import PROVIDERS
 from modelreg.errors import ConfigError
+from modelreg.model_config import PROVIDERS
 from modelreg.providers.anthropic import AnthropicAdapter
 from modelreg.providers.azure import AzureOpenAIAdapter
 from modelreg.providers.base import ConnectionChecker, ProviderAdapter
 from modelreg.providers.huggingface import HuggingFaceAdapter
+from modelreg.providers.lookup import get_adapter, register_adapter, registered_providers
 from modelreg.providers.ollama import OllamaAdapter
 from modelreg.providers.openai_compat import OpenAICompatAdapter
-from modelreg.providers.registry import get_adapter, register_adapter, registered_providers
 from tests.providers._helpers import make_model
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import pytest
 
 from modelreg.client import UnifiedLLMClient
-from modelreg.config import ModelConfig
+from modelreg.model_config import ModelConfig
 from modelreg.secret import Secret
 from modelreg.types import FinishEvent, Message, TextDelta, ToolCall, ToolDefinition, UsageEvent
 

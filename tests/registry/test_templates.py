@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from modelreg.actor import Actor
-from modelreg.config import PROVIDERS
 from modelreg.errors import ValidationFailedError
+from modelreg.model_config import PROVIDERS
 from modelreg.registry.schemas import FromTemplateRequest, ModelCreate
 from modelreg.registry.service import ModelManagerService
 from modelreg.registry.templates import TEMPLATES, get_template

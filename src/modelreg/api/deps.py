@@ -23,7 +23,7 @@ from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCreden
 from modelreg.actor import Actor
 from modelreg.api.auth import SESSION_COOKIE, read_session, verify_csrf_header
 from modelreg.api.errors import ApiError
-from modelreg.api.services import Services
+from modelreg.services import Services
 
 __all__ = [
     "AdminActor",

@@ -32,13 +32,14 @@ from starlette.types import Message, Receive, Scope, Send
 from modelreg.actor import Actor
 from modelreg.api.deps import unauthenticated
 from modelreg.api.errors import render_error
-from modelreg.api.metrics import NOSNIFF, Metrics
-from modelreg.api.services import Services
+from modelreg.api.metrics_middleware import NOSNIFF
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import admit_model, loads_body
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai
 from modelreg.gateway.passthrough import passthrough_adapter
 from modelreg.gateway.request_ids import OPENAI_REQUEST_ID_HEADER, new_request_id
+from modelreg.metrics import Metrics
+from modelreg.services import Services
 
 __all__ = ["GatewayFastPath"]
 

@@ -33,7 +33,6 @@ from modelreg.actor import Actor
 from modelreg.chat.conversations import ConversationService
 from modelreg.chat.enhance import ContextEnhancer, NoopEnhancer
 from modelreg.chat.events import call_json, error_type, result_json, usage_json
-from modelreg.chat.routing import ensure_usable
 from modelreg.chat.store import (
     get_owned_conversation,
     history_messages,
@@ -46,11 +45,12 @@ from modelreg.chat.store import (
 )
 from modelreg.chat.tools import ToolRegistry
 from modelreg.chat.turn import ChatEvent, Progress, Turn, TurnInput, TurnResult
-from modelreg.config import ModelConfig
+from modelreg.client.tool_loop import next_round_messages, run_tool_calls
 from modelreg.db.models import Conversation, utcnow
 from modelreg.db.models import Message as MessageRow
 from modelreg.errors import ConfigError, ModelregError, UnknownModelError, ValidationFailedError
-from modelreg.tools import next_round_messages, run_tool_calls
+from modelreg.model_config import ModelConfig
+from modelreg.registry.usable import ensure_usable
 from modelreg.types import (
     FinishEvent,
     Message,
@@ -63,10 +63,10 @@ from modelreg.types import (
 )
 
 if TYPE_CHECKING:
-    from modelreg.api.metrics import Metrics
     from modelreg.chat.usage import UsageRecorder
     from modelreg.client import UnifiedLLMClient
     from modelreg.db.engine import Database
+    from modelreg.metrics import Metrics
     from modelreg.ratelimit import RateLimiter
     from modelreg.registry.service import ModelManagerService
 

@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from modelreg.actor import Actor
-from modelreg.config import ModelConfig
 from modelreg.db.models import Message as MessageRow
+from modelreg.model_config import ModelConfig
 from modelreg.types import Message, ToolCall, ToolDefinition, Usage
 
 __all__ = ["ChatEvent", "Progress", "Turn", "TurnInput", "TurnResult"]

@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 
 from modelreg.actor import Actor
-from modelreg.api.services import Services
-from modelreg.chat.routing import ensure_usable
-from modelreg.config import ModelConfig
 from modelreg.errors import ModelregError, ProviderError
 from modelreg.gateway.errors import GatewayRequestError
+from modelreg.model_config import ModelConfig
+from modelreg.registry.usable import ensure_usable
+from modelreg.services import Services
 from modelreg.types import ChatResponse, StreamEvent, Usage
 
 __all__ = [

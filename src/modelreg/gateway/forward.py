@@ -14,8 +14,6 @@ from typing import Any, Final
 import orjson
 
 from modelreg.actor import Actor
-from modelreg.api.services import Services
-from modelreg.config import ModelConfig
 from modelreg.errors import ProviderError
 from modelreg.gateway.core import account
 from modelreg.gateway.errors import classify, openai_error_body
@@ -27,6 +25,8 @@ from modelreg.gateway.passthrough import (
     relay_stream,
     usage_of,
 )
+from modelreg.model_config import ModelConfig
+from modelreg.services import Services
 
 __all__ = ["SSE_HEADERS", "forward_openai", "open_or_account", "sse_error_frame"]
 

@@ -28,20 +28,20 @@ from typing import Any
 import orjson
 
 from modelreg.client import UnifiedLLMClient
-from modelreg.config import ModelConfig
+from modelreg.client.resilience import apply_retry_headers, counts_against_breaker
+from modelreg.client.stream_commit import scrub_credentials
+from modelreg.client.transport import MAX_ERROR_BODY, UpstreamResponse
 from modelreg.errors import (
     CircuitOpenError,
     ProviderError,
     ProviderStatusError,
     UnexpectedResponseError,
 )
+from modelreg.model_config import ModelConfig
 from modelreg.providers.base import HttpRequest
+from modelreg.providers.lookup import get_adapter
 from modelreg.providers.openai_compat import OpenAICompatAdapter
-from modelreg.providers.registry import get_adapter
-from modelreg.resilience import apply_retry_headers, counts_against_breaker
-from modelreg.transport import MAX_ERROR_BODY, UpstreamResponse
 from modelreg.types import Usage
-from modelreg.upstream import scrub_credentials
 
 __all__ = [
     "Forward",

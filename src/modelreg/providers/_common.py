@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 
-from modelreg.config import ModelConfig
 from modelreg.errors import (
     AuthenticationError,
     BadRequestError,
@@ -29,6 +28,7 @@ from modelreg.errors import (
     ServerError,
     UnexpectedResponseError,
 )
+from modelreg.model_config import ModelConfig
 from modelreg.providers._sse import NotAnEventStreamError, SSEEvent, iter_sse
 from modelreg.secret import scrub
 from modelreg.types import FinishReason

@@ -20,13 +20,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from modelreg.config import ModelConfig
 from modelreg.errors import (
     ConfigError,
     ProviderStatusError,
     StreamInterruptedError,
     ValidationFailedError,
 )
+from modelreg.model_config import ModelConfig
 from modelreg.providers._common import (
     arguments_to_raw,
     dumps,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from modelreg.config import ModelConfig
+from modelreg.model_config import ModelConfig
 from modelreg.providers._common import dumps, secret_headers
 from modelreg.providers.base import HttpRequest
 from modelreg.providers.openai_compat import OpenAICompatAdapter, OpenAIProfile

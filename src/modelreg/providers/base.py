@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
-from modelreg.config import ModelConfig
 from modelreg.errors import ProviderError
+from modelreg.model_config import ModelConfig
 from modelreg.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamEvent
 
 __all__ = ["ConnectionChecker", "HttpRequest", "ProviderAdapter", "StreamFormat"]

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
-from modelreg.config import ModelConfig
 from modelreg.errors import UnexpectedResponseError
+from modelreg.model_config import ModelConfig
 from modelreg.providers._common import error_from_payload, load_json, unexpected
 from modelreg.providers.base import HttpRequest
 from modelreg.providers.openai_compat import OpenAICompatAdapter, OpenAIProfile

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from modelreg.config import ModelConfig
 from modelreg.errors import (
     NotFoundError,
     ProviderStatusError,
     StreamInterruptedError,
     ValidationFailedError,
 )
+from modelreg.model_config import ModelConfig
 from modelreg.providers._common import (
     arguments_to_raw,
     dumps,

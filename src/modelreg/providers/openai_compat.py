@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from modelreg.config import ModelConfig
 from modelreg.errors import NotFoundError, ProviderStatusError, StreamInterruptedError
+from modelreg.model_config import ModelConfig
 from modelreg.providers._common import (
     arguments_to_raw,
     dumps,

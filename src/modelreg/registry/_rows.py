@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from modelreg.config import ModelConfig
 from modelreg.crypto import KeyRing, model_aad
 from modelreg.db.models import LLMModel
+from modelreg.model_config import ModelConfig
 from modelreg.registry.schemas import Capabilities, ModelPublic
 from modelreg.secret import Secret, hint
 

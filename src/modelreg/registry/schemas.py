@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from modelreg.config import AuthType, Provider
+from modelreg.model_config import AuthType, Provider
 
 __all__ = [
     "FromTemplateRequest",

@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.actor import SYSTEM, Actor
 from modelreg.audit import write_audit
-from modelreg.config import ModelConfig
 from modelreg.crypto import KeyRing, model_aad
 from modelreg.db.engine import Database
 from modelreg.db.models import AppSetting, LLMModel, User
@@ -40,6 +39,7 @@ from modelreg.errors import (
     ValidationFailedError,
 )
 from modelreg.invalidation import MODELS, bump
+from modelreg.model_config import ModelConfig
 from modelreg.registry._rows import (
     NOT_NULL_FIELDS,
     PLAIN_FIELDS,
@@ -453,7 +453,7 @@ class ModelManagerService:
 
     async def _check_url(self, url: str) -> None:
         # personal models only: an admin may point a global model at an internal host
-        from modelreg.netguard import check_base_url_async
+        from modelreg.client.netguard import check_base_url_async
 
         await check_base_url_async(url, allow_private=self.settings.allow_private_base_urls)
 

@@ -15,8 +15,6 @@ from pydantic import BaseModel
 from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.routes._request_id import RequestIdRoute
-from modelreg.api.services import Services
-from modelreg.config import ModelConfig
 from modelreg.errors import ModelregError
 from modelreg.gateway import anthropic_wire as wire
 from modelreg.gateway.core import (
@@ -32,6 +30,8 @@ from modelreg.gateway.openapi import (
     AnthropicErrorBody,
     json_body,
 )
+from modelreg.model_config import ModelConfig
+from modelreg.services import Services
 from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
 
 __all__ = ["router"]

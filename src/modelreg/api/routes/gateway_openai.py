@@ -20,8 +20,6 @@ from fastapi.responses import Response, StreamingResponse
 from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.routes._request_id import RequestIdRoute
-from modelreg.api.services import Services
-from modelreg.config import ModelConfig
 from modelreg.errors import ModelregError, ProviderError
 from modelreg.gateway import models_wire
 from modelreg.gateway import openai_wire as wire
@@ -42,7 +40,9 @@ from modelreg.gateway.openapi import (
     OpenAIErrorBody,
     json_body,
 )
+from modelreg.model_config import ModelConfig
 from modelreg.registry.schemas import ModelPublic
+from modelreg.services import Services
 from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
 
 __all__ = ["router"]

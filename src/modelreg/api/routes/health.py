@@ -14,8 +14,8 @@ from pydantic import BaseModel, SecretStr
 from modelreg.api.auth import read_session
 from modelreg.api.deps import ServicesDep
 from modelreg.api.errors import ApiError, ErrorBody
-from modelreg.api.metrics import CONTENT_TYPE
-from modelreg.api.services import Services
+from modelreg.metrics import CONTENT_TYPE
+from modelreg.services import Services
 
 __all__ = ["router"]
 

@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.errors import error_responses
-from modelreg.api.services import Services
-from modelreg.config import ModelConfig
-from modelreg.netguard import check_base_url_async
+from modelreg.client.netguard import check_base_url_async
+from modelreg.model_config import ModelConfig
 from modelreg.registry.schemas import (
     FromTemplateRequest,
     ModelCreate,
@@ -27,6 +26,7 @@ from modelreg.registry.schemas import (
     TemplatePublic,
 )
 from modelreg.secret import Secret
+from modelreg.services import Services
 
 __all__ = ["router"]
 

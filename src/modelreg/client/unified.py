@@ -16,8 +16,23 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import replace
 from typing import Any, Final, TypeVar
 
-from modelreg.config import ModelConfig
-from modelreg.connection_check import ConnectionResult, connection_reason
+from modelreg.client.connection_check import ConnectionResult, connection_reason
+from modelreg.client.resilience import (
+    CircuitBreakerRegistry,
+    RetryPolicy,
+    apply_retry_headers,
+    judged,
+    should_fall_back,
+)
+from modelreg.client.stream_commit import OpenStream, aclose_events, first_event, scrub_credentials
+from modelreg.client.tool_loop import (
+    RoundCollector,
+    ToolHandler,
+    next_round_messages,
+    run_tool_calls,
+)
+from modelreg.client.tool_loop import run_tool_loop as _run_tool_loop
+from modelreg.client.transport import MAX_ERROR_BODY, HttpTransport, Timeouts, UpstreamResponse
 from modelreg.errors import (
     CircuitOpenError,
     ConfigError,
@@ -26,18 +41,9 @@ from modelreg.errors import (
     ProviderStatusError,
     UnexpectedResponseError,
 )
+from modelreg.model_config import ModelConfig
 from modelreg.providers.base import ConnectionChecker, HttpRequest, ProviderAdapter
-from modelreg.providers.registry import get_adapter
-from modelreg.resilience import (
-    CircuitBreakerRegistry,
-    RetryPolicy,
-    apply_retry_headers,
-    judged,
-    should_fall_back,
-)
-from modelreg.tools import RoundCollector, ToolHandler, next_round_messages, run_tool_calls
-from modelreg.tools import run_tool_loop as _run_tool_loop
-from modelreg.transport import MAX_ERROR_BODY, HttpTransport, Timeouts, UpstreamResponse
+from modelreg.providers.lookup import get_adapter
 from modelreg.types import (
     ChatRequest,
     ChatResponse,
@@ -48,7 +54,6 @@ from modelreg.types import (
     ToolChoice,
     ToolDefinition,
 )
-from modelreg.upstream import OpenStream, aclose_events, first_event, scrub_credentials
 
 __all__ = ["ConnectionResult", "UnifiedLLMClient"]
 

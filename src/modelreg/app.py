@@ -31,7 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from modelreg.api.bodylimit import BodySizeLimitMiddleware
 from modelreg.api.errors import install_error_handlers
 from modelreg.api.fastpath import GatewayFastPath
-from modelreg.api.metrics import Metrics, MetricsMiddleware
+from modelreg.api.metrics_middleware import MetricsMiddleware
 from modelreg.api.routes import (
     audit,
     chat,
@@ -44,8 +44,9 @@ from modelreg.api.routes import (
     usage,
     users,
 )
-from modelreg.api.services import Services
 from modelreg.invalidation import ACCOUNTS, MODELS, CachePoller
+from modelreg.metrics import Metrics
+from modelreg.services import Services
 from modelreg.settings import LegacySettings, Settings
 from modelreg.web import routes as web_pages
 
@@ -187,14 +188,14 @@ async def _start_services(
     from modelreg.chat.service import ChatService
     from modelreg.chat.usage import UsageRecorder
     from modelreg.client import UnifiedLLMClient
+    from modelreg.client.resilience import RetryPolicy
+    from modelreg.client.transport import HttpTransport
     from modelreg.crypto import KeyRing
     from modelreg.db.engine import Database
     from modelreg.db.migrate import upgrade_database
     from modelreg.ratelimit import RateLimiter
     from modelreg.registry.legacy import sync_env_models
     from modelreg.registry.service import ModelManagerService
-    from modelreg.resilience import RetryPolicy
-    from modelreg.transport import HttpTransport
 
     settings = ensure_secrets(settings)
     if settings.is_sqlite:

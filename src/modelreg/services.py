@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from modelreg.accounts import AccountService
-    from modelreg.api.metrics import Metrics
     from modelreg.chat.service import ChatService
     from modelreg.chat.usage import UsageRecorder
     from modelreg.client import UnifiedLLMClient
     from modelreg.db.engine import Database
+    from modelreg.metrics import Metrics
     from modelreg.ratelimit import RateLimiter
     from modelreg.registry.service import ModelManagerService
     from modelreg.settings import Settings

@@ -28,14 +28,14 @@ from functools import partial
 from typing import Final
 from urllib.parse import quote, urlsplit
 
-from modelreg import netguard
+from modelreg.client import netguard
+from modelreg.client.http1 import Connection, ProtocolError, request_head
 from modelreg.errors import (
     ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
     UnsafeURLError,
 )
-from modelreg.http1 import Connection, ProtocolError, request_head
 from modelreg.providers.base import HttpRequest
 
 __all__ = ["HttpTransport", "Timeouts", "UpstreamResponse", "map_transport_error"]

@@ -13,8 +13,8 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from typing import TypeVar
 
-from modelreg.config import ModelConfig
 from modelreg.errors import ModelregError, StreamInterruptedError, UnexpectedResponseError
+from modelreg.model_config import ModelConfig
 from modelreg.secret import scrub
 from modelreg.types import FinishEvent, MetaEvent, StreamEvent
 

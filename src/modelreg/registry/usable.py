@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from modelreg.config import ModelConfig
 from modelreg.errors import MissingCredentialsError, UnknownModelError
+from modelreg.model_config import ModelConfig
 
 __all__ = ["ensure_usable", "needs_api_key"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
-from modelreg.config import ModelConfig
 from modelreg.errors import ConfigError
+from modelreg.model_config import ModelConfig
 from modelreg.providers.anthropic import AnthropicAdapter
 from modelreg.providers.azure import AzureOpenAIAdapter
 from modelreg.providers.base import ProviderAdapter
