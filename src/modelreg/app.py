@@ -3,8 +3,9 @@
 (api/fastpath.py), which sits outside FastAPI's own middleware stack so a gateway call does
 not pay for it.
 
-Nothing is built at import time. `create_app` wires routers, middleware and error handlers;
-the lifespan builds the services once per process, in this order:
+This is the top of the house: it imports api/ and web/, nothing below imports it. Nothing is
+built at import time. `create_app` wires routers, middleware and error handlers; the lifespan
+builds the services once per process with services.start_services, in this order:
 
 1. `ensure_secrets` (encryption key and session secret, generated into the data dir on the
    embedded SQLite default)
@@ -44,9 +45,8 @@ from modelreg.api.routes import (
     usage,
     users,
 )
-from modelreg.invalidation import ACCOUNTS, MODELS, CachePoller
 from modelreg.metrics import Metrics
-from modelreg.services import Services
+from modelreg.services import cache_poller, start_services, stop_services
 from modelreg.settings import LegacySettings, Settings
 from modelreg.web import routes as web_pages
 
@@ -69,7 +69,7 @@ _ROUTE_MODULES = (
     gateway_anthropic,
     web_pages,
 )
-_STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+_STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 Resolve = Callable[[str], Iterable[str]]
 
@@ -121,9 +121,9 @@ def _build(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await _start_services(settings, metrics, migrate=migrate, legacy=legacy)
+        services = await start_services(settings, metrics, migrate=migrate, legacy=legacy)
         app.state.services = services
-        poller = _cache_poller(services)
+        poller = cache_poller(services)
         await poller.start()
         app.state.cache_poller = poller
         _freeze_startup_objects()
@@ -131,7 +131,7 @@ def _build(
             yield
         finally:
             await poller.stop()
-            await _stop_services(services)
+            await stop_services(services)
 
     app = FastAPI(
         title="modelreg",
@@ -174,92 +174,6 @@ def _freeze_startup_objects() -> None:
         gc.freeze()
         gc.set_threshold(50_000, 20, 10)
     gc.enable()
-
-
-async def _start_services(
-    settings: Settings,
-    metrics: Metrics,
-    *,
-    migrate: bool | None,
-    legacy: LegacySettings | None,
-) -> Services:
-    from modelreg.accounts import AccountService
-    from modelreg.bootstrap import ensure_secrets
-    from modelreg.chat.service import ChatService
-    from modelreg.chat.usage import UsageRecorder
-    from modelreg.client import UnifiedLLMClient
-    from modelreg.client.resilience import RetryPolicy
-    from modelreg.client.transport import HttpTransport
-    from modelreg.crypto import KeyRing
-    from modelreg.db.engine import Database
-    from modelreg.db.migrate import upgrade_database
-    from modelreg.ratelimit import RateLimiter
-    from modelreg.registry.legacy import sync_env_models
-    from modelreg.registry.service import ModelManagerService
-
-    settings = ensure_secrets(settings)
-    if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if migrate if migrate is not None else settings.is_sqlite:
-        await upgrade_database(settings.resolved_database_url)
-
-    db = Database.from_settings(settings)
-    registry = ModelManagerService(db, KeyRing.from_settings(settings), settings)
-    accounts = AccountService(db, settings)
-    password = await accounts.bootstrap_admin()
-    if password is not None:
-        # shown once, on the console only (not through logging, which may be shipped off-host)
-        print(
-            f"\n  modelreg: created user 'admin' with password: {password}\n"
-            "  (shown once; change it, or set MODELREG_ADMIN_PASSWORD before the first start)\n",
-            flush=True,
-        )
-    await sync_env_models(registry, legacy if legacy is not None else LegacySettings())
-
-    transport = HttpTransport(
-        connect_timeout=settings.upstream_connect_timeout,
-        read_timeout=settings.upstream_read_timeout,
-        total_timeout=settings.upstream_total_timeout,
-    )
-    allow_private_personal = settings.allow_private_base_urls
-    client = UnifiedLLMClient(
-        transport=transport,
-        retry=RetryPolicy(max_retries=settings.max_retries),
-        resolve_fallback=registry.find_config,
-        # global models are an admin's choice (a local Ollama is legitimate)
-        allow_private=lambda model: model.is_global or allow_private_personal,
-    )
-    limiter = RateLimiter(settings)
-    usage = UsageRecorder(db)
-    await usage.start()
-    chat = ChatService(db, registry, client, usage, limiter, metrics)
-    return Services(
-        settings=settings,
-        db=db,
-        registry=registry,
-        accounts=accounts,
-        client=client,
-        limiter=limiter,
-        usage=usage,
-        chat=chat,
-        metrics=metrics,
-    )
-
-
-def _cache_poller(services: Services) -> CachePoller:
-    return CachePoller(
-        services.db,
-        {MODELS: services.registry.invalidate, ACCOUNTS: services.accounts.invalidate},
-        interval=services.settings.cache_poll_interval,
-    )
-
-
-async def _stop_services(services: Services) -> None:
-    # usage first: it flushes queued rows into the database we close last
-    await services.usage.stop()
-    await services.client.aclose()
-    await services.limiter.aclose()
-    await services.db.dispose()
 
 
 def _version() -> str:

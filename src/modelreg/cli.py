@@ -15,7 +15,6 @@ import shutil
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -30,10 +29,8 @@ from modelreg.settings import Settings
 # The database, the registry and the accounts (SQLAlchemy, argon2, cryptography) are imported
 # by the commands that use them: `modelreg --help` and `keys generate` need none of them.
 if TYPE_CHECKING:
-    from modelreg.accounts import AccountService
-    from modelreg.db.engine import Database
     from modelreg.registry.schemas import ModelPublic
-    from modelreg.registry.service import ModelManagerService
+    from modelreg.services import Store
 
 __all__ = ["app", "main"]
 
@@ -151,37 +148,18 @@ def _note_if_new_database(settings: Settings) -> None:
         )
 
 
-@dataclass
-class _Services:
-    settings: Settings
-    db: Database
-    registry: ModelManagerService
-    accounts: AccountService
-
-
 @asynccontextmanager
-async def _services() -> AsyncIterator[_Services]:
-    from modelreg.accounts import AccountService
-    from modelreg.crypto import KeyRing
-    from modelreg.db.engine import Database
-    from modelreg.db.migrate import upgrade_database
-    from modelreg.registry.service import ModelManagerService
+async def _services() -> AsyncIterator[Store]:
+    """The store the server builds too (services.open_store), for one command."""
+    from modelreg.services import open_store
 
     _note_if_new_database(Settings())
     settings = _settings()
-    if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await upgrade_database(settings.resolved_database_url)
-    db = Database.from_settings(settings)
+    store = await open_store(settings, migrate=settings.is_sqlite)
     try:
-        yield _Services(
-            settings=settings,
-            db=db,
-            registry=ModelManagerService(db, KeyRing.from_settings(settings), settings),
-            accounts=AccountService(db, settings),
-        )
+        yield store
     finally:
-        await db.dispose()
+        await store.db.dispose()
 
 
 # --- serve -------------------------------------------------------------------------------
@@ -493,7 +471,7 @@ def _note_running_servers() -> None:
         )
 
 
-async def _find_model(s: _Services, name_or_id: str) -> ModelPublic:
+async def _find_model(s: Store, name_or_id: str) -> ModelPublic:
     models = await s.registry.list_models(SYSTEM)
     by_id = [m for m in models if str(m.id) == name_or_id]
     by_name = [m for m in models if m.name == name_or_id and m.is_global]

@@ -26,6 +26,7 @@ from modelreg.gateway.passthrough import (
     usage_of,
 )
 from modelreg.model_config import ModelConfig
+from modelreg.registry.access import may_reach_private
 from modelreg.services import Services
 
 __all__ = ["SSE_HEADERS", "forward_openai", "open_or_account", "sse_error_frame"]
@@ -46,7 +47,7 @@ async def forward_openai(
     adapter = passthrough_adapter(model)
     if adapter is None:
         return None
-    allow_private = model.is_global or services.settings.allow_private_base_urls
+    allow_private = may_reach_private(model.is_global, services.settings)
     forward = await open_or_account(
         services, actor, model,
         open_forward(services.client, adapter, model, data, stream=stream,

@@ -49,6 +49,7 @@ from modelreg.registry._rows import (
     to_config,
     to_public,
 )
+from modelreg.registry.access import may_reach_private
 from modelreg.registry.cache import TTLCache
 from modelreg.registry.schemas import (
     FromTemplateRequest,
@@ -455,7 +456,8 @@ class ModelManagerService:
         # personal models only: an admin may point a global model at an internal host
         from modelreg.client.netguard import check_base_url_async
 
-        await check_base_url_async(url, allow_private=self.settings.allow_private_base_urls)
+        allow_private = may_reach_private(False, self.settings)
+        await check_base_url_async(url, allow_private=allow_private)
 
     def _lookup_stmt(self, actor: Actor) -> Select[LLMModel]:
         return select(LLMModel).where(_visible(actor))

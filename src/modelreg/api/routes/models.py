@@ -18,6 +18,7 @@ from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.errors import error_responses
 from modelreg.client.netguard import check_base_url_async
 from modelreg.model_config import ModelConfig
+from modelreg.registry.access import may_reach_private
 from modelreg.registry.schemas import (
     FromTemplateRequest,
     ModelCreate,
@@ -165,11 +166,11 @@ async def delete_model(model_id: uuid.UUID, actor: CurrentActor, services: Servi
 
 
 async def _check_url(request: Request, actor: Actor, url: str, *, is_global: bool) -> None:
-    """SSRF guard: personal models reach only public addresses unless the operator allows
-    private ones; global models (admins only) may point at a local Ollama or vLLM.
-    `app.state.url_resolver` replaces the system resolver in tests (no real DNS lookups)."""
+    """SSRF guard (the rule: registry.access.may_reach_private); a user's claim of
+    `is_global` counts only for admins. `app.state.url_resolver` replaces the system
+    resolver in tests (no real DNS lookups)."""
     services: Services = request.app.state.services
-    allow_private = services.settings.allow_private_base_urls or (is_global and actor.is_admin)
+    allow_private = may_reach_private(is_global and actor.is_admin, services.settings)
     resolve = getattr(request.app.state, "url_resolver", None)
     await check_base_url_async(url, allow_private=allow_private, resolve=resolve)
 
