@@ -53,6 +53,7 @@ class UsageRecord:
     latency_ms: float | None = None
     ttft_ms: float | None = None
     status: str = "ok"  # ok | error | incomplete
+    estimated: bool = False  # the tokens are an estimate (the usage never came)
     created_at: datetime = field(default_factory=utcnow)
 
 
@@ -173,6 +174,7 @@ class UsageRecorder:
         latency_ms: float | None = None,
         ttft_ms: float | None = None,
         status: str = "ok",
+        estimated: bool = False,
     ) -> None:
         """Queue one usage event; never blocks and never touches the database."""
         rec = UsageRecord(
@@ -187,6 +189,7 @@ class UsageRecorder:
             latency_ms=latency_ms,
             ttft_ms=ttft_ms,
             status=status,
+            estimated=estimated,
         )
         try:
             self._queue.put_nowait(rec)

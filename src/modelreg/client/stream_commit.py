@@ -1,5 +1,4 @@
-"""One upstream answer as the client reads it: errors with the model's credentials scrubbed,
-and a stream's commit point.
+"""A stream's commit point.
 
 A stream is retried and may fall back until its first real event has arrived; `first_event`
 waits for it and `OpenStream` hands the stream on from there, turning any later failure into a
@@ -11,26 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import replace
-from typing import TypeVar
 
+from modelreg.client.scrub import scrub_credentials
 from modelreg.errors import ModelregError, StreamInterruptedError, UnexpectedResponseError
 from modelreg.model_config import ModelConfig
-from modelreg.secret import scrub
 from modelreg.types import FinishEvent, MetaEvent, StreamEvent
 
-__all__ = ["OpenStream", "aclose_events", "first_event", "scrub_credentials"]
-
-ErrorT = TypeVar("ErrorT", bound=ModelregError)
-
-
-def scrub_credentials(error: ErrorT, model: ModelConfig) -> ErrorT:
-    """Remove the model's credentials from an error message (some providers echo the key)."""
-    secrets = [s.reveal() for s in (model.api_key, *model.auth_headers.values()) if s]
-    text = scrub(error.message, secrets)
-    if text != error.message:
-        error.message = text
-        error.args = (text, *error.args[1:])
-    return error
+__all__ = ["OpenStream", "aclose_events", "first_event"]
 
 
 class OpenStream:

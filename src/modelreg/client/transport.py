@@ -29,31 +29,25 @@ from typing import Final
 from urllib.parse import quote, urlsplit
 
 from modelreg.client import netguard
-from modelreg.client.http1 import Connection, ProtocolError, request_head
-from modelreg.errors import (
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    UnsafeURLError,
-)
+from modelreg.client.http1 import Connection, request_head
+from modelreg.client.transport_api import MAX_BODY, MAX_ERROR_BODY, Timeouts
+from modelreg.client.transport_errors import closed_under_us, map_transport_error
+from modelreg.errors import ProviderConnectionError, ProviderTimeoutError
 from modelreg.providers.base import HttpRequest
 
-__all__ = ["HttpTransport", "Timeouts", "UpstreamResponse", "map_transport_error"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_ERROR_BODY",
+    "HttpTransport",
+    "Timeouts",
+    "UpstreamResponse",
+    "map_transport_error",
+]
 
-# Error bodies are read whole to map them; more than this is not an error message any more.
-MAX_ERROR_BODY: Final = 256 * 1024
-MAX_BODY: Final = 64 * 1024 * 1024
 _MAX_TARGETS: Final = 10_000
 _MAX_IDLE_PER_HOST: Final = 64
 _PATH_SAFE: Final = "/%:@!$&'()*+,;=~"
 _QUERY_SAFE: Final = "/?%:@!$&'()*+,;=~"
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    connect: float = 5.0  # getting a connection: pool wait + DNS + TCP + TLS
-    read: float = 300.0  # between two reads of the answer (its headers included)
-    total: float = 600.0  # the whole exchange, streamed body included
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,90 +63,8 @@ class _Target:
     path: bytes  # path and query, as sent
 
 
-def _where(url: str) -> str:
-    try:
-        u = urlsplit(url)
-        return f"{u.scheme}://{u.hostname}:{u.port or (443 if u.scheme == 'https' else 80)}"
-    except ValueError:
-        return "the upstream"
-
-
-def map_transport_error(
-    exc: BaseException, *, url: str, provider: str = "", model: str = "", connecting: bool = False
-) -> ProviderError:
-    """Turn an OS / asyncio / protocol error into our tree. Never includes the URL's path."""
-    if isinstance(exc, ProviderError):
-        return exc
-    where = _where(url)
-    if _caused_by(exc, netguard.UnsafeAddressError):
-        return UnsafeURLError(
-            f"{where}: connection refused by the SSRF guard", provider=provider, model=model
-        )
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return ProviderConnectionError(
-            f"{where}: TLS handshake failed ({_short(exc)})",
-            provider=provider,
-            model=model,
-            reason="tls",
-        )
-    if isinstance(exc, TimeoutError):
-        return ProviderTimeoutError(
-            f"{where}: the upstream did not answer in time",
-            provider=provider,
-            model=model,
-            reason="timeout",
-        )
-    if isinstance(exc, socket.gaierror):
-        return ProviderConnectionError(
-            f"{where}: the host name could not be resolved",
-            provider=provider,
-            model=model,
-            reason="dns",
-        )
-    if connecting and isinstance(exc, OSError) and not isinstance(exc, ProtocolError):
-        return ProviderConnectionError(
-            f"{where}: cannot connect ({_short(exc)})",
-            provider=provider,
-            model=model,
-            reason="connect",
-        )
-    return ProviderConnectionError(
-        f"{where}: the connection failed ({_short(exc)})",
-        provider=provider,
-        model=model,
-        reason="disconnected",
-    )
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        e = stack.pop()
-        if id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, kind):
-            return True
-        for nxt in (e.__cause__, e.__context__):
-            if isinstance(nxt, BaseException):
-                stack.append(nxt)
-        if isinstance(e, BaseExceptionGroup):
-            stack.extend(e.exceptions)
-    return False
-
-
 def _same(conn: Connection) -> Connection:
     return conn
-
-
-def _closed_under_us(exc: BaseException) -> bool:
-    return isinstance(exc, ConnectionError) and not isinstance(exc, TimeoutError)
-
-
-def _short(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return str(text)[:200]
 
 
 class UpstreamResponse:
@@ -344,7 +256,7 @@ class HttpTransport:
             return conn
         except BaseException as e:
             self._discard(conn)
-            if reused and not conn.received and _closed_under_us(e):
+            if reused and not conn.received and closed_under_us(e):
                 # the upstream closed an idle keep-alive connection as we reused it: nothing
                 # of the request was answered, so send it once more on a new connection
                 return await self._exchange(

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Final, TypeVar
 
 from modelreg.client.connection_check import ConnectionResult, connection_reason
@@ -24,7 +24,8 @@ from modelreg.client.resilience import (
     judged,
     should_fall_back,
 )
-from modelreg.client.stream_commit import OpenStream, aclose_events, first_event, scrub_credentials
+from modelreg.client.scrub import scrub_credentials
+from modelreg.client.stream_commit import OpenStream, aclose_events, first_event
 from modelreg.client.tool_loop import (
     RoundCollector,
     ToolHandler,
@@ -32,7 +33,8 @@ from modelreg.client.tool_loop import (
     run_tool_calls,
 )
 from modelreg.client.tool_loop import run_tool_loop as _run_tool_loop
-from modelreg.client.transport import MAX_ERROR_BODY, HttpTransport, Timeouts, UpstreamResponse
+from modelreg.client.transport import HttpTransport
+from modelreg.client.transport_api import MAX_ERROR_BODY, Timeouts, Transport, UpstreamBody
 from modelreg.errors import (
     CircuitOpenError,
     ConfigError,
@@ -55,13 +57,23 @@ from modelreg.types import (
     ToolDefinition,
 )
 
-__all__ = ["ConnectionResult", "UnifiedLLMClient"]
+__all__ = ["ConnectionResult", "RawResponse", "UnifiedLLMClient"]
 
 T = TypeVar("T")
 AdapterFor = Callable[[ModelConfig], ProviderAdapter]
 ResolveFallback = Callable[[str], Awaitable[ModelConfig | None]]
 
 CONNECTION_TEST_TIMEOUTS: Final = Timeouts(connect=5.0, read=10.0, total=15.0)
+
+
+@dataclass(slots=True)
+class RawResponse:
+    """An upstream answer whose status was good; its body is still unread. Leaving `stack`
+    closes the connection (or returns it to the pool once the body was read to its end)."""
+
+    stack: AsyncExitStack
+    response: UpstreamBody
+    started: float  # perf_counter() when the first attempt began
 
 
 def _reason_text(model: ModelConfig, error: ModelregError) -> str:
@@ -71,7 +83,7 @@ def _reason_text(model: ModelConfig, error: ModelregError) -> str:
 class UnifiedLLMClient:
     def __init__(
         self,
-        transport: HttpTransport | None = None,
+        transport: Transport | None = None,
         *,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 -- frozen, shared safely
         breaker: CircuitBreakerRegistry | None = None,
@@ -80,7 +92,7 @@ class UnifiedLLMClient:
         adapter_for: AdapterFor | None = None,
         connection_test_timeouts: Timeouts = CONNECTION_TEST_TIMEOUTS,
     ) -> None:
-        self.transport = transport or HttpTransport()
+        self.transport: Transport = transport or HttpTransport()
         self.retry = retry
         self.breakers = breaker or CircuitBreakerRegistry()
         self._resolve_fallback = resolve_fallback
@@ -191,9 +203,7 @@ class UnifiedLLMClient:
             adapter = self._adapter_for(model)
             http = adapter.build_connection_test(model)
             async with self._open(http, model, self._connection_test_timeouts) as resp:
-                if resp.status >= 300:
-                    body = await resp.read(MAX_ERROR_BODY)
-                    raise self._status_error(adapter, model, resp.status, resp.headers, body)
+                await self._raise_for_status(adapter, model, resp)
                 body = await resp.read()
                 status = resp.status
         except ModelregError as e:
@@ -322,9 +332,7 @@ class UnifiedLLMClient:
             stack = AsyncExitStack()
             try:
                 resp = await stack.enter_async_context(self._open(http, model))
-                if resp.status >= 300:
-                    body = await resp.read(MAX_ERROR_BODY)
-                    raise self._status_error(adapter, model, resp.status, resp.headers, body)
+                await self._raise_for_status(adapter, model, resp)
                 events = adapter.parse_stream(resp.iter_chunks(), model)
                 stack.push_async_callback(aclose_events, events)
                 first = await first_event(events, model)
@@ -335,11 +343,37 @@ class UnifiedLLMClient:
 
         return await self._with_retries(model, attempt)
 
+    # --- the raw send: the pass-through's one upstream call ---------------------------------
+
+    async def send_raw(
+        self, adapter: ProviderAdapter, model: ModelConfig, http: HttpRequest
+    ) -> RawResponse:
+        """Send a request the caller built and hand back the open answer, its body unread:
+        the same breaker, retries (before any byte of the body was read), status mapping and
+        credential scrubbing as every other call, without parsing. No fallback: the caller
+        relays the bytes in the upstream's own format."""
+        started = time.perf_counter()
+
+        async def attempt() -> RawResponse:
+            stack = AsyncExitStack()
+            try:
+                response = await stack.enter_async_context(self._open(http, model))
+                await self._raise_for_status(adapter, model, response)
+            except BaseException:
+                await stack.aclose()
+                raise
+            return RawResponse(stack, response, started)
+
+        try:
+            return await self._with_retries(model, attempt)
+        except ModelregError as e:
+            raise scrub_credentials(e, model) from e.__cause__
+
     # --- HTTP ---------------------------------------------------------------------------------
 
     def _open(
         self, http: HttpRequest, model: ModelConfig, timeouts: Timeouts | None = None
-    ) -> AbstractAsyncContextManager[UpstreamResponse]:
+    ) -> AbstractAsyncContextManager[UpstreamBody]:
         return self.transport.open(
             http,
             allow_private=self._allow_private(model),
@@ -351,14 +385,17 @@ class UnifiedLLMClient:
     async def _send(self, adapter: ProviderAdapter, http: HttpRequest, model: ModelConfig) -> bytes:
         try:
             async with self._open(http, model) as response:
-                if response.status >= 300:
-                    body = await response.read(MAX_ERROR_BODY)
-                    raise self._status_error(
-                        adapter, model, response.status, response.headers, body
-                    )
+                await self._raise_for_status(adapter, model, response)
                 return await response.read()
         except ModelregError as e:
             raise scrub_credentials(e, model) from e.__cause__
+
+    async def _raise_for_status(
+        self, adapter: ProviderAdapter, model: ModelConfig, response: UpstreamBody
+    ) -> None:
+        if response.status >= 300:
+            body = await response.read(MAX_ERROR_BODY)
+            raise self._status_error(adapter, model, response.status, response.headers, body)
 
     def _status_error(
         self,

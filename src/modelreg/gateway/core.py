@@ -71,6 +71,7 @@ def account(
     ttft_ms: float | None = None,
     status: str = "ok",
     error: ModelregError | None = None,
+    estimated: bool = False,
 ) -> Decimal:
     """Book one call; never awaits, so it is safe in a stream's `finally`."""
     usage = usage or Usage()
@@ -87,6 +88,7 @@ def account(
         latency_ms=latency_ms,
         ttft_ms=ttft_ms,
         status=status,
+        estimated=estimated,
     )
     metrics = services.metrics
     if error is not None:

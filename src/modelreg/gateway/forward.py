@@ -8,10 +8,8 @@ reach the socket.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any, Final
-
-import orjson
 
 from modelreg.actor import Actor
 from modelreg.errors import ProviderError
@@ -20,22 +18,22 @@ from modelreg.gateway.errors import classify, openai_error_body
 from modelreg.gateway.passthrough import (
     Forward,
     RelayOutcome,
+    json_answer,
     open_forward,
     passthrough_adapter,
     relay_stream,
-    usage_of,
 )
+from modelreg.gateway.sse import sse_frame
 from modelreg.model_config import ModelConfig
-from modelreg.registry.access import may_reach_private
 from modelreg.services import Services
 
-__all__ = ["SSE_HEADERS", "forward_openai", "open_or_account", "sse_error_frame"]
+__all__ = ["SSE_HEADERS", "forward_openai", "sse_error_frame"]
 
 SSE_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def sse_error_frame(exc: BaseException) -> bytes:
-    return b"data: " + orjson.dumps(openai_error_body(classify(exc))) + b"\n\n"
+    return sse_frame(openai_error_body(classify(exc)))
 
 
 async def forward_openai(
@@ -47,48 +45,30 @@ async def forward_openai(
     adapter = passthrough_adapter(model)
     if adapter is None:
         return None
-    allow_private = may_reach_private(model.is_global, services.settings)
-    forward = await open_or_account(
-        services, actor, model,
-        open_forward(services.client, adapter, model, data, stream=stream,
-                     allow_private=allow_private),
-    )  # fmt: skip
-    if stream:
-        return _relay(services, actor, model, forward)
-    async with forward.stack:
-        body = await forward.response.read()
-    latency = (time.perf_counter() - forward.started) * 1000
-    try:
-        usage = usage_of(orjson.loads(body))
-    except orjson.JSONDecodeError:
-        usage = None
-    account(services, actor, model, source="openai", usage=usage, latency_ms=latency)
-    return body
-
-
-async def open_or_account(
-    services: Services, actor: Actor, model: ModelConfig, opening: Awaitable[Forward]
-) -> Forward:
     started = time.perf_counter()
     try:
-        return await opening
+        forward = await open_forward(services.client, adapter, model, data, stream=stream)
+        if stream:
+            return _relay(services, actor, model, forward)
+        body, usage = await json_answer(forward, model)
     except ProviderError as e:
         latency = (time.perf_counter() - started) * 1000
         account(services, actor, model, source="openai", usage=None, latency_ms=latency,
                 status="error", error=e)  # fmt: skip
         raise
+    latency = (time.perf_counter() - started) * 1000
+    account(services, actor, model, source="openai", usage=usage, latency_ms=latency)
+    return body
 
 
-async def _relay(
+def _relay(
     services: Services, actor: Actor, model: ModelConfig, forward: Forward
 ) -> AsyncIterator[bytes]:
-    outcome = RelayOutcome()
-    try:
-        async for block in relay_stream(forward, model, outcome, sse_error_frame):
-            yield block
-    finally:
+    def book(outcome: RelayOutcome) -> None:
         latency = (time.perf_counter() - forward.started) * 1000
         status = "ok" if outcome.complete else "incomplete"
         account(services, actor, model, source="openai", usage=outcome.usage,
                 latency_ms=latency, ttft_ms=outcome.ttft_ms, status=status,
-                error=outcome.error)  # fmt: skip
+                error=outcome.error, estimated=outcome.estimated)  # fmt: skip
+
+    return relay_stream(forward, model, RelayOutcome(), sse_error_frame, book)

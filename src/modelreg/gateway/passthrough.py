@@ -12,31 +12,28 @@ the usage-only chunk we asked for (empty `choices`) is left out so strict client
 it.
 
 Models with a fallback chain go through the unified client instead (fallback may switch to
-another provider's format). Retries and the circuit breaker follow the client's policy, on
-the client's shared transport.
+another provider's format). The upstream call itself is the client's (`send_raw`: breaker,
+retries, status mapping, credential scrubbing); what is left here is the pass-through's own:
+the body rewrite, the bounded byte relay (gateway/sse.py), usage sniffing, checking that a
+200 answer is what was asked for, and masking the model's credentials in relayed bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from modelreg.client import UnifiedLLMClient
-from modelreg.client.resilience import apply_retry_headers, counts_against_breaker
-from modelreg.client.stream_commit import scrub_credentials
-from modelreg.client.transport import MAX_ERROR_BODY, UpstreamResponse
-from modelreg.errors import (
-    CircuitOpenError,
-    ProviderError,
-    ProviderStatusError,
-    UnexpectedResponseError,
-)
+from modelreg.client.scrub import credential_bytes, scrub_bytes, scrub_credentials
+from modelreg.client.unified import RawResponse
+from modelreg.errors import ProviderError, UnexpectedResponseError
+from modelreg.gateway.sse import EventFramer
 from modelreg.model_config import ModelConfig
 from modelreg.providers.base import HttpRequest
 from modelreg.providers.lookup import get_adapter
@@ -46,13 +43,19 @@ from modelreg.types import Usage
 __all__ = [
     "Forward",
     "RelayOutcome",
+    "json_answer",
     "open_forward",
     "passthrough_adapter",
     "relay_stream",
     "usage_of",
 ]
 
+log = logging.getLogger(__name__)
+
 _DONE = b"data: [DONE]"
+# after a client left, how long the upstream is still read for its usage frame, and how much
+DRAIN_GRACE_SECONDS: Final = 2.0
+_DRAIN_MAX_BYTES: Final = 1024 * 1024
 
 
 def passthrough_adapter(model: ModelConfig) -> OpenAICompatAdapter | None:
@@ -81,7 +84,7 @@ def usage_of(data: Any) -> Usage | None:
 
 def _request(
     adapter: OpenAICompatAdapter, model: ModelConfig, data: dict[str, Any], stream: bool
-) -> tuple[HttpRequest, bool]:
+) -> tuple[HttpRequest, bool, _Target]:
     body = dict(data)
     body["model"] = model.model_id
     if model.default_temperature is not None and body.get("temperature") is None:
@@ -106,7 +109,7 @@ def _request(
             body.setdefault(key, value)
     target = _target(adapter, model)
     headers = target.sse_headers if stream else target.json_headers
-    return HttpRequest("POST", target.url, headers, orjson.dumps(body)), added_usage
+    return HttpRequest("POST", target.url, headers, orjson.dumps(body)), added_usage, target
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,7 @@ class _Target:
     url: str
     json_headers: dict[str, str]
     sse_headers: dict[str, str]
+    secrets: tuple[bytes, ...]  # the credentials as they may appear in relayed bytes
 
 
 _targets: dict[int, _Target] = {}
@@ -134,6 +138,7 @@ def _target(adapter: OpenAICompatAdapter, model: ModelConfig) -> _Target:
         adapter.chat_url(model),
         {"Content-Type": "application/json", "Accept": "application/json", **auth},
         {"Content-Type": "application/json", "Accept": "text/event-stream", **auth},
+        credential_bytes(model),
     )
     if len(_targets) >= _MAX_TARGETS:
         _targets.clear()  # stale models (changed, or cached per user) are dropped wholesale
@@ -143,12 +148,16 @@ def _target(adapter: OpenAICompatAdapter, model: ModelConfig) -> _Target:
 
 @dataclass(slots=True)
 class Forward:
-    """An upstream response whose status was good; the body is still unread."""
+    """An upstream answer whose status was good; the body is still unread."""
 
-    stack: AsyncExitStack
-    response: UpstreamResponse
+    raw: RawResponse
     added_usage: bool
-    started: float
+    secrets: tuple[bytes, ...]
+    prompt_chars: int  # for an estimate of the input tokens if the usage never comes
+
+    @property
+    def started(self) -> float:
+        return self.raw.started
 
 
 async def open_forward(
@@ -158,81 +167,63 @@ async def open_forward(
     data: dict[str, Any],
     *,
     stream: bool,
-    allow_private: bool,
 ) -> Forward:
-    """Send the request, retrying retryable failures before any byte was read, and keep the
-    model's circuit breaker informed, like the client does."""
-    http, added_usage = _request(adapter, model, data, stream)
-    breaker = client.breakers.get(model.id)
-    retry_index = 0
-    started = time.perf_counter()
-    while True:
-        if not breaker.allow():
-            raise CircuitOpenError(
-                f"{model.name} is failing; its circuit breaker is open",
-                provider=model.provider,
-                model=model.name,
-            )
-        stack = AsyncExitStack()
-        try:
-            response = await stack.enter_async_context(
-                client.transport.open(
-                    http, allow_private=allow_private, provider=model.provider, model=model.name
-                )
-            )
-            if response.status >= 300:
-                body = await response.read(MAX_ERROR_BODY)
-                error = _status_error(adapter, model, response, body)
-                raise error
-        except ProviderError as e:
-            await stack.aclose()
-            if counts_against_breaker(e):
-                breaker.record_failure()
-            elif isinstance(e, ProviderStatusError):
-                breaker.record_success()
-            else:
-                breaker.release_probe()
-            if retry_index >= client.retry.max_retries or not client.retry.is_retryable(e):
-                raise scrub_credentials(e, model) from None
-            retry_after = e.retry_after if isinstance(e, ProviderStatusError) else None
-            await asyncio.sleep(client.retry.delay(retry_index, retry_after))
-            retry_index += 1
-            continue
-        except BaseException:
-            await stack.aclose()
-            breaker.release_probe()
-            raise
-        breaker.record_success()
-        return Forward(stack, response, added_usage, started)
+    """Send the request through the client's one upstream call (`send_raw`)."""
+    http, added_usage, target = _request(adapter, model, data, stream)
+    raw = await client.send_raw(adapter, model, http)
+    forward = Forward(raw, added_usage, target.secrets, len(http.body or b""))
+    if stream and _not_a_stream(raw.response.headers.get("content-type")):
+        await json_answer(forward, model)  # raises the error the body describes
+        raise _not_a_completion(model, b"{")  # a completion, where a stream was asked for
+    return forward
 
 
-def _status_error(
-    adapter: OpenAICompatAdapter, model: ModelConfig, response: UpstreamResponse, body: bytes
-) -> ProviderError:
-    if 300 <= response.status < 400:
-        return UnexpectedResponseError(
-            f"{model.name}: the upstream answered with a redirect ({response.status})",
-            provider=model.provider,
-            model=model.name,
-        )
-    error: ProviderError
+def _not_a_stream(content_type: str | None) -> bool:
+    """A JSON or HTML answer to a streamed request: an error page or a stray completion,
+    caught before our 200 goes out. (No content type at all is let through: some local
+    servers send none and stream all the same.)"""
+    if not content_type:
+        return False
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind in ("application/json", "text/html", "text/plain")
+
+
+async def json_answer(forward: Forward, model: ModelConfig) -> tuple[bytes, Usage | None]:
+    """A non-streamed answer, read whole and checked: a 200 must be a chat completion. An
+    HTML page, an empty body, an error object or an event stream is the upstream's fault
+    (`UnexpectedResponseError`, or the error it describes), never relayed as our 200."""
+    async with forward.raw.stack:
+        body = await forward.raw.response.read()
+    body = scrub_bytes(body, forward.secrets)
     try:
-        error = adapter.map_error(response.status, response.headers, body, model)
-    except Exception:
-        error = UnexpectedResponseError(
-            f"{model.name}: unreadable error answer ({response.status})",
-            provider=model.provider,
-            model=model.name,
-        )
-    apply_retry_headers(error, response.headers)
-    return error
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise _not_a_completion(model, body) from None
+    if not isinstance(data, dict) or "choices" not in data:
+        if isinstance(data, dict) and data.get("error"):
+            error = get_adapter(model).map_error(502, forward.raw.response.headers, body, model)
+            raise scrub_credentials(error, model)
+        raise _not_a_completion(model, body)
+    return body, usage_of(data)
 
 
-def _last_event_end(buf: bytes) -> int:
-    """End (exclusive) of the last complete SSE event in `buf`, or -1."""
-    lf = buf.rfind(b"\n\n")
-    crlf = buf.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf != -1 else -1, crlf + 4 if crlf != -1 else -1)
+def _not_a_completion(model: ModelConfig, body: bytes) -> UnexpectedResponseError:
+    stripped = body.lstrip()
+    if not stripped:
+        what = "an empty body"
+    elif stripped.startswith((b"data:", b"event:", b":")):
+        what = "an event stream to a request that did not ask for one"
+    elif stripped[:1] == b"<":
+        what = "an HTML page"
+    elif stripped == b"{":
+        what = "a complete answer to a request for a stream"
+    else:
+        what = "a body that is not a chat completion"
+    return UnexpectedResponseError(
+        f"{model.name}: the upstream answered 200 with {what}",
+        provider=model.provider,
+        model=model.name,
+    )
 
 
 def _event_ends(block: bytes) -> Iterator[tuple[int, int]]:
@@ -277,8 +268,23 @@ def _data_json(event: bytes) -> Any:
 class RelayOutcome:
     usage: Usage | None = None
     ttft_ms: float | None = None
-    complete: bool = False
+    complete: bool = False  # `[DONE]` came
     error: ProviderError | None = None
+    events: int = 0  # events relayed, for an estimate when the usage never comes
+    client_left: bool = False
+    estimated: bool = False
+    prompt_chars: int = 0
+
+    def settle(self) -> None:
+        """Where the usage never came but output was relayed, an estimate marked as such:
+        OpenAI-compatible servers send one token per content event (less the role and
+        finish events); the input from the request's size (~4 bytes a token)."""
+        if self.usage is not None or self.events == 0:
+            return
+        self.usage = Usage(
+            input_tokens=max(1, self.prompt_chars // 4), output_tokens=max(0, self.events - 2)
+        )
+        self.estimated = True
 
 
 async def relay_stream(
@@ -286,27 +292,28 @@ async def relay_stream(
     model: ModelConfig,
     outcome: RelayOutcome,
     error_frame: Callable[[ProviderError], bytes],
+    on_end: Callable[[RelayOutcome], None],
 ) -> AsyncIterator[bytes]:
-    """The upstream's SSE events, unchanged, as they arrive. `outcome` is filled in as the
-    stream goes (usage, time to first token, whether `[DONE]` came). A stream that breaks or
-    ends without `[DONE]` ends with one error event in the caller's format."""
-    buf = b""
-    async with forward.stack:
+    """The upstream's SSE events, unchanged but for masked credentials, as they arrive.
+    `outcome` is filled in as the stream goes (usage, time to first token, whether `[DONE]`
+    came); `on_end(outcome)` is called once, when it is final. A stream that breaks or ends
+    without `[DONE]` ends with one error event in the caller's format. A client that leaves
+    early does not end the books: the upstream is read on, in the background, for a short
+    grace, so that its usage frame is booked (else an estimate, marked as such)."""
+    outcome.prompt_chars = forward.prompt_chars
+    framer = EventFramer(provider=model.provider, model=model.name)
+    response = forward.raw.response
+    drained = False
+    try:
         try:
-            async for chunk in forward.response.iter_chunks():
+            async for chunk in response.iter_chunks():
                 if outcome.ttft_ms is None:
                     outcome.ttft_ms = (time.perf_counter() - forward.started) * 1000
-                buf = buf + chunk if buf else chunk
-                end = _last_event_end(buf)
-                if end == -1:
-                    continue
-                if end == len(buf):
-                    ready, buf = buf, b""
-                else:
-                    ready, buf = buf[:end], buf[end:]
-                out = _look_at(ready, forward, outcome)
-                if out:
-                    yield out
+                ready = framer.feed(chunk)
+                if ready:
+                    out = _look_at(ready, forward, outcome)
+                    if out:
+                        yield out
         except ProviderError as e:
             outcome.error = scrub_credentials(e, model)
         if not outcome.complete and outcome.error is None:
@@ -317,14 +324,73 @@ async def relay_stream(
             )
         if outcome.error is not None:
             yield error_frame(outcome.error)
+    except (GeneratorExit, asyncio.CancelledError):
+        outcome.client_left = True
+        if not outcome.complete and outcome.error is None:
+            drained = True
+            _start_drain(forward, model, framer, outcome, on_end)
+        raise
+    finally:
+        if not drained:
+            await forward.raw.stack.aclose()
+            outcome.settle()
+            on_end(outcome)
+
+
+_draining: set[asyncio.Task[None]] = set()
+
+
+def _start_drain(
+    forward: Forward,
+    model: ModelConfig,
+    framer: EventFramer,
+    outcome: RelayOutcome,
+    on_end: Callable[[RelayOutcome], None],
+) -> None:
+    task = asyncio.get_running_loop().create_task(_drain(forward, model, framer, outcome, on_end))
+    _draining.add(task)
+    task.add_done_callback(_draining.discard)
+
+
+async def _drain(
+    forward: Forward,
+    model: ModelConfig,
+    framer: EventFramer,
+    outcome: RelayOutcome,
+    on_end: Callable[[RelayOutcome], None],
+) -> None:
+    """Read what the upstream still sends, for its usage, after the client left."""
+    read = 0
+    try:
+        async with asyncio.timeout(DRAIN_GRACE_SECONDS):
+            async for chunk in forward.raw.response.iter_chunks():
+                read += len(chunk)
+                ready = framer.feed(chunk)
+                if ready:
+                    _look_at(ready, forward, outcome)
+                if outcome.complete or outcome.usage is not None or read > _DRAIN_MAX_BYTES:
+                    break
+    except (TimeoutError, ProviderError):
+        pass  # the estimate below stands in
+    except Exception:  # never let a bookkeeping task die silently
+        log.exception("reading the usage of %s after the client left failed", model.name)
+    finally:
+        await forward.raw.stack.aclose()
+        outcome.settle()
+        on_end(outcome)
 
 
 def _look_at(block: bytes, forward: Forward, outcome: RelayOutcome) -> bytes:
-    """The complete events of `block` to pass on: all of them, unchanged, except the
-    usage-only chunk that only we asked for. Notes `[DONE]` and the usage in `outcome`."""
+    """The complete events of `block` to pass on: all of them, with the model's credentials
+    masked, except the usage-only chunk that only we asked for. Notes `[DONE]`, the usage
+    and the number of events in `outcome`."""
+    if forward.secrets:
+        block = scrub_bytes(block, forward.secrets)
     kept: list[bytes] = []
     run = 0  # start of the events not yet copied into `kept`
+    events = 0
     for start, end in _event_ends(block):
+        events += 1
         if block.startswith(_DONE, start):
             outcome.complete = True
         elif _has_usage_object(block, start, end):
@@ -335,6 +401,7 @@ def _look_at(block: bytes, forward: Forward, outcome: RelayOutcome) -> bytes:
                 if forward.added_usage and not data.get("choices"):
                     kept.append(block[run:start])  # the usage chunk only we asked for
                     run = end
+    outcome.events += events
     if run == 0:
         return block
     kept.append(block[run:])
