@@ -106,7 +106,12 @@ def create_asgi_app(
     for `POST /v1/chat/completions`."""
     settings = settings if settings is not None else Settings()
     app, metrics = _build(settings, migrate=migrate, legacy=legacy, url_resolver=url_resolver)
-    return GatewayFastPath(app, metrics=metrics, max_bytes=settings.max_request_bytes)
+    return GatewayFastPath(
+        app,
+        metrics=metrics,
+        max_bytes=settings.max_request_bytes,
+        enabled=settings.gateway_fast_path,
+    )
 
 
 def _build(
@@ -141,6 +146,7 @@ def _build(
         openapi_tags=_OPENAPI_TAGS,
     )
     app.state.url_resolver = url_resolver
+    app.state.routed_passthroughs = 0  # pass-through calls the route answered (tests)
     install_error_handlers(app)
     # the last added runs first: metrics see every answer, the 413s of the size cap included
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)

@@ -323,3 +323,20 @@ def test_cost_uses_decimal_prices(
     )
     (event,) = usage_events(live_server, model["id"])
     assert event.cost == Decimal("0.000123") + 333 * Decimal("0.000000456")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_each_path_answers_the_pass_through_itself(
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer, gateway_path: str, stream: bool
+) -> None:
+    """The same request, answered by the fast path when it is on and by the route when off."""
+    model = create_model(live_server, user, openai_sim)
+    fast_before = live_server.asgi.answered
+    routed_before = live_server.app.state.routed_passthroughs
+    body = {"model": model["name"], "messages": [{"role": "user", "content": "hi"}]}
+    with live_server.client(user) as http:
+        answer = http.post("/v1/chat/completions", json={**body, "stream": stream})
+    assert answer.status_code == 200, answer.text
+    fast = live_server.asgi.answered - fast_before
+    routed = live_server.app.state.routed_passthroughs - routed_before
+    assert (fast, routed) == ((1, 0) if gateway_path == "fast_path" else (0, 1))

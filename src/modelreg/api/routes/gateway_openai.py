@@ -126,6 +126,7 @@ async def chat_completions(
     reply = await forward_openai(services, actor, model, data, stream=bool(req.stream))
     if reply is None:
         return await _translated(services, actor, model, req)
+    request.app.state.routed_passthroughs += 1
     if isinstance(reply, bytes):
         return Response(reply, media_type="application/json")
     return StreamingResponse(reply, media_type="text/event-stream", headers=SSE_HEADERS)
