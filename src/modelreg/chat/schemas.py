@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_
 
 from modelreg.db.models import Conversation
 from modelreg.db.models import Message as MessageRow
-from modelreg.providers._common import parse_tool_arguments
+from modelreg.providers.tool_arguments import parse_tool_arguments
 from modelreg.types import Message, ToolCall, ToolDefinition
 
 __all__ = [

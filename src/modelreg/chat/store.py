@@ -20,7 +20,7 @@ from modelreg.actor import Actor
 from modelreg.db.models import Conversation, utcnow
 from modelreg.db.models import Message as MessageRow
 from modelreg.errors import ConfigError
-from modelreg.providers._common import parse_tool_arguments
+from modelreg.providers.tool_arguments import parse_tool_arguments
 from modelreg.types import Message, ToolCall
 
 __all__ = [

@@ -25,7 +25,7 @@ from modelreg.errors import (
 )
 
 # one reading of Retry-After for adapters and the retry loop; re-exported for callers here
-from modelreg.providers._common import parse_retry_after
+from modelreg.providers.headers import parse_retry_after
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from modelreg.gateway.errors import GatewayRequestError
-from modelreg.providers._common import parse_tool_arguments
+from modelreg.providers.tool_arguments import parse_tool_arguments
 from modelreg.types import (
     ChatResponse,
     ContentPart,

@@ -7,9 +7,7 @@ of the model (API key, extra auth headers) are scrubbed from every message we bu
 
 from __future__ import annotations
 
-import email.utils
 import re
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +28,8 @@ from modelreg.errors import (
 )
 from modelreg.model_config import ModelConfig
 from modelreg.providers._sse import NotAnEventStreamError, SSEEvent, iter_sse
+from modelreg.providers.headers import get_header, parse_retry_after, request_id_from
+from modelreg.providers.tool_arguments import arguments_to_raw, parse_tool_arguments
 from modelreg.secret import scrub
 from modelreg.types import FinishReason
 
@@ -97,18 +97,6 @@ def describe_non_json(body: bytes) -> str | None:
 # --- headers and secrets --------------------------------------------------------------------
 
 
-def get_header(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive lookup that works for plain dicts and CIMultiDicts alike."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    for key, val in headers.items():
-        if key.lower() == lowered:
-            return val
-    return None
-
-
 def secret_headers(model: ModelConfig) -> dict[str, str]:
     return {name: secret.reveal() for name, secret in model.auth_headers.items()}
 
@@ -119,41 +107,6 @@ def redact(text: str, model: ModelConfig) -> str:
     if model.api_key is not None:
         secrets.append(model.api_key.reveal())
     return scrub(text, secrets, keep_hint=True)
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait, as the official SDKs read it: retry-after-ms, then retry-after as
-    (float) seconds, then as an HTTP date. None when absent or unreadable."""
-    ms = get_header(headers, "retry-after-ms")
-    if ms is not None:
-        try:
-            return max(float(ms) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = get_header(headers, "retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    current = time.time() if now is None else now
-    return max(when.timestamp() - current, 0.0)
-
-
-_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "apim-request-id", "x-ms-request-id")
-
-
-def request_id_from(headers: Mapping[str, str]) -> str | None:
-    for name in _REQUEST_ID_HEADERS:
-        value = get_header(headers, name)
-        if value:
-            return value
-    return None
 
 
 # --- error bodies ----------------------------------------------------------------------------
@@ -381,27 +334,6 @@ def _clip(text: str) -> str:
 
 
 # --- tool calls and finish reasons -----------------------------------------------------------
-
-
-def parse_tool_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
-    """Parse a tool call's arguments once. Returns (arguments, error); on error the arguments
-    are empty and the caller keeps `raw` so nothing the model said is lost."""
-    if not raw.strip():
-        return {}, None
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        return {}, f"arguments are not valid JSON ({e})"
-    if not isinstance(value, dict):
-        return {}, f"arguments are a JSON {type(value).__name__}, not an object"
-    return value, None
-
-
-def arguments_to_raw(arguments: Any) -> str:
-    """Providers that send arguments as objects (Anthropic, Ollama): the JSON text of them."""
-    if isinstance(arguments, str):
-        return arguments
-    return orjson.dumps(arguments).decode()
 
 
 def map_finish_reason(

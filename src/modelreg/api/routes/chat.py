@@ -19,6 +19,7 @@ from modelreg.api.routes.conversations import not_found
 from modelreg.chat.events import result_json
 from modelreg.chat.schemas import ChatIn, ChatOut
 from modelreg.chat.service import ChatEvent, TurnInput
+from modelreg.gateway.sse import sse_frame
 
 __all__ = ["router", "sse_frame"]
 
@@ -59,13 +60,9 @@ _STREAM_DOC: dict[str, Any] = {
 }
 
 
-def sse_frame(event: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
-
-
 async def _frames(events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
     async for event, data in events:
-        yield sse_frame(event, data)
+        yield sse_frame(data, event)
 
 
 @router.post(

@@ -30,6 +30,7 @@ from modelreg.gateway.openapi import (
     AnthropicErrorBody,
     json_body,
 )
+from modelreg.gateway.sse import sse_frame
 from modelreg.model_config import ModelConfig
 from modelreg.services import Services
 from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
@@ -42,7 +43,7 @@ _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _frame(event: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    return sse_frame(data, event)
 
 
 class _TokenCount(BaseModel):

@@ -40,6 +40,7 @@ from modelreg.gateway.openapi import (
     OpenAIErrorBody,
     json_body,
 )
+from modelreg.gateway.sse import sse_frame
 from modelreg.model_config import ModelConfig
 from modelreg.registry.schemas import ModelPublic
 from modelreg.services import Services
@@ -55,7 +56,7 @@ def _json(data: Any) -> Response:
 
 
 def _sse(data: Any) -> bytes:
-    return b"data: " + orjson.dumps(data) + b"\n\n"
+    return sse_frame(data)
 
 
 # --- models ------------------------------------------------------------------------------
