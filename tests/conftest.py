@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.simulators",
     "tests.fixtures.server",
     "tests.fixtures.network",
+    "tests.fixtures.outage",
 ]
 
 # The CI machines are shared and noisy: judge properties by their outcome, never by speed.

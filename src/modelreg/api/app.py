@@ -45,6 +45,7 @@ from modelreg.api.routes import (
     users,
 )
 from modelreg.api.services import Services
+from modelreg.api.startup import startup_failure
 from modelreg.invalidation import ACCOUNTS, MODELS, CachePoller
 from modelreg.settings import LegacySettings, Settings
 from modelreg.web import routes as web_pages
@@ -120,7 +121,12 @@ def _build(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await _start_services(settings, metrics, migrate=migrate, legacy=legacy)
+        try:
+            services = await _start_services(settings, metrics, migrate=migrate, legacy=legacy)
+        except Exception as exc:
+            # the fast path reports this one line instead of the traceback (api/startup.py)
+            app.state.startup_failure = startup_failure(exc, settings)
+            raise
         app.state.services = services
         poller = _cache_poller(services)
         await poller.start()
@@ -228,7 +234,8 @@ async def _start_services(
         # global models are an admin's choice (a local Ollama is legitimate)
         allow_private=lambda model: model.is_global or allow_private_personal,
     )
-    limiter = RateLimiter(settings)
+    limiter = RateLimiter(settings, on_failure=metrics.record_limiter_failure)
+    await limiter.ping()  # Redis down at start: warned now (the server starts anyway)
     usage = UsageRecorder(db)
     await usage.start()
     chat = ChatService(db, registry, client, usage, limiter, metrics)
