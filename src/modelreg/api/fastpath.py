@@ -34,6 +34,7 @@ from modelreg.api.deps import unauthenticated
 from modelreg.api.errors import render_error
 from modelreg.api.metrics import NOSNIFF, Metrics
 from modelreg.api.services import Services
+from modelreg.api.startup import report_startup_failure
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import admit_model, loads_body
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai
@@ -66,6 +67,8 @@ class GatewayFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != _CHAT or scope["method"] != "POST":
+            if scope["type"] == "lifespan":
+                send = report_startup_failure(self.state, send)
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
