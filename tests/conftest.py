@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.network",
     "tests.fixtures.raw_upstream",
+    "tests.fixtures.outage",
 ]
 
 # The CI machines are shared and noisy: judge properties by their outcome, never by speed.

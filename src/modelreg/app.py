@@ -45,6 +45,7 @@ from modelreg.api.routes import (
     usage,
     users,
 )
+from modelreg.api.startup import startup_failure
 from modelreg.metrics import Metrics
 from modelreg.services import cache_poller, start_services, stop_services
 from modelreg.settings import LegacySettings, Settings
@@ -126,7 +127,12 @@ def _build(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await start_services(settings, metrics, migrate=migrate, legacy=legacy)
+        try:
+            services = await start_services(settings, metrics, migrate=migrate, legacy=legacy)
+        except Exception as exc:
+            # the fast path reports this one line instead of the traceback (api/startup.py)
+            app.state.startup_failure = startup_failure(exc, settings)
+            raise
         app.state.services = services
         poller = cache_poller(services)
         await poller.start()

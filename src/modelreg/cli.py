@@ -72,7 +72,8 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
     except ValidationFailedError as e:
         _fail(f"{e.field}: {e.message}" if e.field and e.field not in e.message else e.message)
     except ModelregError as e:
-        _fail(e.message)
+        line = _database_outage_line(e)
+        _fail(line or e.message)
     except ValidationError as e:
         lines = [f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
         _fail("invalid input\n  " + "\n  ".join(lines), code=2)
@@ -80,6 +81,19 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
         if e.name not in _EXTRAS:
             raise
         _fail(_missing_extra_message(e.name))
+    except Exception as e:
+        line = _database_outage_line(e)
+        if line is None:
+            raise
+        _fail(line)
+
+
+def _database_outage_line(exc: BaseException) -> str | None:
+    """One line for an unreachable database (connection refused, timeout, not accepting
+    connections, ...) instead of a traceback; None for anything else."""
+    from modelreg.db.outage import unreachable_line
+
+    return unreachable_line(exc, Settings().resolved_database_url)
 
 
 # optional drivers and the extra that installs each (`make run` installs the base package)
@@ -106,6 +120,31 @@ def _check_extras(settings: Settings) -> None:
     for module in needed:
         if importlib.util.find_spec(module) is None:
             _fail(_missing_extra_message(module))
+
+
+def _check_database_reachable(settings: Settings) -> None:
+    """A PostgreSQL server that refuses connections stops `serve` here with one line, before
+    uvicorn starts workers (each would fail its start). A TCP connect only: the supervisor
+    imports no database code, and the lifespan reports what a connect cannot see (a wrong
+    password, a missing database) in one line too (api/startup.py)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if settings.is_sqlite:
+        return
+    url = urlsplit(settings.resolved_database_url)
+    if not url.hostname:  # a Unix socket (host in the query string): nothing to probe here
+        return
+    port = url.port or 5432
+    where = f"{url.scheme}://{url.hostname}:{port}{url.path}"
+    try:
+        with socket.create_connection((url.hostname, port), settings.database_connect_timeout):
+            pass
+    except OSError as e:
+        _fail(
+            f"the database at {where} is not reachable ({type(e).__name__}: {e}); "
+            "check that it runs and MODELREG_DATABASE_URL"
+        )
 
 
 def _note(message: str) -> None:
@@ -181,6 +220,7 @@ def serve(
 
     settings = _settings()
     _check_extras(settings)
+    _check_database_reachable(settings)
     host = host or settings.host
     port = port or settings.port
     workers = workers or settings.workers

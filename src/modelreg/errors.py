@@ -5,6 +5,8 @@ ModelregError
 ├── ConfigError ── UnknownModelError, MissingCredentialsError, AccessDeniedError,
 │                  ValidationFailedError, EncryptionKeyError
 ├── LimitExceededError ── RateLimitedError(retry_after), BudgetExceededError
+├── ServiceUnavailableError(retry_after) ── DatabaseUnavailableError,
+│                                           RateLimiterUnavailableError
 └── ProviderError(provider, model)
     ├── ProviderConnectionError ── ProviderTimeoutError, UnsafeURLError
     ├── ProviderStatusError(status, retry_after, request_id)
@@ -30,6 +32,7 @@ __all__ = [
     "ConfigError",
     "ContentFilteredError",
     "ContextLengthExceededError",
+    "DatabaseUnavailableError",
     "EncryptionKeyError",
     "LimitExceededError",
     "MissingCredentialsError",
@@ -42,7 +45,9 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitError",
     "RateLimitedError",
+    "RateLimiterUnavailableError",
     "ServerError",
+    "ServiceUnavailableError",
     "StreamInterruptedError",
     "UnexpectedResponseError",
     "UnknownModelError",
@@ -107,6 +112,25 @@ class RateLimitedError(LimitExceededError):
 
 class BudgetExceededError(LimitExceededError):
     """A spending budget is used up."""
+
+
+# --- our own dependencies ---------------------------------------------------------------
+
+
+class ServiceUnavailableError(ModelregError):
+    """A service of ours (not the upstream's) is down: answered 503 with `Retry-After`."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database cannot be reached (refused, dropped, timed out, not accepting)."""
+
+
+class RateLimiterUnavailableError(ServiceUnavailableError):
+    """Redis is down and `MODELREG_RATE_LIMIT_FAIL_CLOSED` is on."""
 
 
 # --- providers ----------------------------------------------------------------------------

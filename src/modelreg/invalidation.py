@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from modelreg.actor import SYSTEM
 from modelreg.db.engine import Database
 from modelreg.db.models import AppSetting
+from modelreg.errors import DatabaseUnavailableError
 
 __all__ = ["ACCOUNTS", "MODELS", "CachePoller", "Scope", "bump", "read_generations"]
 
@@ -138,9 +139,11 @@ class CachePoller:
         """Read the generations once and clear what changed; returns the changed scopes."""
         try:
             current = await read_generations(self._db, self._scopes)
-        except Exception:
+        except Exception as exc:
             if not self._failing:  # once per outage, not once a second
-                log.warning("cache generation poll failed; retrying", exc_info=True)
+                # an outage is logged by the database in one line: no traceback for it
+                outage = isinstance(exc, DatabaseUnavailableError)
+                log.warning("cache generation poll failed; retrying", exc_info=not outage)
             self._failing = True
             raise
         if self._failing:

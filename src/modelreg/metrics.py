@@ -9,6 +9,7 @@ Recording API for the chat and gateway code:
 - `observe_upstream(model, provider, seconds, ttft_seconds=None)` after each upstream call
 - `record_usage(model, input_tokens, output_tokens, cost)` when usage is known
 - `record_upstream_error(model, provider, error_type)` when an upstream call fails
+- `record_limiter_failure(mode)` for each rate-limiter operation Redis could not serve
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class Metrics:
         self._upstream_errors: dict[tuple[str, str, str], int] = {}
         self._tokens: dict[tuple[str, str], int] = {}
         self._cost: dict[str, float] = {}
+        self._limiter_failures: dict[str, int] = {}
         self._http_keys: dict[tuple[str, str, int], tuple[tuple[str, str, str], _Histogram]] = {}
         self.registry.register(_Collector(self))
 
@@ -103,6 +105,9 @@ class Metrics:
     def record_upstream_error(self, model: str, provider: str, error_type: str) -> None:
         key = (model, provider, error_type)
         self._upstream_errors[key] = self._upstream_errors.get(key, 0) + 1
+
+    def record_limiter_failure(self, mode: str) -> None:
+        self._limiter_failures[mode] = self._limiter_failures.get(mode, 0) + 1
 
     def record_usage(
         self, model: str, input_tokens: int, output_tokens: int, cost: Decimal | float
@@ -181,6 +186,14 @@ class _Collector:
         for model, total in list(m._cost.items()):
             cost.add_metric([model], total)
         yield cost
+        limiter = CounterMetricFamily(
+            "modelreg_rate_limiter_failures",
+            "Rate-limiter operations Redis could not serve, by mode (fail_open/fail_closed)",
+            labels=["mode"],
+        )
+        for mode, count in list(m._limiter_failures.items()):
+            limiter.add_metric([mode], count)
+        yield limiter
 
 
 def _histograms(

@@ -5,7 +5,8 @@
   call and must always be recorded (a moving window refuses to record an over-limit hit).
   `check_tokens` refuses a request while the window is used up; `add_tokens` books usage.
 - Storage is in memory by default and Redis when `settings.redis_url` is set, so that all
-  replicas of the server share one budget.
+  replicas of the server share one budget; what happens while Redis is down (fail open to
+  per-process counters, or fail closed with 503) is modelreg.limitstore's.
 
 Limits of 0 (user) or None (model) mean unlimited; such checks cost nothing.
 """
@@ -13,14 +14,15 @@ Limits of 0 (user) or None (model) mean unlimited; such checks cost nothing.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Final
 
 from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from modelreg.actor import Actor
 from modelreg.errors import RateLimitedError
+from modelreg.limitstore import LimitStore, RedisState, Strategies
 from modelreg.model_config import ModelConfig
 from modelreg.settings import Settings
 
@@ -29,24 +31,19 @@ __all__ = ["RateLimiter"]
 _NAMESPACE: Final = "modelreg"
 
 
-def _storage(settings: Settings, key_prefix: str) -> Storage:
-    if not settings.redis_url:
-        return MemoryStorage()
-    uri = settings.redis_url
-    if not uri.startswith("async+"):
-        uri = "async+" + uri
-    # redis-py (already a dependency) instead of limits' default coredis
-    return RedisStorage(uri, implementation="redispy", key_prefix=key_prefix)
-
-
 class RateLimiter:
-    def __init__(self, settings: Settings, *, key_prefix: str = "LIMITS") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        key_prefix: str = "LIMITS",
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        """`on_failure(mode)` is called for each operation Redis could not serve."""
         self._user_rpm = settings.user_rpm_limit
         self._user_tpm = settings.user_tpm_limit
         self._login_per_minute = settings.login_attempts_per_minute
-        self._storage = _storage(settings, key_prefix)
-        self._requests = MovingWindowRateLimiter(self._storage)
-        self._tokens = FixedWindowRateLimiter(self._storage)
+        self.store = LimitStore(settings, key_prefix=key_prefix, on_failure=on_failure)
 
     # --- requests per minute ----------------------------------------------------------
 
@@ -54,13 +51,19 @@ class RateLimiter:
         """Count one request against the user's and the model's RPM, or raise
         RateLimitedError(retry_after) without counting it against either."""
         checks = self._request_limits(actor, model)
-        for item, ids, who in checks:
-            if not await self._requests.test(item, *ids):
-                raise await self._refusal(self._requests, item, ids, f"{who} request")
-        for item, ids, who in checks:
-            # a concurrent request may have taken the last slot since the test above
-            if not await self._requests.hit(item, *ids):
-                raise await self._refusal(self._requests, item, ids, f"{who} request")
+        if not checks:
+            return
+
+        async def check(on: Strategies) -> None:
+            for item, ids, who in checks:
+                if not await on.requests.test(item, *ids):
+                    raise await self._refusal(on.requests, item, ids, f"{who} request")
+            for item, ids, who in checks:
+                # a concurrent request may have taken the last slot since the test above
+                if not await on.requests.hit(item, *ids):
+                    raise await self._refusal(on.requests, item, ids, f"{who} request")
+
+        await self.store.run(check)
 
     def _request_limits(
         self, actor: Actor, model: ModelConfig
@@ -78,16 +81,28 @@ class RateLimiter:
 
     async def check_tokens(self, actor: Actor, model: ModelConfig) -> None:
         """Raise RateLimitedError while the user's or the model's TPM window is used up."""
-        for item, ids, who in self._token_limits(actor, model):
-            if not await self._tokens.test(item, *ids):
-                raise await self._refusal(self._tokens, item, ids, f"{who} token")
+        checks = self._token_limits(actor, model)
+        if not checks:
+            return
+
+        async def check(on: Strategies) -> None:
+            for item, ids, who in checks:
+                if not await on.tokens.test(item, *ids):
+                    raise await self._refusal(on.tokens, item, ids, f"{who} token")
+
+        await self.store.run(check)
 
     async def add_tokens(self, actor: Actor, model: ModelConfig, tokens: int) -> None:
         """Book `tokens` used by a finished call (always recorded, even past the limit)."""
-        if tokens <= 0:
+        checks = self._token_limits(actor, model)
+        if tokens <= 0 or not checks:
             return
-        for item, ids, _ in self._token_limits(actor, model):
-            await self._tokens.hit(item, *ids, cost=tokens)
+
+        async def book(on: Strategies) -> None:
+            for item, ids, _ in checks:
+                await on.tokens.hit(item, *ids, cost=tokens)
+
+        await self.store.run(book, booking=True)
 
     def _token_limits(
         self, actor: Actor, model: ModelConfig
@@ -110,12 +125,17 @@ class RateLimiter:
             return
         per_name = RateLimitItemPerMinute(self._login_per_minute, namespace=_NAMESPACE)
         per_ip = RateLimitItemPerMinute(self._login_per_minute * 5, namespace=_NAMESPACE)
-        for item, ids in (
+        checks = (
             (per_name, ("login", client_ip, username.lower())),
             (per_ip, ("login-ip", client_ip)),
-        ):
-            if not await self._requests.hit(item, *ids):
-                raise await self._refusal(self._requests, item, ids, "sign-in attempt")
+        )
+
+        async def check(on: Strategies) -> None:
+            for item, ids in checks:
+                if not await on.requests.hit(item, *ids):
+                    raise await self._refusal(on.requests, item, ids, "sign-in attempt")
+
+        await self.store.run(check)
 
     # --- shared -----------------------------------------------------------------------
 
@@ -133,17 +153,9 @@ class RateLimiter:
             retry_after=retry_after,
         )
 
-    async def ping(self) -> bool:
-        """True when the storage answers (always for memory; Redis may be down)."""
-        return bool(await self._storage.check())
+    async def ping(self) -> RedisState:
+        """ "off" (no Redis configured), "ok" or "down"."""
+        return await self.store.ping()
 
     async def aclose(self) -> None:
-        """Release the storage: the memory storage's expiry task or the Redis connections.
-        `limits` has no public close, hence the careful attribute lookups."""
-        timer = getattr(self._storage, "timer", None)
-        if timer is not None and not timer.done():
-            timer.cancel()
-        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
-        close = getattr(client, "aclose", None)
-        if close is not None:
-            await close()
+        await self.store.aclose()

@@ -113,7 +113,8 @@ async def start_services(
         resolve_fallback=store.registry.find_config,
         allow_private=lambda model: may_reach_private(model.is_global, settings),
     )
-    limiter = RateLimiter(settings)
+    limiter = RateLimiter(settings, on_failure=metrics.record_limiter_failure)
+    await limiter.ping()  # Redis down at start: warned now (the server starts anyway)
     usage = UsageRecorder(store.db)
     await usage.start()
     chat = ChatService(store.db, store.registry, client, usage, limiter, metrics)

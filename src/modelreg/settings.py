@@ -23,7 +23,13 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = None
     # comma-separated base64 keys kept for decryption during rotation
     old_encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # seconds to wait for a new database connection before answering 503
+    database_connect_timeout: float = 5.0
     redis_url: str | None = None
+    # Redis down: False = fail open (per-process limits, a warning, a metric), True = 503
+    rate_limit_fail_closed: bool = False
+    # seconds to wait for Redis (connect and each command) before treating it as down
+    redis_timeout: float = 1.0
     admin_password: SecretStr | None = None
     # signs session cookies; default: generated into the data dir like the encryption key
     session_secret: SecretStr | None = None

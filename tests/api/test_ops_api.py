@@ -25,7 +25,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_health_and_readiness(live_server: LiveServer) -> None:
     with live_server.client() as http:
         assert http.get("/healthz").json() == {"status": "ok"}
-        assert http.get("/readyz").json() == {"status": "ok"}
+        assert http.get("/readyz").json() == {"status": "ok", "database": "ok", "redis": "off"}
 
 
 def test_readiness_fails_when_the_database_is_gone(

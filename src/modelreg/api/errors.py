@@ -17,6 +17,9 @@ ValidationFailedError(field)           422 validation_error
 MissingCredentialsError                422 missing_credentials
 ConfigError (other)                    400 config_error
 RateLimitedError, BudgetExceededError  429 rate_limited   + Retry-After
+DatabaseUnavailableError               503 database_unavailable + Retry-After (an HTML page
+                                           for browser pages)
+RateLimiterUnavailableError            503 rate_limiter_unavailable + Retry-After
 UnsafeURLError                         422 unsafe_url     (field: base_url)
 ProviderTimeoutError                   504 upstream_timeout
 ProviderConnectionError, CircuitOpen   502/503 upstream_unavailable
@@ -37,7 +40,7 @@ from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -55,6 +58,7 @@ __all__ = [
     "install_error_handlers",
     "render_error",
     "status_for",
+    "unavailable_page",
 ]
 
 log = logging.getLogger(__name__)
@@ -165,6 +169,12 @@ def status_for(exc: e.ModelregError) -> tuple[int, str]:
             return 400, "config_error"
         case e.LimitExceededError():
             return 429, "rate_limited"
+        case e.DatabaseUnavailableError():
+            return 503, "database_unavailable"
+        case e.RateLimiterUnavailableError():
+            return 503, "rate_limiter_unavailable"
+        case e.ServiceUnavailableError():
+            return 503, "service_unavailable"
         case e.UnsafeURLError():
             return 422, "unsafe_url"
         case e.ProviderTimeoutError():
@@ -201,7 +211,7 @@ def _our_response(exc: Exception) -> JSONResponse:
         status, kind = status_for(exc)
         field = "base_url" if isinstance(exc, e.UnsafeURLError) else getattr(exc, "field", None)
         limit_headers = None
-        if isinstance(exc, e.LimitExceededError):
+        if isinstance(exc, e.LimitExceededError | e.ServiceUnavailableError):
             limit_headers = _retry_after_header(exc.retry_after) or None
         message = exc.message if status < 500 or status >= 502 else "Internal server error"
         return error_response(
@@ -265,7 +275,32 @@ def render_error(
     return response
 
 
+_UNAVAILABLE_PAGE: Final = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Temporarily unavailable - modelreg</title>
+<meta http-equiv="refresh" content="{seconds}"></head>
+<body><h1>Temporarily unavailable</h1>
+<p>modelreg cannot reach a service it needs. This page reloads in {seconds} seconds.</p>
+</body></html>
+"""
+
+
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/v1/", "/static/")) or path in ("/readyz", "/metrics"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def unavailable_page(exc: e.ServiceUnavailableError) -> HTMLResponse:
+    """A browser page's 503: a page that retries by itself, not a JSON body."""
+    headers = _retry_after_header(exc.retry_after)
+    body = _UNAVAILABLE_PAGE.format(seconds=headers["Retry-After"])
+    return HTMLResponse(body, status_code=503, headers=headers)
+
+
 async def _handle(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, e.ServiceUnavailableError) and _is_page(request):
+        return unavailable_page(exc)
     # the /v1 routes made the id before anything could fail (api/routes/_request_id.py)
     request_id = getattr(request.state, "request_id", None)
     return render_error(

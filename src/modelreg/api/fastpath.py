@@ -33,6 +33,7 @@ from modelreg.actor import Actor
 from modelreg.api.deps import unauthenticated
 from modelreg.api.errors import render_error
 from modelreg.api.metrics_middleware import NOSNIFF
+from modelreg.api.startup import report_startup_failure
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import admit_model, loads_body
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai
@@ -76,6 +77,8 @@ class GatewayFastPath:
             or scope["path"] != _CHAT
             or scope["method"] != "POST"
         ):
+            if scope["type"] == "lifespan":
+                send = report_startup_failure(self.state, send)
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from modelreg.actor import SYSTEM
 from modelreg.chat.usage_rollup import fold_daily, upsert_daily
 from modelreg.db.models import LLMModel, UsageEvent, utcnow
+from modelreg.errors import DatabaseUnavailableError
 from modelreg.ids import uuid7
 
 if TYPE_CHECKING:
@@ -257,16 +258,19 @@ class UsageRecorder:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                # an outage is logged by the database in one line: no traceback for it
+                trace = not isinstance(exc, DatabaseUnavailableError)
                 if attempt == self._retries:
                     self.lost += len(batch)
-                    log.exception(
+                    log.error(
                         "usage events could not be written after %d attempts: %d lost",
                         attempt,
                         len(batch),
+                        exc_info=trace,
                     )
                     return
-                log.warning("usage write failed (attempt %d), retrying", attempt, exc_info=True)
+                log.warning("usage write failed (attempt %d), retrying", attempt, exc_info=trace)
                 await asyncio.sleep(delay)
                 delay *= 2
 

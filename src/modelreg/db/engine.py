@@ -4,6 +4,10 @@ On PostgreSQL every transaction first switches to the application role (`modelre
 which row-level security applies to) and records who is asking, with `set_config(..., true)`
 so both are undone when the transaction ends and never leak to the next user of the pooled
 connection. On SQLite the service layer applies the same rules.
+
+A session or ping that fails because the database is unreachable raises
+`DatabaseUnavailableError` (db/outage.py decides what counts), which every API surface answers
+as a 503 with `Retry-After`; the pool reconnects on its own when the database is back.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from modelreg.actor import Actor
+from modelreg.db.outage import Outage, is_outage
 from modelreg.db.rls import APP_ROLE, rls_context_sql
+from modelreg.errors import ModelregError
 
 if TYPE_CHECKING:
     from modelreg.settings import Settings
@@ -55,9 +61,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 class Database:
     def __init__(
-        self, url: str, *, app_role: str | None = APP_ROLE, pool_size: int = 10, echo: bool = False
+        self,
+        url: str,
+        *,
+        app_role: str | None = APP_ROLE,
+        pool_size: int = 10,
+        echo: bool = False,
+        connect_timeout: float = 5.0,
     ) -> None:
         self.url = normalize_url(url)
+        self.outage = Outage(self.url)
         backend = make_url(self.url).get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database backend {backend!r}")
@@ -67,6 +80,8 @@ class Database:
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "postgresql":
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+            # asyncpg waits 60 s for an unanswered connect; a request should not
+            kwargs["connect_args"] = {"timeout": connect_timeout}
         elif make_url(self.url).database in (None, "", ":memory:"):
             # each pooled connection would see its own empty in-memory database
             raise ValueError("use a SQLite file, not an in-memory database")
@@ -77,20 +92,39 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        return cls(settings.resolved_database_url)
+        return cls(
+            settings.resolved_database_url, connect_timeout=settings.database_connect_timeout
+        )
 
     @asynccontextmanager
     async def session(self, actor: Actor) -> AsyncIterator[AsyncSession]:
-        """One transaction as `actor`: committed when the block ends, rolled back on error."""
-        async with self._sessions() as session, session.begin():
-            if self.dialect == "postgresql":
-                sql, params = rls_context_sql(actor, self.app_role)
-                await session.execute(text(sql), params)
-            yield session
+        """One transaction as `actor`: committed when the block ends, rolled back on error.
+        Raises DatabaseUnavailableError when the database cannot be reached."""
+        try:
+            async with self._sessions() as session, session.begin():
+                if self.dialect == "postgresql":
+                    sql, params = rls_context_sql(actor, self.app_role)
+                    await session.execute(text(sql), params)
+                yield session
+        except ModelregError:
+            raise  # ours, raised by the block (an outage of a nested session included)
+        except Exception as exc:
+            if is_outage(exc):
+                raise self.outage.unavailable(exc) from exc
+            raise
+        if self.outage.down:
+            self.outage.recovered()
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            if is_outage(exc):
+                raise self.outage.unavailable(exc) from exc
+            raise
+        if self.outage.down:
+            self.outage.recovered()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

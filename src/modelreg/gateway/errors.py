@@ -83,6 +83,8 @@ _KINDS: dict[str, tuple[str, str]] = {
     "overloaded": ("server_error", "overloaded_error"),
     "timeout": ("timeout_error", "api_error"),
     "server": ("server_error", "api_error"),
+    # our own database or Redis is down: both SDKs retry a 503 after its Retry-After
+    "unavailable": ("server_error", "api_error"),
 }
 
 _HTTP_KINDS = {
@@ -179,6 +181,13 @@ def classify(exc: BaseException, request_id: str | None = None) -> ErrorInfo:
             "budget_exceeded" if isinstance(exc, e.BudgetExceededError) else "rate_limit_exceeded"
         )
         return ErrorInfo(429, "rate_limit", exc.message, code=code, retry_after=exc.retry_after)
+    if isinstance(exc, e.ServiceUnavailableError):
+        code = (
+            "database_unavailable"
+            if isinstance(exc, e.DatabaseUnavailableError)
+            else "rate_limiter_unavailable"
+        )
+        return ErrorInfo(503, "unavailable", exc.message, code=code, retry_after=exc.retry_after)
     if isinstance(exc, e.UnsafeURLError):
         return ErrorInfo(400, "invalid_request", exc.message, code="unsafe_base_url")
     if isinstance(exc, e.ProviderTimeoutError):
@@ -227,6 +236,8 @@ def _log_failure(exc: BaseException, info: ErrorInfo, request_id: str | None) ->
     """One line for an upstream failure answered with a 5xx: without it the request id a
     caller reports would match nothing in the log. Unexpected errors are logged by `classify`
     (with their traceback); 4xx are the caller's and stay out of the log."""
+    if isinstance(exc, e.ServiceUnavailableError):
+        return  # logged where it happened, once per outage, not once per request
     if info.status >= 500 and isinstance(exc, e.ModelregError):
         model = getattr(exc, "model", None) or "-"
         log.warning(

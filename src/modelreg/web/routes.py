@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +27,7 @@ from modelreg.api.auth import clear_session, ensure_csrf_cookie, issue_session, 
 from modelreg.api.auth import verify_csrf_form as _verify_csrf_form
 from modelreg.api.deps import get_services
 from modelreg.api.errors import ApiError
-from modelreg.errors import RateLimitedError
+from modelreg.errors import RateLimitedError, ServiceUnavailableError
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -191,6 +192,11 @@ async def login(
     try:
         client_ip = request.client.host if request.client else "unknown"
         await services.limiter.check_login(username.strip(), client_ip)
+        actor = (
+            await services.accounts.authenticate_password(username.strip(), password)
+            if username.strip() and password
+            else None
+        )
     except RateLimitedError as exc:
         wait = int(exc.retry_after or 60)
         return _login_form(
@@ -200,11 +206,17 @@ async def login(
             error=f"Too many sign-in attempts. Try again in {wait} seconds.",
             status_code=429,
         )
-    actor = (
-        await services.accounts.authenticate_password(username.strip(), password)
-        if username.strip() and password
-        else None
-    )
+    except ServiceUnavailableError as exc:  # the database, or Redis when failing closed
+        wait = max(1, math.ceil(exc.retry_after))
+        form = _login_form(
+            request,
+            next_url=next_url,
+            username=username,
+            error=f"Sign-in is unavailable for a moment. Try again in {wait} seconds.",
+            status_code=503,
+        )
+        form.headers["Retry-After"] = str(wait)
+        return form
     if actor is None:
         return _login_form(
             request,

@@ -9,11 +9,13 @@ import logging
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, SecretStr
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, SecretStr
 
 from modelreg.api.auth import read_session
 from modelreg.api.deps import ServicesDep
-from modelreg.api.errors import ApiError, ErrorBody
+from modelreg.api.errors import ApiError, ErrorBody, ErrorDetail
+from modelreg.errors import DatabaseUnavailableError
 from modelreg.metrics import CONTENT_TYPE
 from modelreg.services import Services
 
@@ -33,18 +35,48 @@ async def healthz() -> HealthStatus:
     return HealthStatus()
 
 
+class ReadyStatus(BaseModel):
+    """Readiness and what it depends on. `redis` is "off" without MODELREG_REDIS_URL. With
+    Redis down and limits failing open the server keeps serving: 200, status "degraded"."""
+
+    status: Literal["ok", "degraded", "unavailable"]
+    database: Literal["ok", "down"]
+    redis: Literal["ok", "down", "off"]
+    error: ErrorDetail | None = Field(default=None, description="Set when not ready (503)")
+
+
 @router.get(
     "/readyz",
-    summary="Readiness: the database answers",
-    responses={503: {"model": ErrorBody, "description": "The database is unreachable"}},
+    summary="Readiness: the database answers (and Redis, when limits fail closed)",
+    response_model=ReadyStatus,
+    response_model_exclude_none=True,
+    responses={
+        503: {
+            "model": ReadyStatus,
+            "description": "The database is unreachable, or Redis is and limits fail closed",
+        }
+    },
 )
-async def readyz(services: ServicesDep) -> HealthStatus:
+async def readyz(services: ServicesDep) -> ReadyStatus | JSONResponse:
+    database: Literal["ok", "down"] = "ok"
     try:
         await services.db.ping()
+    except DatabaseUnavailableError:  # logged by the database, once per outage
+        database = "down"
     except Exception as exc:  # any failure means "not ready"; the reason goes to the log only
         log.warning("readiness check failed: %s", type(exc).__name__)
-        raise ApiError(503, "The database is not reachable", type="not_ready") from None
-    return HealthStatus()
+        database = "down"
+    redis = await services.limiter.ping()
+    down = [name for name, state in (("database", database), ("Redis", redis)) if state == "down"]
+    if database == "down" or (redis == "down" and services.settings.rate_limit_fail_closed):
+        body = ReadyStatus(
+            status="unavailable",
+            database=database,
+            redis=redis,
+            error=ErrorDetail(type="not_ready", message=f"Not reachable: {', '.join(down)}"),
+        )
+        return JSONResponse(body.model_dump(mode="json"), status_code=503)
+    return ReadyStatus(status="degraded" if down else "ok", database=database, redis=redis)
 
 
 @router.get(
