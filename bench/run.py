@@ -455,7 +455,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--targets",
         default="direct,modelreg",
         help="comma-separated: direct, modelreg, litellm, modelreg-wN (N workers "
-        "on both cores, capacity tests only)",
+        "on both cores, capacity tests only), modelreg-ref (needs --ref-src)",
+    )
+    ap.add_argument(
+        "--ref-src",
+        type=Path,
+        default=None,
+        help="src/ of another checkout (git worktree add /tmp/ref <commit>) served as the "
+        "target modelreg-ref, to compare two commits side by side in one run",
     )
     ap.add_argument(
         "--with-litellm",
@@ -616,6 +623,10 @@ def make_target(
         # several workers share both cores with the load generator: a scaling check only
         workers = int(name.removeprefix("modelreg-w"))
         return targets.modelreg(ups, workdir, None if cpu is None else "0,1", workers, name)
+    if name == "modelreg-ref":
+        if args.ref_src is None:
+            raise SystemExit("the target modelreg-ref needs --ref-src (another checkout's src/)")
+        return targets.modelreg(ups, workdir, cpu, name=name, src=args.ref_src)
     if name == "litellm":
         return targets.litellm(ups, workdir, cpu, args.litellm_venv)
     raise SystemExit(f"unknown target {name!r}")

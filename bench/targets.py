@@ -206,11 +206,20 @@ def precompile_modelreg() -> str:
 
 
 def modelreg(
-    ups: Upstreams, workdir: Path, cpu: str | None, workers: int = 1, name: str = "modelreg"
+    ups: Upstreams,
+    workdir: Path,
+    cpu: str | None,
+    workers: int = 1,
+    name: str = "modelreg",
+    src: Path | None = None,
 ) -> Target:
+    """`src`: another checkout's `src/` (e.g. a git worktree of the previous commit), served by
+    the same interpreter and packages, to compare two versions in one run."""
     port = free_port()
     data = workdir / f"{name}-data"
     env = _modelreg_env(data, port)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     # `serve` on an empty data dir migrates and creates the first admin (from
     # MODELREG_ADMIN_PASSWORD): this start is also a cold start of the embedded default
     proc, secs = _start_serve(env, port, cpu, workdir / f"{name}.log", workers)
