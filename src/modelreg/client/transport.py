@@ -189,6 +189,11 @@ class HttpTransport:
         # the URL and the trust; parsing the URL and its IP took ~15 % of a gateway request)
         self._targets: dict[tuple[str, bool], _Target] = {}
 
+    @property
+    def in_use(self) -> int:
+        """Connections lent out right now (back to 0 when every answer was closed)."""
+        return self._in_use
+
     # --- the request ---------------------------------------------------------------------
 
     @asynccontextmanager

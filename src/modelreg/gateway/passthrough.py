@@ -277,12 +277,12 @@ class RelayOutcome:
 
     def settle(self) -> None:
         """Where the usage never came but output was relayed, an estimate marked as such:
-        OpenAI-compatible servers send one token per content event (less the role and
-        finish events); the input from the request's size (~4 bytes a token)."""
+        OpenAI-compatible servers send about one token per content event (less the finish
+        event; at least one token); the input from the request's size (~4 bytes a token)."""
         if self.usage is not None or self.events == 0:
             return
         self.usage = Usage(
-            input_tokens=max(1, self.prompt_chars // 4), output_tokens=max(0, self.events - 2)
+            input_tokens=max(1, self.prompt_chars // 4), output_tokens=max(1, self.events - 1)
         )
         self.estimated = True
 
