@@ -14,9 +14,11 @@ The model of a turn is, in order: the request's `model`, the conversation's mode
 default, the system default / first enabled global model (`registry.get_default_model`).
 A request that names a model also makes it the conversation's model for later turns.
 
-Tool rounds run here (with the client's `run_tool_calls` / `next_round_messages` helpers)
-rather than inside the client, because a turn must stop as soon as the model calls a
-client-declared tool, and each round's assistant and tool messages are stored.
+Tool rounds run in the client's tool loop (client/tool_loop.py), which folds each streamed
+round with the one `StreamAccumulator`; this service tells it which calls to run (server-side
+tools only: a call to a client-declared tool ends the turn) and stores each round's assistant
+and tool messages from its per-round callback. A stream whose reader leaves is read on for a
+short grace (client/detached.py), so its usage is booked, or estimated and marked as such.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from decimal import Decimal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from modelreg.actor import Actor
@@ -44,22 +46,23 @@ from modelreg.chat.store import (
     uuid_or_none,
 )
 from modelreg.chat.tools import ToolRegistry
-from modelreg.chat.turn import ChatEvent, Progress, Turn, TurnInput, TurnResult
-from modelreg.client.tool_loop import next_round_messages, run_tool_calls
+from modelreg.chat.turn import Booking, ChatEvent, Final, Progress, Turn, TurnInput, TurnResult
+from modelreg.client.detached import DetachableStream, StreamEnd
+from modelreg.client.tool_loop import OnRound, ToolRound
 from modelreg.db.models import Conversation, utcnow
 from modelreg.db.models import Message as MessageRow
 from modelreg.errors import ConfigError, ModelregError, UnknownModelError, ValidationFailedError
 from modelreg.model_config import ModelConfig
+from modelreg.providers.accumulate import StreamAccumulator, request_chars
 from modelreg.registry.usable import ensure_usable
 from modelreg.types import (
-    FinishEvent,
+    ChatResponse,
     Message,
-    MetaEvent,
     ReasoningDelta,
+    StreamEvent,
     TextDelta,
+    ToolCall,
     ToolCallEnd,
-    Usage,
-    UsageEvent,
 )
 
 if TYPE_CHECKING:
@@ -98,7 +101,7 @@ class ChatService:
         self.enhancer: ContextEnhancer = enhancer or NoopEnhancer()
         self.tools = tools or ToolRegistry()
         self.conversations = ConversationService(db, registry)
-        self._saving: set[asyncio.Task[TurnResult]] = set()
+        self._saving: set[asyncio.Task[None]] = set()
 
     # --- phase 1: validate, then store the input ----------------------------------------
 
@@ -173,36 +176,30 @@ class ChatService:
         progress = Progress()
         messages = await self._context(turn)
         try:
-            for round_no in range(MAX_TOOL_ROUNDS + 1):
-                response = await self.client.chat(turn.model, messages, **self._call_args(turn))
-                if response.ttft_ms is not None and progress.ttft_ms is None:
-                    progress.ttft_ms = response.ttft_ms
-                progress.served = await self.registry.served_config(
-                    turn.model, response.served_by_id
-                )
-                progress.fallback_reasons = response.fallback_reasons
-                progress.usage += response.usage
-                progress.text = [response.text]
-                progress.reasoning.append(response.reasoning)
-                progress.calls = list(response.tool_calls)
-                progress.finish = response.finish_reason
-                if not self._runs_server_tools(turn, progress, round_no):
-                    break
-                messages = await self._tool_round(turn, progress, messages)
+            response = await self.client.chat(
+                turn.model, messages, tool_handler=self.tools.call,
+                handles=self._handles(turn, progress), on_round=self._on_round(turn, progress),
+                max_tool_rounds=MAX_TOOL_ROUNDS, **self._call_args(turn),
+            )  # fmt: skip
         except ModelregError as exc:
-            await self._finish(turn, progress, "error", error=exc)
+            await self._finish(turn, progress, Final(ChatResponse(usage=progress.usage)),
+                               "error", error=exc)  # fmt: skip
             raise
         if progress.ttft_ms is None:
             progress.ttft_ms = progress.latency_ms
-        return await self._finish(turn, progress, "complete")
+        return await self._finish(turn, progress, Final(response, response.finish_reason),
+                                  "complete")  # fmt: skip
 
     # --- phase 2b: events as they arrive -------------------------------------------------
 
     async def stream(self, turn: Turn) -> AsyncIterator[ChatEvent]:
         """Events: meta, text_delta, reasoning_delta, tool_call, tool_result, usage, done —
         or error (then the message is stored as incomplete when text had arrived, else as
-        error). If the consumer goes away, the text so far is stored as incomplete."""
+        error). If the consumer goes away, the upstream is read on for a short grace (for the
+        usage), then the message is stored as incomplete with the tokens (or an estimate)."""
         progress = Progress()
+        fold = StreamAccumulator()  # the client's tool loop folds each round into it
+        events: DetachableStream[StreamEvent | ToolRound] | None = None
         saved = False
         yield (
             "meta",
@@ -214,34 +211,30 @@ class ChatService:
         )
         try:
             messages = await self._context(turn)
-            for round_no in range(MAX_TOOL_ROUNDS + 1):
-                progress.text, progress.calls, progress.round_usage = [], [], Usage()
-                async for event in self.client.stream(
-                    turn.model, messages, **self._call_args(turn)
-                ):
-                    out = await self._on_event(turn, progress, event)
-                    if out is not None:
-                        yield out
-                progress.usage += progress.round_usage
-                progress.round_usage = Usage()
-                if not self._runs_server_tools(turn, progress, round_no):
-                    break
-                messages = await self._tool_round(turn, progress, messages)
-                results = progress.rounds[-len(progress.calls) :]
-                for call, row in zip(progress.calls, results, strict=True):
-                    yield "tool_result", {"id": call.id, "name": call.name, "content": row.content}
-            result = await self._finish(turn, progress, "complete")
+            progress.prompt_chars = request_chars(messages, turn.tools)
+            events = DetachableStream(self.client.stream_tool_loop(
+                turn.model, messages, self.tools.call, max_tool_rounds=MAX_TOOL_ROUNDS,
+                handles=self._handles(turn, progress), on_round=self._on_round(turn, progress),
+                fold=fold, **self._call_args(turn),
+            ))  # fmt: skip
+            async for item in events:
+                for out in self._on_event(turn, progress, item):
+                    yield out
+            result = await self._finish(turn, progress, self._final(fold, progress), "complete")
             saved = True
             yield "usage", usage_json(result.usage)
             yield "done", result_json(result)
         except Exception as exc:
             if saved:
                 raise
+            if events is not None:
+                events.cancel()
             if not isinstance(exc, ModelregError):
                 log.exception("chat stream failed")
             error = exc if isinstance(exc, ModelregError) else ModelregError("internal error")
-            status = "incomplete" if "".join(progress.text) else "error"
-            result = await self._finish(turn, progress, status, error=error)
+            status = "incomplete" if fold.text else "error"
+            final = self._final(fold, progress)
+            result = await self._finish(turn, progress, final, status, error=error)
             saved = True
             yield (
                 "error",
@@ -254,31 +247,50 @@ class ChatService:
             )
         finally:
             if not saved:
-                # the consumer went away mid-stream: keep what arrived, in a task that the
-                # cancellation of this one cannot interrupt
-                self._save_in_background(turn, progress)
+                self._keep_after_leaving(turn, progress, fold, events)
 
-    async def _on_event(self, turn: Turn, progress: Progress, event: Any) -> ChatEvent | None:
+    def _keep_after_leaving(
+        self,
+        turn: Turn,
+        progress: Progress,
+        fold: StreamAccumulator,
+        events: DetachableStream[StreamEvent | ToolRound] | None,
+    ) -> None:
+        """The consumer went away mid-stream: no further tool round; the upstream is read on
+        for a grace (for its usage), then what arrived is stored, in a task that the
+        cancellation of this one cannot interrupt."""
+        progress.left = True
+
+        async def save(_: StreamEnd | None = None) -> None:
+            await self._finish(turn, progress, self._final(fold, progress), "incomplete")
+
+        if events is None:
+            task = asyncio.create_task(save())
+            self._saving.add(task)
+            task.add_done_callback(self._saving.discard)
+        else:
+            events.detach(save)
+
+    def _on_event(
+        self, turn: Turn, progress: Progress, event: StreamEvent | ToolRound
+    ) -> list[ChatEvent]:
         if isinstance(event, TextDelta):
             progress.first_output()
-            progress.text.append(event.text)
-            return "text_delta", {"text": event.text}
+            return [("text_delta", {"text": event.text})]
         if isinstance(event, ReasoningDelta):
             progress.first_output()
-            progress.reasoning.append(event.text)
-            return "reasoning_delta", {"text": event.text}
+            return [("reasoning_delta", {"text": event.text})]
         if isinstance(event, ToolCallEnd):
             progress.first_output()
-            progress.calls.append(event.call)
-            return "tool_call", call_json(event.call, server=event.call.name in turn.server_tools)
-        if isinstance(event, UsageEvent):
-            progress.round_usage = event.usage
-        elif isinstance(event, FinishEvent):
-            progress.finish = event.reason
-        elif isinstance(event, MetaEvent) and event.served_by_id is not None:
-            progress.served = await self.registry.served_config(turn.model, event.served_by_id)
-            progress.fallback_reasons = event.fallback_reasons
-        return None
+            server = event.call.name in turn.server_tools
+            return [("tool_call", call_json(event.call, server=server))]
+        if isinstance(event, ToolRound):
+            calls = event.response.tool_calls
+            return [
+                ("tool_result", {"id": call.id, "name": call.name, "content": content})
+                for call, content in zip(calls, event.results, strict=True)
+            ]
+        return []
 
     # --- shared pieces -------------------------------------------------------------------
 
@@ -298,62 +310,70 @@ class ChatService:
         }
 
     @staticmethod
-    def _runs_server_tools(turn: Turn, progress: Progress, round_no: int) -> bool:
-        """Another round only when every call is to a server-side tool (a call to a
-        client-declared tool ends the turn: the caller runs it and sends the result)."""
-        return (
-            bool(progress.calls)
-            and progress.finish == "tool_calls"
-            and all(c.name in turn.server_tools for c in progress.calls)
-            and round_no < MAX_TOOL_ROUNDS
-        )
+    def _handles(turn: Turn, progress: Progress) -> Callable[[ToolCall], bool]:
+        """The loop runs server-side tools only (a call to a client-declared tool ends the
+        turn: the caller runs it and sends the result), and none once the reader left."""
+        return lambda call: call.name in turn.server_tools and not progress.left
 
-    async def _tool_round(
-        self, turn: Turn, progress: Progress, messages: list[Message]
-    ) -> list[Message]:
-        text = "".join(progress.text)
-        results = await run_tool_calls(progress.calls, self.tools.call)
-        now = utcnow()
-        served = progress.served or turn.model
-        progress.rounds.append(
+    def _on_round(self, turn: Turn, progress: Progress) -> OnRound:
+        async def on_round(done: ToolRound) -> None:
+            response = done.response
+            progress.usage += response.usage
+            if progress.ttft_ms is None and response.ttft_ms is not None:
+                progress.ttft_ms = response.ttft_ms
+            if done.results:  # a round that ran tools: its messages are stored with the turn
+                progress.reasoning.append(response.reasoning)
+                progress.rounds.extend(await self._round_rows(turn, done))
+
+        return on_round
+
+    async def _round_rows(self, turn: Turn, done: ToolRound) -> list[MessageRow]:
+        response = done.response
+        served = await self.registry.served_config(turn.model, response.served_by_id)
+        rows = [
             MessageRow(
                 id=uuid.uuid4(), conversation_id=turn.conversation_id, user_id=turn.user_id,
-                role="assistant", content=text, tool_calls=tool_calls_json(progress.calls),
+                role="assistant", content=response.text,
+                tool_calls=tool_calls_json(response.tool_calls),
                 llm_model_id=uuid_or_none(served.id), model_name=served.name,
-                finish_reason="tool_calls", status="complete", created_at=now,
+                finish_reason="tool_calls", status="complete", created_at=utcnow(),
             )
-        )  # fmt: skip
-        for call, result in zip(progress.calls, results, strict=True):
-            progress.rounds.append(
+        ]  # fmt: skip
+        for call, result in zip(response.tool_calls, done.results, strict=True):
+            rows.append(
                 MessageRow(
                     id=uuid.uuid4(), conversation_id=turn.conversation_id,
                     user_id=turn.user_id, role="tool", content=result, tool_call_id=call.id,
                     status="complete", created_at=utcnow(),
                 )
             )  # fmt: skip
-        return list(next_round_messages(messages, text, progress.calls, results))
+        return rows
 
-    def _save_in_background(self, turn: Turn, progress: Progress) -> None:
-        task = asyncio.create_task(self._finish(turn, progress, "incomplete"))
-        self._saving.add(task)
-        task.add_done_callback(self._saving.discard)
+    @staticmethod
+    def _final(fold: StreamAccumulator, progress: Progress) -> Final:
+        """The last round as folded, with the usage of every round (the last one estimated
+        when its usage never came)."""
+        usage, estimated = fold.usage_or_estimate(progress.prompt_chars)
+        return Final(replace(fold.result(), usage=usage), fold.finish_reason, estimated)
 
     async def _finish(
         self,
         turn: Turn,
         progress: Progress,
+        final: Final,
         status: str,
         *,
         error: ModelregError | None = None,
     ) -> TurnResult:
         """Store the assistant message, book usage, cost, metrics and token limits."""
-        served = progress.served or turn.model
-        usage = progress.usage if status == "complete" else progress.usage + progress.round_usage
+        answer = final.response
+        served = await self.registry.served_config(turn.model, answer.served_by_id)
+        usage = answer.usage
         cost = served.cost(usage.input_tokens, usage.output_tokens)
         latency = progress.latency_ms
-        text = "".join(progress.text)
-        client_calls = tuple(c for c in progress.calls if c.name not in turn.server_tools)
-        finish = progress.finish or ("error" if status == "error" else None)
+        calls = answer.tool_calls if status == "complete" else ()
+        client_calls = tuple(c for c in calls if c.name not in turn.server_tools)
+        finish = final.finish
         if status != "complete" and finish is None:
             finish = "error"
         row = MessageRow(
@@ -361,8 +381,8 @@ class ChatService:
             conversation_id=turn.conversation_id,
             user_id=turn.user_id,
             role="assistant",
-            content=text,
-            tool_calls=tool_calls_json(progress.calls if status == "complete" else ()),
+            content=answer.text,
+            tool_calls=tool_calls_json(calls),
             llm_model_id=uuid_or_none(served.id),
             model_name=served.name,
             input_tokens=usage.input_tokens,
@@ -385,16 +405,17 @@ class ChatService:
                     conversation.updated_at = utcnow()
         except Exception:
             log.exception("could not store the assistant message of %s", turn.conversation_id)
-        self._account(turn, served, usage, cost, latency, progress.ttft_ms, status, error)
+        outcome = Booking(served, usage, cost, latency, status, error, final.estimated)
+        self._account(turn, progress, outcome)
         await self.limiter.add_tokens(turn.actor, served, usage.total_tokens)
         return TurnResult(
             conversation_id=turn.conversation_id,
             message_id=turn.assistant_id,
             model_id=served.id,
             model_name=served.name,
-            text=text,
-            reasoning="".join(progress.reasoning),
-            tool_calls=client_calls if status == "complete" else (),
+            text=answer.text,
+            reasoning="".join((*progress.reasoning, answer.reasoning)),
+            tool_calls=client_calls,
             usage=usage,
             cost=cost,
             latency_ms=latency,
@@ -402,20 +423,12 @@ class ChatService:
             finish_reason=finish,
             status=status,
             error=error.message if error is not None else None,
-            fallback_reasons=progress.fallback_reasons,
+            fallback_reasons=answer.fallback_reasons,
         )
 
-    def _account(
-        self,
-        turn: Turn,
-        served: ModelConfig,
-        usage: Usage,
-        cost: Decimal,
-        latency_ms: float,
-        ttft_ms: float | None,
-        status: str,
-        error: ModelregError | None,
-    ) -> None:
+    def _account(self, turn: Turn, progress: Progress, booking: Booking) -> None:
+        served, usage, cost, error = booking.served, booking.usage, booking.cost, booking.error
+        ttft_ms = progress.ttft_ms
         self.usage.record(
             user_id=turn.user_id,
             llm_model_id=served.id,
@@ -425,9 +438,10 @@ class ChatService:
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_read_tokens,
             cost=cost,
-            latency_ms=latency_ms,
+            latency_ms=booking.latency_ms,
             ttft_ms=ttft_ms,
-            status={"complete": "ok"}.get(status, status),
+            status={"complete": "ok"}.get(booking.status, booking.status),
+            estimated=booking.estimated,
         )
         if error is not None:
             self.metrics.record_upstream_error(served.name, served.provider, type(error).__name__)
@@ -435,7 +449,7 @@ class ChatService:
             self.metrics.observe_upstream(
                 served.name,
                 served.provider,
-                latency_ms / 1000,
+                booking.latency_ms / 1000,
                 ttft_ms / 1000 if ttft_ms is not None else None,
             )
         self.metrics.record_usage(served.name, usage.input_tokens, usage.output_tokens, cost)

@@ -12,10 +12,11 @@ from typing import Any
 
 from modelreg.actor import Actor
 from modelreg.db.models import Message as MessageRow
+from modelreg.errors import ModelregError
 from modelreg.model_config import ModelConfig
-from modelreg.types import Message, ToolCall, ToolDefinition, Usage
+from modelreg.types import ChatResponse, Message, ToolCall, ToolDefinition, Usage
 
-__all__ = ["ChatEvent", "Progress", "Turn", "TurnInput", "TurnResult"]
+__all__ = ["Booking", "ChatEvent", "Final", "Progress", "Turn", "TurnInput", "TurnResult"]
 
 # one server-sent event of the chat API: (event name, JSON data)
 ChatEvent = tuple[str, dict[str, Any]]
@@ -71,19 +72,16 @@ class TurnResult:
 
 @dataclass(slots=True)
 class Progress:
-    """What a turn has produced so far, across tool rounds."""
+    """What a turn leaves behind across tool rounds (each round itself is folded by the
+    client's tool loop): stored round messages, usage of the ended rounds, timing."""
 
     started: float = field(default_factory=time.perf_counter)
-    served: ModelConfig | None = None
-    fallback_reasons: tuple[str, ...] = ()
-    text: list[str] = field(default_factory=list)  # the current round's text
-    reasoning: list[str] = field(default_factory=list)
-    calls: list[ToolCall] = field(default_factory=list)  # the current round's calls
-    usage: Usage = field(default_factory=Usage)
-    round_usage: Usage = field(default_factory=Usage)
-    finish: str | None = None
+    reasoning: list[str] = field(default_factory=list)  # of the rounds that ran tools
+    usage: Usage = field(default_factory=Usage)  # of the rounds that ended
     ttft_ms: float | None = None
     rounds: list[MessageRow] = field(default_factory=list)  # stored tool-round messages
+    prompt_chars: int = 0  # the size of the first request, for an estimate of its input
+    left: bool = False  # the reader of the stream went away: no further tool round
 
     def first_output(self) -> None:
         if self.ttft_ms is None:
@@ -92,3 +90,23 @@ class Progress:
     @property
     def latency_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """The turn's last answer: its text and calls, with the usage of every round."""
+
+    response: ChatResponse
+    finish: str | None = None  # None: the model never said why it stopped
+    estimated: bool = False  # the last round's usage never came; its tokens are a guess
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    served: ModelConfig
+    usage: Usage
+    cost: Decimal
+    latency_ms: float
+    status: str
+    error: ModelregError | None
+    estimated: bool

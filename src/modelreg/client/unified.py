@@ -27,12 +27,13 @@ from modelreg.client.resilience import (
 from modelreg.client.scrub import scrub_credentials
 from modelreg.client.stream_commit import OpenStream, aclose_events, first_event
 from modelreg.client.tool_loop import (
-    RoundCollector,
+    Handles,
+    OnRound,
     ToolHandler,
-    next_round_messages,
-    run_tool_calls,
+    ToolRound,
+    run_tool_loop,
+    stream_tool_loop,
 )
-from modelreg.client.tool_loop import run_tool_loop as _run_tool_loop
 from modelreg.client.transport import HttpTransport
 from modelreg.client.transport_api import MAX_ERROR_BODY, Timeouts, Transport, UpstreamBody
 from modelreg.errors import (
@@ -44,6 +45,7 @@ from modelreg.errors import (
     UnexpectedResponseError,
 )
 from modelreg.model_config import ModelConfig
+from modelreg.providers.accumulate import StreamAccumulator
 from modelreg.providers.base import ConnectionChecker, HttpRequest, ProviderAdapter
 from modelreg.providers.lookup import get_adapter
 from modelreg.types import (
@@ -122,6 +124,8 @@ class UnifiedLLMClient:
         parallel_tool_calls: bool | None = None,
         seed: int | None = None,
         extra: dict[str, Any] | None = None,
+        handles: Handles | None = None,
+        on_round: OnRound | None = None,
     ) -> ChatResponse:
         request = _build_request(
             messages, tools, tool_choice, temperature, top_p, max_tokens, stop,
@@ -133,47 +137,61 @@ class UnifiedLLMClient:
 
         if tool_handler is None:
             return await send(request)
-        return await _run_tool_loop(send, request, tool_handler, max_tool_rounds)
+        return await run_tool_loop(
+            send, request, tool_handler, max_tool_rounds, handles=handles, on_round=on_round
+        )
 
     async def stream(
         self,
         model: ModelConfig,
         messages: Sequence[Message],
         *,
-        tools: Sequence[ToolDefinition] | None = None,
-        tool_choice: ToolChoice | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
         tool_handler: ToolHandler | None = None,
         max_tool_rounds: int = 8,
         fallbacks: Sequence[ModelConfig] | None = None,
-        parallel_tool_calls: bool | None = None,
-        seed: int | None = None,
-        extra: dict[str, Any] | None = None,
+        **call: Any,
     ) -> AsyncIterator[StreamEvent]:
         """Events as they arrive. The first is a `MetaEvent` naming the serving model. With a
         `tool_handler`, each round's events follow one another; a round that ends with
-        finish reason "tool_calls" is followed by the next round's MetaEvent."""
-        request = _build_request(
-            messages, tools, tool_choice, temperature, top_p, max_tokens, stop,
-            parallel_tool_calls, seed, extra, stream=True,
-        )  # fmt: skip
-        rounds = 0
-        while True:
-            collected = RoundCollector()
+        finish reason "tool_calls" is followed by the next round's MetaEvent. (`call`: the
+        arguments of `chat`: tools, tool_choice, temperature, ...)"""
+        if tool_handler is None:
+            request = _build_request(messages, **call, stream=True)
             async for event in self._stream_routed(model, fallbacks, request):
-                collected.add(event)
                 yield event
-            if tool_handler is None or not collected.wants_tools or rounds >= max_tool_rounds:
-                return
-            results = await run_tool_calls(collected.calls, tool_handler)
-            messages_next = next_round_messages(
-                request.messages, "".join(collected.text), collected.calls, results
-            )
-            request = replace(request, messages=messages_next)
-            rounds += 1
+            return
+        rounds = self.stream_tool_loop(
+            model, messages, tool_handler, max_tool_rounds=max_tool_rounds,
+            fallbacks=fallbacks, **call,
+        )  # fmt: skip
+        async for item in rounds:
+            if not isinstance(item, ToolRound):
+                yield item
+
+    def stream_tool_loop(
+        self,
+        model: ModelConfig,
+        messages: Sequence[Message],
+        tool_handler: ToolHandler | None,
+        *,
+        max_tool_rounds: int = 8,
+        handles: Handles | None = None,
+        on_round: OnRound | None = None,
+        fold: StreamAccumulator | None = None,
+        fallbacks: Sequence[ModelConfig] | None = None,
+        **call: Any,
+    ) -> AsyncIterator[StreamEvent | ToolRound]:
+        """The streamed tool loop (client/tool_loop.py): each round's events, folded into
+        `fold`, and after a round that ran tools its `ToolRound` with the results."""
+        request = _build_request(messages, **call, stream=True)
+
+        def open_round(req: ChatRequest) -> AsyncIterator[StreamEvent]:
+            return self._stream_routed(model, fallbacks, req)
+
+        return stream_tool_loop(
+            open_round, request, tool_handler, max_tool_rounds,
+            handles=handles, on_round=on_round, fold=fold,
+        )  # fmt: skip
 
     async def embed(
         self, model: ModelConfig, inputs: Sequence[str], *, dimensions: int | None = None
@@ -439,15 +457,15 @@ def _exhausted(last_error: ModelregError | None, reasons: list[str]) -> Modelreg
 
 def _build_request(
     messages: Sequence[Message],
-    tools: Sequence[ToolDefinition] | None,
-    tool_choice: ToolChoice | None,
-    temperature: float | None,
-    top_p: float | None,
-    max_tokens: int | None,
-    stop: str | Sequence[str] | None,
-    parallel_tool_calls: bool | None,
-    seed: int | None,
-    extra: dict[str, Any] | None,
+    tools: Sequence[ToolDefinition] | None = None,
+    tool_choice: ToolChoice | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    max_tokens: int | None = None,
+    stop: str | Sequence[str] | None = None,
+    parallel_tool_calls: bool | None = None,
+    seed: int | None = None,
+    extra: dict[str, Any] | None = None,
     *,
     stream: bool,
 ) -> ChatRequest:

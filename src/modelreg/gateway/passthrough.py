@@ -30,6 +30,7 @@ from typing import Any, Final
 import orjson
 
 from modelreg.client import UnifiedLLMClient
+from modelreg.client.detached import DRAIN_GRACE_SECONDS
 from modelreg.client.scrub import credential_bytes, scrub_bytes, scrub_credentials
 from modelreg.client.unified import RawResponse
 from modelreg.errors import ProviderError, UnexpectedResponseError
@@ -53,8 +54,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _DONE = b"data: [DONE]"
-# after a client left, how long the upstream is still read for its usage frame, and how much
-DRAIN_GRACE_SECONDS: Final = 2.0
+# after a client left, how much of the upstream is still read for its usage frame (and for
+# how long: DRAIN_GRACE_SECONDS, the same grace as the translated streams')
 _DRAIN_MAX_BYTES: Final = 1024 * 1024
 
 

@@ -5,9 +5,12 @@ Two small pieces, so that every adapter's stream loop stays short:
 - `ToolCallAssembler` is used *inside* adapters: it tracks tool calls by index while their
   argument fragments arrive (possibly interleaved), emits `ToolCallStart` / `ToolCallDelta`,
   and at the end parses each call's arguments exactly once into a `ToolCallEnd`.
-- `StreamAccumulator` is used by *consumers* (the client, non-streaming parse paths): it folds
-  any sequence of `StreamEvent`s into one `ChatResponse`. It trusts `ToolCallEnd` when it
-  comes and assembles calls itself when a producer never sent one.
+- `StreamAccumulator` is the one fold, used by every consumer: the client's tool loop, the
+  chat service, the gateway's translated streams and the non-streaming parse paths. It folds
+  any sequence of `StreamEvent`s into one `ChatResponse`, trusts `ToolCallEnd` when it comes
+  and assembles calls itself when a producer never sent one. Across tool rounds
+  (`begin_round`) it keeps the usage summed, and it can stand in an estimate for a round
+  whose usage never came (a client that left, an upstream that does not report it).
 
 Invalid tool arguments never raise: the call keeps `raw_arguments`, gets `arguments_error`,
 and the response carries a warning.
@@ -18,11 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import orjson
+
 from modelreg.providers._common import parse_tool_arguments
 from modelreg.types import (
     ChatResponse,
     FinishEvent,
     FinishReason,
+    Message,
     MetaEvent,
     ReasoningDelta,
     StreamEvent,
@@ -31,11 +37,39 @@ from modelreg.types import (
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
+    ToolDefinition,
     Usage,
     UsageEvent,
 )
 
-__all__ = ["StreamAccumulator", "ToolCallAssembler", "fold_events", "tool_call_warning"]
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "StreamAccumulator",
+    "ToolCallAssembler",
+    "estimate_tokens",
+    "fold_events",
+    "request_chars",
+    "tool_call_warning",
+]
+
+# a rough, provider-neutral ratio for English text and JSON; used only where usage never came
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(chars: int) -> int:
+    return -(-chars // CHARS_PER_TOKEN) if chars > 0 else 0
+
+
+def request_chars(messages: Iterable[Message], tools: Iterable[ToolDefinition] = ()) -> int:
+    """The size of a request's text (messages, their tool calls, tool schemas): what an
+    estimate of its input tokens starts from."""
+    size = 0
+    for message in messages:
+        calls = message.tool_calls
+        size += len(message.text) + sum(len(c.raw_arguments) + len(c.name) for c in calls)
+    for tool in tools:
+        size += len(tool.name) + len(tool.description) + len(orjson.dumps(tool.parameters))
+    return size
 
 
 @dataclass(slots=True)
@@ -95,15 +129,23 @@ class ToolCallAssembler:
         self._done.add(index)
         return ToolCallEnd(index=index, call=pending.build())
 
+    def pending_chars(self) -> int:
+        return sum(len(p.name) + sum(map(len, p.fragments)) for p in self._pending.values())
+
     def end_all(self) -> list[ToolCallEnd]:
         ends = [self.end(index) for index in sorted(self._pending)]
         return [end for end in ends if end is not None]
 
 
 class StreamAccumulator:
-    """Folds stream events into a ChatResponse. Each UsageEvent carries totals; the last wins."""
+    """Folds stream events into a ChatResponse. Each UsageEvent carries a round's totals; the
+    last wins within a round, and rounds (`begin_round`) add up."""
 
     def __init__(self) -> None:
+        self._done_usage = Usage()  # the rounds before the current one
+        self._reset()
+
+    def _reset(self) -> None:
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._tools = ToolCallAssembler()
@@ -115,9 +157,58 @@ class StreamAccumulator:
         self._meta: MetaEvent | None = None
         self._warnings: list[str] = []
 
+    def begin_round(self) -> None:
+        """A tool loop's next round: the text, calls and finish start afresh; the usage so
+        far is kept (`total_usage`), as are the serving model and fallback reasons."""
+        self._done_usage += self._usage or Usage()
+        meta = self._meta
+        self._reset()
+        self._meta = meta
+
     @property
     def finished(self) -> bool:
         return self._finish is not None
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self._finish.reason if self._finish is not None else None
+
+    @property
+    def round_usage(self) -> Usage | None:
+        """The current round's usage, None while the provider has not reported it."""
+        return self._usage
+
+    @property
+    def total_usage(self) -> Usage:
+        return self._done_usage + (self._usage or Usage())
+
+    @property
+    def served_by_id(self) -> str | None:
+        return self._meta.served_by_id if self._meta else None
+
+    @property
+    def fallback_reasons(self) -> tuple[str, ...]:
+        return self._meta.fallback_reasons if self._meta else ()
+
+    @property
+    def output_chars(self) -> int:
+        """Characters the current round produced (text, reasoning, tool calls so far)."""
+        calls = sum(len(c.raw_arguments or "") + len(c.name) for c in self._calls.values())
+        pending = self._tools.pending_chars()
+        return sum(map(len, self._text)) + sum(map(len, self._reasoning)) + calls + pending
+
+    def usage_or_estimate(self, prompt_chars: int) -> tuple[Usage, bool]:
+        """The usage of all rounds; a current round that reported none (and produced output)
+        is estimated from its output and `prompt_chars`, the size of what was sent. Returns
+        (usage, whether any of it is an estimate)."""
+        output = self.output_chars
+        if self._usage is not None or (output == 0 and self._finish is None):
+            return self.total_usage, False
+        guess = Usage(
+            input_tokens=max(1, estimate_tokens(prompt_chars)),
+            output_tokens=estimate_tokens(output),
+        )
+        return self._done_usage + guess, True
 
     @property
     def text(self) -> str:

@@ -3,47 +3,26 @@ its provider (translated through the unified client). Errors come in Anthropic's
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-from typing import Any
-
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
-from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.routes._request_id import RequestIdRoute
-from modelreg.errors import ModelregError
 from modelreg.gateway import anthropic_wire as wire
-from modelreg.gateway.core import (
-    account,
-    admit,
-    loads_body,
-    open_translated_stream,
-    translated_chat,
-)
-from modelreg.gateway.errors import anthropic_error_body, classify
+from modelreg.gateway.anthropic_stream import open_anthropic_stream
+from modelreg.gateway.core import admit, loads_body, translated_chat
+from modelreg.gateway.forward import SSE_HEADERS
 from modelreg.gateway.openapi import (
     ANTHROPIC_MESSAGES_RESPONSES,
     AnthropicErrorBody,
     json_body,
 )
-from modelreg.gateway.sse import sse_frame
-from modelreg.model_config import ModelConfig
-from modelreg.services import Services
-from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["gateway (Anthropic-compatible)"], route_class=RequestIdRoute)
-
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def _frame(event: str, data: dict[str, Any]) -> bytes:
-    return sse_frame(data, event)
 
 
 class _TokenCount(BaseModel):
@@ -89,56 +68,5 @@ async def messages(request: Request, actor: CurrentActor, services: ServicesDep)
         response = await translated_chat(services, actor, model, kwargs, source="anthropic")
         body = wire.message_json(response, model.name)
         return Response(orjson.dumps(body), media_type="application/json")
-    first, events, started = await open_translated_stream(
-        services, actor, model, kwargs, source="anthropic"
-    )
-    return StreamingResponse(
-        _stream(services, actor, model, first, events, started),
-        media_type="text/event-stream",
-        headers=_SSE_HEADERS,
-    )
-
-
-async def _stream(
-    services: Services,
-    actor: Actor,
-    model: ModelConfig,
-    first: StreamEvent,
-    events: AsyncIterator[StreamEvent],
-    started: float,
-) -> AsyncIterator[bytes]:
-    writer = wire.StreamWriter(model.name)
-    if isinstance(first, MetaEvent) and first.model:
-        writer.model = first.model
-    usage: Usage | None = None
-    served = model
-    ttft: float | None = None
-    error: ModelregError | None = None
-    complete = False
-    try:
-        yield b"".join(_frame(name, data) for name, data in writer.start())
-        pending: list[StreamEvent] = [first]
-        while True:
-            for event in pending:
-                if isinstance(event, MetaEvent):
-                    served = await services.registry.served_config(model, event.served_by_id)
-                elif isinstance(event, UsageEvent):
-                    usage = event.usage
-                frames = writer.event(event)
-                if frames:
-                    if ttft is None:
-                        ttft = (time.perf_counter() - started) * 1000
-                    yield b"".join(_frame(name, data) for name, data in frames)
-            try:
-                pending = [await anext(events)]
-            except StopAsyncIteration:
-                break
-        yield b"".join(_frame(name, data) for name, data in writer.finish(usage or Usage()))
-        complete = True
-    except ModelregError as e:
-        error = e
-        yield _frame("error", anthropic_error_body(classify(e)))
-    finally:
-        account(services, actor, served, source="anthropic", usage=usage, ttft_ms=ttft,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                status="ok" if complete else "incomplete", error=error)  # fmt: skip
+    frames = await open_anthropic_stream(services, actor, model, kwargs)
+    return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)

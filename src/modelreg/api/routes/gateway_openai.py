@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import struct
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -20,18 +19,13 @@ from fastapi.responses import Response, StreamingResponse
 from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.routes._request_id import RequestIdRoute
-from modelreg.errors import ModelregError, ProviderError
+from modelreg.errors import ProviderError
 from modelreg.gateway import models_wire
 from modelreg.gateway import openai_wire as wire
-from modelreg.gateway.core import (
-    account,
-    admit,
-    loads_body,
-    open_translated_stream,
-    translated_chat,
-)
+from modelreg.gateway.core import account, admit, loads_body, translated_chat
 from modelreg.gateway.errors import GatewayRequestError
-from modelreg.gateway.forward import SSE_HEADERS, forward_openai, sse_error_frame
+from modelreg.gateway.forward import SSE_HEADERS, forward_openai
+from modelreg.gateway.openai_stream import open_openai_stream
 from modelreg.gateway.openapi import (
     OPENAI_CHAT_RESPONSES,
     OPENAI_EMBEDDING_RESPONSES,
@@ -40,11 +34,9 @@ from modelreg.gateway.openapi import (
     OpenAIErrorBody,
     json_body,
 )
-from modelreg.gateway.sse import sse_frame
 from modelreg.model_config import ModelConfig
 from modelreg.registry.schemas import ModelPublic
 from modelreg.services import Services
-from modelreg.types import MetaEvent, StreamEvent, Usage, UsageEvent
 
 __all__ = ["router"]
 
@@ -53,10 +45,6 @@ router = APIRouter(tags=["gateway (OpenAI-compatible)"], route_class=RequestIdRo
 
 def _json(data: Any) -> Response:
     return Response(orjson.dumps(data), media_type="application/json")
-
-
-def _sse(data: Any) -> bytes:
-    return sse_frame(data)
 
 
 # --- models ------------------------------------------------------------------------------
@@ -140,63 +128,9 @@ async def _translated(
     if not req.stream:
         response = await translated_chat(services, actor, model, kwargs, source="openai")
         return _json(wire.completion_json(response, model.name))
-    first, events, started = await open_translated_stream(
-        services, actor, model, kwargs, source="openai"
-    )
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
-    return StreamingResponse(
-        _translate_stream(services, actor, model, first, events, include_usage, started),
-        media_type="text/event-stream",
-        headers=SSE_HEADERS,
-    )
-
-
-async def _translate_stream(
-    services: Services,
-    actor: Actor,
-    model: ModelConfig,
-    first: StreamEvent,
-    events: AsyncIterator[StreamEvent],
-    include_usage: bool,
-    started: float,
-) -> AsyncIterator[bytes]:
-    writer = wire.ChunkWriter(model.name)
-    usage: Usage | None = None
-    served = model
-    ttft: float | None = None
-    error: ModelregError | None = None
-    complete = False
-    try:
-        yield _sse(writer.start())
-        pending: list[StreamEvent] = [first]
-        while True:
-            for event in pending:
-                if isinstance(event, MetaEvent):
-                    served = await services.registry.served_config(model, event.served_by_id)
-                    if event.model:
-                        writer.model = event.model
-                elif isinstance(event, UsageEvent):
-                    usage = event.usage
-                chunk = writer.event(event)
-                if chunk is not None:
-                    if ttft is None:
-                        ttft = (time.perf_counter() - started) * 1000
-                    yield _sse(chunk)
-            try:
-                pending = [await anext(events)]
-            except StopAsyncIteration:
-                break
-        if include_usage:
-            yield _sse(writer.usage(usage or Usage()))
-        yield b"data: [DONE]\n\n"
-        complete = True
-    except ModelregError as e:
-        error = e
-        yield sse_error_frame(e)
-    finally:
-        account(services, actor, served, source="openai", usage=usage, ttft_ms=ttft,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                status="ok" if complete else "incomplete", error=error)  # fmt: skip
+    frames = await open_openai_stream(services, actor, model, kwargs, include_usage=include_usage)
+    return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 # --- embeddings ----------------------------------------------------------------------------

@@ -1,0 +1,61 @@
+"""A translated stream in Anthropic's Messages SSE format: the framer, and the call that relays
+and books it (gateway/translated_stream.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from modelreg.actor import Actor
+from modelreg.errors import ModelregError
+from modelreg.gateway import anthropic_wire as wire
+from modelreg.gateway.core import open_translated_stream
+from modelreg.gateway.errors import anthropic_error_body, classify
+from modelreg.gateway.sse import sse_frame
+from modelreg.gateway.translated_stream import relay_translated
+from modelreg.model_config import ModelConfig
+from modelreg.providers.accumulate import request_chars
+from modelreg.services import Services
+from modelreg.types import MetaEvent, StreamEvent, Usage
+
+__all__ = ["AnthropicFramer", "open_anthropic_stream"]
+
+
+def _frames(frames: Iterable[wire.Frame]) -> bytes:
+    return b"".join(sse_frame(data, name) for name, data in frames)
+
+
+class AnthropicFramer:
+    def __init__(self, model_name: str, first: StreamEvent) -> None:
+        self._writer = wire.StreamWriter(model_name)
+        if isinstance(first, MetaEvent) and first.model:  # message_start names the model
+            self._writer.model = first.model
+
+    def start(self) -> bytes:
+        return _frames(self._writer.start())
+
+    def meta(self, event: MetaEvent) -> None:
+        pass  # the model was named in message_start, before any event
+
+    def event(self, event: StreamEvent) -> bytes | None:
+        frames = self._writer.event(event)
+        return _frames(frames) if frames else None
+
+    def finish(self, usage: Usage) -> bytes:
+        return _frames(self._writer.finish(usage))
+
+    def error(self, exc: ModelregError) -> bytes:
+        return sse_frame(anthropic_error_body(classify(exc)), "error")
+
+
+async def open_anthropic_stream(
+    services: Services, actor: Actor, model: ModelConfig, kwargs: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    """Start the stream (errors before any output raise, for a proper status), then its
+    frames."""
+    opened = await open_translated_stream(services, actor, model, kwargs, source="anthropic")
+    framer = AnthropicFramer(model.name, opened[0])
+    size = request_chars(kwargs.get("messages", ()), kwargs.get("tools") or ())
+    return relay_translated(
+        services, actor, model, opened, framer, source="anthropic", prompt_chars=size
+    )
