@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, replace
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypedDict, TypeVar, Unpack
 
 from modelreg.client.connection_check import ConnectionResult, connection_reason
 from modelreg.client.resilience import (
@@ -59,7 +59,7 @@ from modelreg.types import (
     ToolDefinition,
 )
 
-__all__ = ["ConnectionResult", "RawResponse", "UnifiedLLMClient"]
+__all__ = ["CallOptions", "ConnectionResult", "RawResponse", "UnifiedLLMClient"]
 
 T = TypeVar("T")
 AdapterFor = Callable[[ModelConfig], ProviderAdapter]
@@ -112,25 +112,16 @@ class UnifiedLLMClient:
         model: ModelConfig,
         messages: Sequence[Message],
         *,
-        tools: Sequence[ToolDefinition] | None = None,
-        tool_choice: ToolChoice | None = None,
-        temperature: float | None = None,
-        top_p: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | Sequence[str] | None = None,
         tool_handler: ToolHandler | None = None,
         max_tool_rounds: int = 8,
         fallbacks: Sequence[ModelConfig] | None = None,
-        parallel_tool_calls: bool | None = None,
-        seed: int | None = None,
-        extra: dict[str, Any] | None = None,
         handles: Handles | None = None,
         on_round: OnRound | None = None,
+        **call: Unpack[CallOptions],
     ) -> ChatResponse:
-        request = _build_request(
-            messages, tools, tool_choice, temperature, top_p, max_tokens, stop,
-            parallel_tool_calls, seed, extra, stream=False,
-        )  # fmt: skip
+        """One answer. `call`: what the request asks for (CallOptions: tools, tool_choice,
+        temperature, top_p, max_tokens, stop, parallel_tool_calls, seed, extra)."""
+        request = _build_request(messages, call, stream=False)
 
         async def send(req: ChatRequest) -> ChatResponse:
             return await self._chat_routed(model, fallbacks, req)
@@ -149,14 +140,14 @@ class UnifiedLLMClient:
         tool_handler: ToolHandler | None = None,
         max_tool_rounds: int = 8,
         fallbacks: Sequence[ModelConfig] | None = None,
-        **call: Any,
+        **call: Unpack[CallOptions],
     ) -> AsyncIterator[StreamEvent]:
         """Events as they arrive. The first is a `MetaEvent` naming the serving model. With a
         `tool_handler`, each round's events follow one another; a round that ends with
-        finish reason "tool_calls" is followed by the next round's MetaEvent. (`call`: the
-        arguments of `chat`: tools, tool_choice, temperature, ...)"""
+        finish reason "tool_calls" is followed by the next round's MetaEvent. (`call`: as for
+        `chat`.)"""
         if tool_handler is None:
-            request = _build_request(messages, **call, stream=True)
+            request = _build_request(messages, call, stream=True)
             async for event in self._stream_routed(model, fallbacks, request):
                 yield event
             return
@@ -179,11 +170,11 @@ class UnifiedLLMClient:
         on_round: OnRound | None = None,
         fold: StreamAccumulator | None = None,
         fallbacks: Sequence[ModelConfig] | None = None,
-        **call: Any,
+        **call: Unpack[CallOptions],
     ) -> AsyncIterator[StreamEvent | ToolRound]:
         """The streamed tool loop (client/tool_loop.py): each round's events, folded into
         `fold`, and after a round that ran tools its `ToolRound` with the results."""
-        request = _build_request(messages, **call, stream=True)
+        request = _build_request(messages, call, stream=True)
 
         def open_round(req: ChatRequest) -> AsyncIterator[StreamEvent]:
             return self._stream_routed(model, fallbacks, req)
@@ -455,32 +446,34 @@ def _exhausted(last_error: ModelregError | None, reasons: list[str]) -> Modelreg
     return last_error
 
 
-def _build_request(
-    messages: Sequence[Message],
-    tools: Sequence[ToolDefinition] | None = None,
-    tool_choice: ToolChoice | None = None,
-    temperature: float | None = None,
-    top_p: float | None = None,
-    max_tokens: int | None = None,
-    stop: str | Sequence[str] | None = None,
-    parallel_tool_calls: bool | None = None,
-    seed: int | None = None,
-    extra: dict[str, Any] | None = None,
-    *,
-    stream: bool,
-) -> ChatRequest:
+class CallOptions(TypedDict, total=False):
+    """What one call asks of the model, beyond its messages."""
+
+    tools: Sequence[ToolDefinition] | None
+    tool_choice: ToolChoice | None
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int | None
+    stop: str | Sequence[str] | None
+    parallel_tool_calls: bool | None
+    seed: int | None
+    extra: dict[str, Any] | None
+
+
+def _build_request(messages: Sequence[Message], call: CallOptions, *, stream: bool) -> ChatRequest:
+    stop = call.get("stop")
     return ChatRequest(
         messages=tuple(messages),
-        tools=tuple(tools or ()),
-        tool_choice=tool_choice,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
+        tools=tuple(call.get("tools") or ()),
+        tool_choice=call.get("tool_choice"),
+        temperature=call.get("temperature"),
+        top_p=call.get("top_p"),
+        max_tokens=call.get("max_tokens"),
         stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
         stream=stream,
-        parallel_tool_calls=parallel_tool_calls,
-        seed=seed,
-        extra=dict(extra or {}),
+        parallel_tool_calls=call.get("parallel_tool_calls"),
+        seed=call.get("seed"),
+        extra=dict(call.get("extra") or {}),
     )
 
 
