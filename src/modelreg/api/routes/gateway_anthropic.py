@@ -113,7 +113,16 @@ async def _stream(
     served = model
     ttft: float | None = None
     error: ModelregError | None = None
-    complete = False
+    complete = booked = False
+
+    def book() -> None:
+        nonlocal booked
+        if not booked:
+            booked = True
+            account(services, actor, served, source="anthropic", usage=usage, ttft_ms=ttft,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    status="ok" if complete else "incomplete", error=error)  # fmt: skip
+
     try:
         yield b"".join(_frame(name, data) for name, data in writer.start())
         pending: list[StreamEvent] = [first]
@@ -132,12 +141,11 @@ async def _stream(
                 pending = [await anext(events)]
             except StopAsyncIteration:
                 break
-        yield b"".join(_frame(name, data) for name, data in writer.finish(usage or Usage()))
         complete = True
+        book()  # journaled before the last frames leave (a kill after them loses nothing)
+        yield b"".join(_frame(name, data) for name, data in writer.finish(usage or Usage()))
     except ModelregError as e:
         error = e
         yield _frame("error", anthropic_error_body(classify(e)))
     finally:
-        account(services, actor, served, source="anthropic", usage=usage, ttft_ms=ttft,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                status="ok" if complete else "incomplete", error=error)  # fmt: skip
+        book()

@@ -163,7 +163,16 @@ async def _translate_stream(
     served = model
     ttft: float | None = None
     error: ModelregError | None = None
-    complete = False
+    complete = booked = False
+
+    def book() -> None:
+        nonlocal booked
+        if not booked:
+            booked = True
+            account(services, actor, served, source="openai", usage=usage, ttft_ms=ttft,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    status="ok" if complete else "incomplete", error=error)  # fmt: skip
+
     try:
         yield _sse(writer.start())
         pending: list[StreamEvent] = [first]
@@ -184,17 +193,16 @@ async def _translate_stream(
                 pending = [await anext(events)]
             except StopAsyncIteration:
                 break
+        complete = True
+        book()  # journaled before the last frames leave (a kill after them loses nothing)
         if include_usage:
             yield _sse(writer.usage(usage or Usage()))
         yield b"data: [DONE]\n\n"
-        complete = True
     except ModelregError as e:
         error = e
         yield sse_error_frame(e)
     finally:
-        account(services, actor, served, source="openai", usage=usage, ttft_ms=ttft,
-                latency_ms=(time.perf_counter() - started) * 1000,
-                status="ok" if complete else "incomplete", error=error)  # fmt: skip
+        book()
 
 
 # --- embeddings ----------------------------------------------------------------------------
