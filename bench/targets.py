@@ -206,11 +206,16 @@ def precompile_modelreg() -> str:
 
 
 def modelreg(
-    ups: Upstreams, workdir: Path, cpu: str | None, workers: int = 1, name: str = "modelreg"
+    ups: Upstreams,
+    workdir: Path,
+    cpu: str | None,
+    workers: int = 1,
+    name: str = "modelreg",
+    extra_env: dict[str, str] | None = None,
 ) -> Target:
     port = free_port()
     data = workdir / f"{name}-data"
-    env = _modelreg_env(data, port)
+    env = _modelreg_env(data, port) | (extra_env or {})
     # `serve` on an empty data dir migrates and creates the first admin (from
     # MODELREG_ADMIN_PASSWORD): this start is also a cold start of the embedded default
     proc, secs = _start_serve(env, port, cpu, workdir / f"{name}.log", workers)
