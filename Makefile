@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.stamp-dev
 PIP := $(BIN)/python -m pip
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck pytest fmt bench bench-smoke clean services browser
+.PHONY: run test lint typecheck pytest fmt bench bench-smoke bench-journal clean services browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ fmt: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# the usage journal's cost: CPU per call with it on (default), off, and with fsync, one run
+bench-journal: $(DEV_STAMP)
+	$(BIN)/python bench/run.py --targets modelreg,modelreg-nojournal,modelreg-fsync --conc 32 \
+		--slow-conc "" --models-list 0 --duration 5 --label journal $(BENCH_ARGS)
 
 bench-smoke: $(DEV_STAMP)
 	$(BIN)/python bench/run.py --smoke

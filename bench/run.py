@@ -455,7 +455,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--targets",
         default="direct,modelreg",
         help="comma-separated: direct, modelreg, litellm, modelreg-wN (N workers "
-        "on both cores, capacity tests only), modelreg-ref (needs --ref-src)",
+        "on both cores, capacity tests only), modelreg-ref (needs --ref-src), "
+        "modelreg-nojournal, modelreg-fsync (the usage journal off, or with an fsync per "
+        "event: `make bench-journal`)",
     )
     ap.add_argument(
         "--ref-src",
@@ -611,6 +613,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
+# modelreg with the usage journal off, and with an fsync per event (default: on, no fsync)
+JOURNAL_VARIANTS = {
+    "modelreg-nojournal": {"MODELREG_USAGE_JOURNAL": "false"},
+    "modelreg-fsync": {"MODELREG_USAGE_JOURNAL_FSYNC": "true"},
+}
+
+
 def make_target(
     name: str, ups: Upstreams, workdir: Path, cpu: str | None, args: argparse.Namespace
 ) -> Target:
@@ -619,6 +628,8 @@ def make_target(
         return targets.direct(ups)
     if name == "modelreg":
         return targets.modelreg(ups, workdir, cpu)
+    if name in JOURNAL_VARIANTS:  # the usage journal's cost: an A/B against "modelreg"
+        return targets.modelreg(ups, workdir, cpu, name=name, extra_env=JOURNAL_VARIANTS[name])
     if name.startswith("modelreg-w"):
         # several workers share both cores with the load generator: a scaling check only
         workers = int(name.removeprefix("modelreg-w"))

@@ -212,12 +212,13 @@ def modelreg(
     workers: int = 1,
     name: str = "modelreg",
     src: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Target:
     """`src`: another checkout's `src/` (e.g. a git worktree of the previous commit), served by
     the same interpreter and packages, to compare two versions in one run."""
     port = free_port()
     data = workdir / f"{name}-data"
-    env = _modelreg_env(data, port)
+    env = _modelreg_env(data, port) | (extra_env or {})
     if src is not None:
         env["PYTHONPATH"] = str(src)
     # `serve` on an empty data dir migrates and creates the first admin (from

@@ -76,10 +76,12 @@ async def start_services(
 ) -> Services:
     """Everything a serving process needs, in order: secrets, migrations (on the embedded
     SQLite default always; on PostgreSQL only when asked, so replicas never race on DDL), the
-    store, the first admin, the env models, then the client, limiter, ledger and chat."""
+    store, the first admin, the env models, then the client, limiter, ledger (which first
+    replays the usage journals that killed processes left) and chat."""
     from modelreg.bootstrap import ensure_secrets
     from modelreg.chat.service import ChatService
     from modelreg.chat.usage import UsageRecorder
+    from modelreg.chat.usage_journal import UsageJournal
     from modelreg.client import UnifiedLLMClient
     from modelreg.client.resilience import RetryPolicy
     from modelreg.client.transport import HttpTransport
@@ -115,8 +117,15 @@ async def start_services(
     )
     limiter = RateLimiter(settings, on_failure=metrics.record_limiter_failure)
     await limiter.ping()  # Redis down at start: warned now (the server starts anyway)
-    usage = UsageRecorder(store.db)
+    journal = None
+    if settings.usage_journal:
+        journal = UsageJournal(
+            settings.resolved_usage_journal_dir, fsync=settings.usage_journal_fsync
+        )
+    usage = UsageRecorder(store.db, journal=journal)
     await usage.start()
+    # usage that processes killed before their rows were committed, written before serving
+    await usage.recover()
     chat = ChatService(store.db, store.registry, client, usage, limiter, metrics)
     return Services(
         settings=settings,

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = 10
     # bearer token for Prometheus scrapers on /metrics (admins' tokens work too)
     metrics_token: SecretStr | None = None
+    # the usage journal: each usage event is appended to a local file before the response
+    # ends, so a killed process loses none (docs/operations.md, "Usage journal")
+    usage_journal: bool = True
+    # default: <data_dir>/usage-journal; must be local to this machine and survive restarts
+    usage_journal_dir: Path | None = None
+    # fsync every event: also survives a crash of the machine, at the cost of one disk flush
+    # per call on the event loop (milliseconds on most disks)
+    usage_journal_fsync: bool = False
     cookie_secure: bool = False
 
     @field_validator("old_encryption_keys", mode="before")
@@ -80,6 +88,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'modelreg.db').resolve()}"
+
+    @property
+    def resolved_usage_journal_dir(self) -> Path:
+        return self.usage_journal_dir or self.data_dir / "usage-journal"
 
     @property
     def is_sqlite(self) -> bool:

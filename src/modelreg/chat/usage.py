@@ -4,9 +4,19 @@
 (one multi-row INSERT into `usage_events`, one upsert of the daily rollup `usage_daily` and
 one UPDATE of `llm_models.last_used_at` per batch, in one transaction; a record waits at most
 `linger` seconds for others to join its batch), so a gateway request never waits for the
-database. On a database error the batch is retried with backoff; `stop()` flushes everything
-still queued. Nothing is dropped silently: when the queue is full or a batch finally fails,
-the number of lost events is logged as an error (and counted in `lost`).
+database. `stop()` flushes everything still queued (for at most `stop_timeout` seconds).
+
+Durability (chat/usage_journal.py): with a journal, `record()` first appends the event to a
+local file, so it survives a SIGKILL of the process from the moment `record()` returns; the
+file is emptied once the rows are committed, and the journals of dead processes are replayed
+by `recover()` at start (and by a sweep every `sweep_interval` seconds). Each event has its id
+from `record()` on, so a replay skips rows already stored and the rollup never counts twice.
+
+A database outage never drops events: a batch is retried, with backoff up to
+`max_retry_delay`, until the database answers again, while `room()` holds new calls back once
+`high_water` events are queued. Only a batch the database refuses while it answers (e.g. a
+constraint) is written row by row, and the rows it still refuses are set aside in
+`<journal>/rejected-*.jsonl` and logged (or, without a journal, counted in `lost`).
 """
 
 from __future__ import annotations
@@ -22,10 +32,11 @@ from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Dialect, Table, update
+from sqlalchemy import Dialect, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.actor import SYSTEM
+from modelreg.chat.usage_journal import Segment, UsageJournal
 from modelreg.chat.usage_rollup import fold_daily, upsert_daily
 from modelreg.db.models import LLMModel, UsageEvent, utcnow
 from modelreg.errors import DatabaseUnavailableError
@@ -43,6 +54,7 @@ log = logging.getLogger(__name__)
 class UsageRecord:
     """One upstream call, as it goes into `usage_events`."""
 
+    id: uuid.UUID  # UUIDv7, assigned by `record()`: the key that makes a replay idempotent
     user_id: uuid.UUID | None
     llm_model_id: uuid.UUID | None
     model_name: str
@@ -58,9 +70,9 @@ class UsageRecord:
     created_at: datetime = field(default_factory=utcnow)
 
 
-_COLUMNS = tuple(f.name for f in fields(UsageRecord))
+_INSERT_COLUMNS = tuple(f.name for f in fields(UsageRecord))
 _TABLE = cast(Table, UsageEvent.__table__)
-_INSERT_COLUMNS = ("id", *_COLUMNS)
+_Item = tuple[UsageRecord, Segment | None]  # a queued record and the journal file holding it
 # rows per statement. The database works on a chunk in aiosqlite's thread, on the same core as
 # the event loop in a one-core deployment: p99 at one connection 4.1-4.9 ms with 200-row
 # chunks, 1.8-2.1 ms with 50, 1.2-1.5 ms with 20 (0.4-0.5 ms with no writes at all). But
@@ -95,51 +107,126 @@ class UsageRecorder:
         self,
         db: Database,
         *,
+        journal: UsageJournal | None = None,
         max_queue: int = 100_000,
         batch_size: int = 2000,
         high_water: int = 10_000,
         retries: int = 5,
         retry_delay: float = 0.2,
+        max_retry_delay: float = 5.0,
         linger: float = 0.1,
+        stop_timeout: float = 10.0,
+        sweep_interval: float = 30.0,
     ) -> None:
         self._db = db
-        self._queue: asyncio.Queue[UsageRecord] = asyncio.Queue(maxsize=max_queue)
+        self._journal = journal
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=max_queue)
         self._batch_size = batch_size
+        # attempts before asking whether the database answers at all: if it does, the batch
+        # itself is refused and is written row by row; if not, it is an outage: wait on
         self._retries = retries
         self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
         self._linger = linger  # seconds a lone record waits for company before it is written
+        self._stop_timeout = stop_timeout
+        self._sweep_interval = sweep_interval
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._in_flight = 0
         # above `high_water` queued records `room()` makes new requests wait for the writer
         # (until half of it is left): a sustained load beyond what the database takes slows
         # admission down instead of growing the queue until records are lost
         self._high_water = min(high_water, max_queue)
         self._room: asyncio.Future[None] | None = None
         self.written = 0
-        self.lost = 0
+        self.lost = 0  # only without a journal: queue full, or not written by the end of stop()
+        self.rejected = 0  # refused by a database that answers; kept in rejected-*.jsonl
+        self.replayed = 0  # records taken from dead processes' journals
 
     async def start(self) -> None:
+        if self._journal is not None and self._sweeper is None:
+            self._journal.open()
+            if self._sweep_interval > 0:
+                self._sweeper = asyncio.create_task(self._sweep(), name="usage-journal-sweep")
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="usage-recorder")
 
-    async def stop(self) -> None:
-        """Write everything still queued, then end the background task."""
+    async def recover(self) -> int:
+        """Replay the journals that dead processes left into the database, and wait until
+        they are written; the number of events replayed."""
+        if self._journal is None:
+            return 0
+        replayed = 0
+        while taken := await self._adopt():
+            replayed += taken
         await self.flush()
+        return replayed
+
+    async def _adopt(self) -> int:
+        """Queue the records of dead processes' journals (a few files at a time)."""
+        if self._journal is None:
+            return 0
+        room = self._high_water // 2 - self._queue.qsize()
+        if room <= 0:
+            return 0
+        taken = 0
+        for segment, records in self._journal.adopt(room):
+            for record in records:
+                await self._queue.put((record, segment))
+            taken += len(records)
+        self.replayed += taken
+        return taken
+
+    async def _sweep(self) -> None:
+        # in a multi-worker or multi-replica setup another process may die while this one
+        # lives on: take its journal over without waiting for a restart
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            try:
+                await self._adopt()
+            except Exception:
+                log.exception("replaying usage journals failed")
+
+    async def stop(self) -> None:
+        """Write everything still queued (for at most `stop_timeout` seconds), then end the
+        background tasks. What could not be written stays in the journal for the next start."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        try:
+            async with asyncio.timeout(self._stop_timeout):
+                await self.flush()
+        except TimeoutError:
+            left = self._queue.qsize() + self._in_flight
+            if self._journal is None:
+                self.lost += left
+                log.error("usage: %d events not written by the end of the stop: lost", left)
+            else:
+                log.error(
+                    "usage: %d events not written by the end of the stop; they stay in %s "
+                    "and are written at the next start",
+                    left,
+                    self._journal.directory,
+                )
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        # if the task never ran (or died), write what is left here
-        while not self._queue.empty():
-            await self._write(self._drain())
+        if self._journal is not None:
+            self._journal.close()
         if self._room is not None and not self._room.done():
             self._room.set_result(None)  # nobody waits for a writer that is gone
 
     async def flush(self) -> None:
-        """Wait until every record queued so far is written (or reported lost)."""
+        """Wait until every record queued so far is written (or set aside)."""
         if self._task is None or self._task.done():
             while not self._queue.empty():
-                await self._write(self._drain())
+                batch = self._drain()
+                await self._write(batch)
+                for _ in batch:
+                    self._queue.task_done()
             return
         await self._queue.join()
 
@@ -177,8 +264,11 @@ class UsageRecorder:
         status: str = "ok",
         estimated: bool = False,
     ) -> None:
-        """Queue one usage event; never blocks and never touches the database."""
+        """Queue one usage event (journaled first, when there is a journal); never blocks on
+        the database. Call it before the response's last bytes are sent: from then on the
+        event survives a kill of the process."""
         rec = UsageRecord(
+            id=uuid7(),  # time-ordered: appends to the primary key's index
             user_id=_as_uuid(user_id),
             llm_model_id=_as_uuid(llm_model_id),
             model_name=model_name[:100],
@@ -192,22 +282,34 @@ class UsageRecorder:
             status=status,
             estimated=estimated,
         )
+        segment = None
+        if self._journal is not None:
+            try:
+                segment = self._journal.append(rec)
+            except OSError:
+                log.exception("usage journal write failed: this event is only in memory")
+        self._enqueue((rec, segment))
+
+    def _enqueue(self, item: _Item) -> None:
         try:
-            self._queue.put_nowait(rec)
+            self._queue.put_nowait(item)
         except asyncio.QueueFull:
+            segment = item[1]
+            if segment is not None and self._journal is not None:
+                # on disk already: leave its file for a replay once the queue has room again
+                segment.pending -= 1
+                self._journal.rotate(keep=True)
+                log.warning("usage queue full: event kept in the journal, written later")
+                return
             self.lost += 1
             log.error("usage queue full: usage event lost (%d lost so far)", self.lost)
 
-    def _put_back(self, record: UsageRecord) -> None:
+    def _put_back(self, item: _Item) -> None:
         self._queue.task_done()
-        try:
-            self._queue.put_nowait(record)
-        except asyncio.QueueFull:
-            self.lost += 1
-            log.error("usage queue full: usage event lost (%d lost so far)", self.lost)
+        self._enqueue(item)
 
-    def _drain(self, limit: int | None = None) -> list[UsageRecord]:
-        batch: list[UsageRecord] = []
+    def _drain(self, limit: int | None = None) -> list[_Item]:
+        batch: list[_Item] = []
         limit = self._batch_size if limit is None else limit
         while len(batch) < limit:
             try:
@@ -224,55 +326,132 @@ class UsageRecorder:
                 try:
                     await asyncio.sleep(self._linger)
                 except asyncio.CancelledError:
-                    self._put_back(first)  # stop() writes what is left in the queue
+                    self._put_back(first)  # stop() leaves it in the journal
                     raise
             batch = [first, *self._drain(self._batch_size - 1)]
+            self._in_flight = len(batch)
             try:
                 await self._write(batch)
             finally:
+                self._in_flight = 0
                 for _ in batch:
                     self._queue.task_done()
                 self._release_room()
 
-    async def _write(self, batch: list[UsageRecord]) -> None:
-        chunk = _CHUNK_BEHIND if len(batch) > _BEHIND else _CHUNK
+    async def _write(self, batch: list[_Item]) -> None:
+        """Store `batch`, retrying for as long as the database does not answer."""
         if not batch:
             return
-        model_ids = {r.llm_model_id for r in batch if r.llm_model_id is not None}
-        daily = fold_daily(batch)
+        remaining = batch
+        replayed = any(segment is not None and segment.replayed for _, segment in batch)
         delay = self._retry_delay
-        for attempt in range(1, self._retries + 1):
+        attempt = 0
+        while remaining:
+            attempt += 1
             try:
-                async with self._db.session(SYSTEM) as session:
-                    await _insert_events(session, batch, chunk)
-                    # the daily rollup in the same transaction: it never disagrees with the ledger
-                    await upsert_daily(session, daily)
-                    if model_ids:
-                        await session.execute(
-                            update(LLMModel)
-                            .where(LLMModel.id.in_(model_ids))
-                            .values(last_used_at=max(r.created_at for r in batch))
-                            .execution_options(synchronize_session=False)
-                        )
-                self.written += len(batch)
-                return
+                # after a failed attempt the commit may have happened all the same
+                self.written += await self._store(
+                    [r for r, _ in remaining], replayed or attempt > 1
+                )
+                break
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # an outage is logged by the database in one line: no traceback for it
-                trace = not isinstance(exc, DatabaseUnavailableError)
-                if attempt == self._retries:
-                    self.lost += len(batch)
-                    log.error(
-                        "usage events could not be written after %d attempts: %d lost",
+                if attempt >= self._retries and await self._database_answers():
+                    refused = await self._store_each(remaining)
+                    if not refused or await self._database_answers():
+                        self._set_aside([r for r, _ in refused])
+                        break
+                    remaining = refused  # the database went away meanwhile: wait for it
+                if attempt == 1 or attempt % 10 == 0:
+                    log.warning(
+                        "usage write failed (attempt %d, %d events waiting); retrying until "
+                        "the database answers",
                         attempt,
-                        len(batch),
-                        exc_info=trace,
+                        len(remaining) + self._queue.qsize(),
+                        # an outage is logged by the database in one line: no traceback
+                        exc_info=not isinstance(exc, DatabaseUnavailableError),
                     )
-                    return
-                log.warning("usage write failed (attempt %d), retrying", attempt, exc_info=trace)
-                await asyncio.sleep(delay)
-                delay *= 2
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_retry_delay)
+        if self._journal is not None:
+            self._journal.committed(segment for _, segment in batch)
+
+    async def _store(self, records: list[UsageRecord], dedupe: bool) -> int:
+        """INSERT the records, the rollup and last_used_at in one transaction; with `dedupe`
+        the records whose ids are stored already are left out (of the rollup too)."""
+        async with self._db.session(SYSTEM) as session:
+            if dedupe:
+                records = await _unstored(session, records)
+            if not records:
+                return 0
+            await _insert_events(
+                session, records, _CHUNK_BEHIND if len(records) > _BEHIND else _CHUNK
+            )
+            # the daily rollup in the same transaction: it never disagrees with the ledger
+            await upsert_daily(session, fold_daily(records))
+            model_ids = {r.llm_model_id for r in records if r.llm_model_id is not None}
+            if model_ids:
+                await session.execute(
+                    update(LLMModel)
+                    .where(LLMModel.id.in_(model_ids))
+                    .values(last_used_at=max(r.created_at for r in records))
+                    .execution_options(synchronize_session=False)
+                )
+        return len(records)
+
+    async def _store_each(self, items: list[_Item]) -> list[_Item]:
+        """Store the items one by one; those the database refuses."""
+        refused = []
+        for item in items:
+            try:
+                self.written += await self._store([item[0]], True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("usage event %s refused by the database", item[0].id, exc_info=True)
+                refused.append(item)
+        return refused
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with self._db.session(SYSTEM) as session:
+                await session.execute(text("SELECT 1"))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        return True
+
+    def _set_aside(self, records: list[UsageRecord]) -> None:
+        if not records:
+            return
+        if self._journal is not None:
+            try:
+                path = self._journal.reject(records)
+            except OSError:
+                log.exception("could not keep %d refused usage events", len(records))
+            else:
+                self.rejected += len(records)
+                log.error(
+                    "%d usage events refused by the database; kept in %s (see docs/operations.md)",
+                    len(records),
+                    path,
+                )
+                return
+        self.lost += len(records)
+        log.error("%d usage events refused by the database: lost", len(records))
+
+
+async def _unstored(session: AsyncSession, records: list[UsageRecord]) -> list[UsageRecord]:
+    """`records` less those already in usage_events (a replay, or a retry whose commit went
+    through although its answer did not come back)."""
+    stored: set[uuid.UUID] = set()
+    for start in range(0, len(records), 500):
+        ids = [r.id for r in records[start : start + 500]]
+        found = await session.execute(select(UsageEvent.id).where(UsageEvent.id.in_(ids)))
+        stored.update(found.scalars())
+    return [r for r in records if r.id not in stored]
 
 
 async def _insert_events(
@@ -327,12 +506,10 @@ def _insert_plan(dialect: Dialect) -> _InsertPlan:
         _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         for name in _INSERT_COLUMNS
     ]
-    pairs = list(zip(_INSERT_COLUMNS[1:], processors[1:], strict=True))
-    make_id = processors[0]
+    pairs = list(zip(_INSERT_COLUMNS, processors, strict=True))
 
     def convert(record: UsageRecord) -> tuple[Any, ...]:
-        new_id = uuid7()  # time-ordered: appends to the primary key's index
-        values = [make_id(new_id) if make_id is not None else new_id]
+        values = []
         for name, process in pairs:
             value = getattr(record, name)
             values.append(process(value) if process is not None and value is not None else value)

@@ -297,14 +297,15 @@ async def relay_stream(
 ) -> AsyncIterator[bytes]:
     """The upstream's SSE events, unchanged but for masked credentials, as they arrive.
     `outcome` is filled in as the stream goes (usage, time to first token, whether `[DONE]`
-    came); `on_end(outcome)` is called once, when it is final. A stream that breaks or ends
+    came); `on_end(outcome)` is called once, when it is final (at `[DONE]`, before it is
+    passed on). A stream that breaks or ends
     without `[DONE]` ends with one error event in the caller's format. A client that leaves
     early does not end the books: the upstream is read on, in the background, for a short
     grace, so that its usage frame is booked (else an estimate, marked as such)."""
     outcome.prompt_chars = forward.prompt_chars
     framer = EventFramer(provider=model.provider, model=model.name)
     response = forward.raw.response
-    drained = False
+    drained = booked = False
     try:
         try:
             async for chunk in response.iter_chunks():
@@ -313,6 +314,12 @@ async def relay_stream(
                 ready = framer.feed(chunk)
                 if ready:
                     out = _look_at(ready, forward, outcome)
+                    if outcome.complete and not booked:
+                        # booked (journaled) before `[DONE]` leaves: a client that has seen
+                        # the end of its stream has its usage on disk, even if we die now
+                        booked = True
+                        outcome.settle()
+                        on_end(outcome)
                     if out:
                         yield out
         except ProviderError as e:
@@ -334,8 +341,9 @@ async def relay_stream(
     finally:
         if not drained:
             await forward.raw.stack.aclose()
-            outcome.settle()
-            on_end(outcome)
+            if not booked:
+                outcome.settle()
+                on_end(outcome)
 
 
 _draining: set[asyncio.Task[None]] = set()
