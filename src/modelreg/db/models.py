@@ -278,7 +278,9 @@ class AuditLog(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_audit_log_created", "created_at"),)
+    # no INSERT ... RETURNING: on PostgreSQL only admins may read the audit log back
+    # (modelreg.db.rls_every_table), so the id comes from the sequence before the insert
+    __table_args__ = (Index("ix_audit_log_created", "created_at"), {"implicit_returning": False})
 
 
 class AppSetting(Base):
