@@ -186,3 +186,4 @@ def test_an_upstream_overloaded_529_is_an_overloaded_error_on_every_surface(
         events = stream_chat(http, {"model_id": model, "message": "hi"})
         errors = [data for name, data in events if name == "error"]
         assert [e["type"] for e in errors] == ["overloaded_error"]
+    anthropic_sim.reset()  # no 529s left queued for the next user of the shared simulator
