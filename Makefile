@@ -21,8 +21,10 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e '.[dev]'
 	@touch $@ $(RUN_STAMP)
 
+# PostgreSQL: migrate as the owner (MODELREG_OWNER_DATABASE_URL), serve as the least-privilege
+# login role (MODELREG_DATABASE_URL); docs/operations.md
 run: $(RUN_STAMP)
-	$(BIN)/modelreg db upgrade
+	MODELREG_DATABASE_URL="$${MODELREG_OWNER_DATABASE_URL:-$$MODELREG_DATABASE_URL}" $(BIN)/modelreg db upgrade
 	$(BIN)/modelreg serve
 
 test: $(DEV_STAMP) services browser lint typecheck pytest

@@ -242,3 +242,39 @@ def test_simulate_names_the_providers_it_knows() -> None:
     assert code == 2
     assert "unknown provider 'nope'" in err
     assert "openai, anthropic" in err
+
+
+def test_db_create_login_role(cli_env: dict[str, str]) -> None:
+    """PostgreSQL: a login role that is a member of modelreg_app; SQLite: a clear refusal."""
+    import uuid
+
+    from tests.fixtures.db import pg_admin
+
+    name = f"modelreg_cli_{uuid.uuid4().hex[:10]}"
+    code, out, err = invoke(cli_env, "db", "create-login-role", name, input="role-password\n")
+    if cli_env["MODELREG_DATABASE_URL"].startswith("sqlite"):
+        assert code == 1
+        assert "PostgreSQL" in err
+        return
+    try:
+        assert code == 0, err
+        assert f"created login role {name}" in out
+
+        async def member() -> bool:
+            import asyncpg
+
+            conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+            try:
+                return bool(await conn.fetchval(
+                    "SELECT pg_has_role($1, 'modelreg_app', 'MEMBER') AND rolcanlogin"
+                    " AND NOT rolsuper FROM pg_roles WHERE rolname = $1", name
+                ))  # fmt: skip
+            finally:
+                await conn.close()
+
+        assert run_sync(member)
+        code, _, err = invoke(cli_env, "db", "create-login-role", name, input="role-password\n")
+        assert code == 1
+        assert "exists" in err
+    finally:
+        run_sync(lambda: pg_admin(f'DROP ROLE IF EXISTS "{name}"'))

@@ -295,6 +295,28 @@ def db_upgrade() -> None:
     typer.echo(f"database at revision {_run(go)}")
 
 
+@db_app.command("create-login-role")
+def db_create_login_role(
+    name: Annotated[str, typer.Argument(help="Role name, e.g. modelreg.")],
+    no_password: Annotated[
+        bool, typer.Option("--no-password", help="No password (peer or certificate auth).")
+    ] = False,
+) -> None:
+    """Create the PostgreSQL LOGIN role the server should connect as: a member of
+    modelreg_app that owns nothing, so row-level security always applies. Run it with
+    MODELREG_DATABASE_URL naming the owning role, after `db upgrade`. The password is
+    prompted for, or read from standard input."""
+    from modelreg.db.roles import create_login_role
+
+    settings = Settings()
+    if settings.is_sqlite:
+        _fail("create-login-role is for PostgreSQL: set MODELREG_DATABASE_URL")
+    password = None if no_password else _read_password(name)
+    _run(lambda: create_login_role(settings.resolved_database_url, name, password))
+    typer.echo(f"created login role {name} (member of modelreg_app); serve with it, e.g.")
+    typer.echo(f"  MODELREG_DATABASE_URL=postgresql://{name}:…@host:5432/dbname modelreg serve")
+
+
 # --- users and tokens --------------------------------------------------------------------
 
 

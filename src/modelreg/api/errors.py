@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -225,8 +225,24 @@ def _our_response(exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "Internal server error")
 
 
+def _closest_branch(problems: Sequence[Any]) -> list[Any]:
+    """A body that may be one of several models (`A | B`) gets every branch's problems, each
+    located under the model's name. The branch with the fewest is the one the caller meant:
+    report its problems alone, located as if it were the only model."""
+    branches: dict[str, list[Any]] = {}
+    for problem in problems:
+        loc = list(problem.get("loc", ()))
+        if len(loc) < 2 or loc[0] != "body" or not str(loc[1])[:1].isupper():
+            return list(problems)
+        branches.setdefault(str(loc[1]), []).append(problem)
+    if len(branches) < 2:
+        return list(problems)
+    best = min(branches.values(), key=len)
+    return [{**p, "loc": ("body", *tuple(p["loc"])[2:])} for p in best]
+
+
 def _validation_response(exc: RequestValidationError) -> JSONResponse:
-    problems = exc.errors()
+    problems = _closest_branch(exc.errors())
     if not problems:
         return error_response(422, "validation_error", "Invalid request")
     first = problems[0]

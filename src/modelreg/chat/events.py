@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
-from modelreg.errors import ModelregError
+from modelreg.decimals import plain
+from modelreg.errors import ModelregError, RateLimitError
 from modelreg.types import ToolCall, Usage
 
 if TYPE_CHECKING:
@@ -13,9 +15,18 @@ if TYPE_CHECKING:
 __all__ = ["call_json", "error_type", "result_json", "usage_json"]
 
 
+# a word boundary before an upper-case letter that follows a lower-case one or a digit, and
+# before the last capital of an acronym: UnsafeURLError -> unsafe_url_error
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
 def error_type(exc: ModelregError) -> str:
-    name = type(exc).__name__
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    """The snake_case name of the error class, as the `type` of a stream's error event. An
+    upstream's "overloaded" (HTTP 529, Anthropic's overloaded_error) is a RateLimitError in
+    the tree but not a rate limit: it is reported as `overloaded_error`."""
+    if isinstance(exc, RateLimitError) and exc.status == 529:
+        return "overloaded_error"
+    return _WORD_BOUNDARY.sub("_", type(exc).__name__).lower()
 
 
 def usage_json(usage: Usage) -> dict[str, int]:
@@ -47,7 +58,7 @@ def result_json(result: TurnResult) -> dict[str, Any]:
         "reasoning": result.reasoning or None,
         "tool_calls": [call_json(c, server=False) for c in result.tool_calls],
         "usage": usage_json(result.usage),
-        "cost": str(result.cost),
+        "cost": plain(result.cost),
         "latency_ms": round(result.latency_ms, 3),
         "ttft_ms": round(result.ttft_ms, 3) if result.ttft_ms is not None else None,
         "finish_reason": result.finish_reason,

@@ -6,10 +6,21 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from modelreg.db.models import Conversation
 from modelreg.db.models import Message as MessageRow
+from modelreg.decimals import plain
+from modelreg.nul import NulFree
 from modelreg.providers.tool_arguments import parse_tool_arguments
 from modelreg.types import Message, ToolCall, ToolDefinition
 
@@ -27,7 +38,7 @@ __all__ = [
 _NAME = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 
-class _Strict(BaseModel):
+class _Strict(NulFree):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -97,7 +108,7 @@ class ChatIn(_Strict):
         "default, then the first enabled global model",
     )
     message: StrictStr | None = Field(
-        default=None, max_length=1_000_000, description="One user message (text)"
+        default=None, min_length=1, max_length=1_000_000, description="One user message (text)"
     )
     messages: list[MessageIn] | None = Field(
         default=None,
@@ -120,6 +131,19 @@ class ChatIn(_Strict):
     title: StrictStr | None = Field(
         default=None, max_length=200, description="Title of a new conversation"
     )
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _offered(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value in ("auto", "none", "required"):
+            return value
+        tools = info.data.get("tools") or ()
+        names = {t if isinstance(t, str) else t.function.name for t in tools}
+        if value not in names:
+            raise ValueError(
+                f"names the tool {value[:64]!r}, which is not among the tools offered in `tools`"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_input(self) -> ChatIn:
@@ -219,7 +243,7 @@ class MessageOut(BaseModel):
             tool_call_id=row.tool_call_id,
             model=model,
             usage=usage,
-            cost=str(row.cost) if row.cost is not None else None,
+            cost=plain(row.cost) if row.cost is not None else None,
             latency_ms=row.latency_ms,
             ttft_ms=row.ttft_ms,
             finish_reason=row.finish_reason,

@@ -22,6 +22,7 @@ from modelreg.actor import Actor
 from modelreg.chat.usage_rollup import Sums
 from modelreg.db.engine import Database
 from modelreg.db.models import NO_ID, UsageDaily, User
+from modelreg.decimals import plain
 from modelreg.errors import AccessDeniedError
 
 __all__ = ["GroupBy", "UsageGroup", "UsageReport", "usage_report"]
@@ -88,7 +89,7 @@ class _Acc(Sums):
             output_tokens=self.output_tokens,
             cached_tokens=self.cached_tokens,
             # "0.00042", not "4.2E-4" or PostgreSQL's "0E-15"
-            cost=format(self.cost.normalize(), "f"),
+            cost=plain(self.cost),
             avg_latency_ms=_mean(self.latency_ms_sum, self.latency_count),
             avg_ttft_ms=_mean(self.ttft_ms_sum, self.ttft_count),
         )

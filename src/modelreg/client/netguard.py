@@ -33,6 +33,7 @@ __all__ = [
     "check_resolved",
     "check_url_static",
     "guarded_socket_factory",
+    "host_name_problem",
     "parse_ip",
 ]
 
@@ -114,6 +115,25 @@ def parse_ip(host: str) -> IPAddress | None:
     return None
 
 
+def host_name_problem(host: str) -> str | None:
+    """Why `host` (lower case, no trailing dot) cannot be a DNS name, or None. Caught here,
+    not by the resolver's idna codec, whose UnicodeError would otherwise surface as a 500."""
+    if host.startswith("[") or parse_ip(host) is not None:
+        return None
+    if len(host) > 253:
+        return "the host name is longer than 253 characters"
+    for label in host.split("."):
+        if not label:
+            return "the host name has an empty label (two dots in a row, or a leading dot)"
+        if len(label) > 63:
+            return f"the host name has a label longer than 63 characters ({label[:16]}…)"
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return "the host name is not a valid (internationalised) DNS name"
+    return None
+
+
 def _split(url: str) -> tuple[SplitResult, str]:
     try:
         parts = urlsplit(url.strip())
@@ -125,6 +145,9 @@ def _split(url: str) -> tuple[SplitResult, str]:
     host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise ValidationFailedError("the URL has no host", field="base_url")
+    problem = host_name_problem(host)
+    if problem:
+        raise ValidationFailedError(problem, field="base_url")
     if parts.username is not None or parts.password is not None:
         raise ValidationFailedError(
             "put credentials in the API key field, not in the URL", field="base_url"
@@ -161,7 +184,7 @@ def check_resolved(host: str, addresses: Iterable[str], *, allow_private: bool) 
 def _system_resolve(host: str) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError:
+    except (OSError, UnicodeError):
         return []  # unresolvable now; the connect-time guard checks whatever it becomes
     return [str(info[4][0]) for info in infos]
 

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from modelreg.db.types import ExactDecimal, UTCDateTime
+from modelreg.db.types import ExactDecimal, NulSafeText, UTCDateTime
 from modelreg.ids import uuid7
 
 __all__ = [
@@ -180,7 +180,8 @@ class Message(Base):
     )
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16))
-    content: Mapped[str] = mapped_column(Text, default="")
+    # the model's answer: NUL becomes U+FFFD (modelreg.nul)
+    content: Mapped[str] = mapped_column(NulSafeText, default="")
     tool_calls: Mapped[list[Any] | None] = mapped_column(JSON)
     tool_call_id: Mapped[str | None] = mapped_column(String(128))
     llm_model_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -196,7 +197,7 @@ class Message(Base):
     ttft_ms: Mapped[float | None] = mapped_column(Float)
     finish_reason: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="complete")  # complete|incomplete|error
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(NulSafeText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
@@ -281,7 +282,9 @@ class AuditLog(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_audit_log_created", "created_at"),)
+    # no INSERT ... RETURNING: on PostgreSQL only admins may read the audit log back
+    # (modelreg.db.rls_every_table), so the id comes from the sequence before the insert
+    __table_args__ = (Index("ix_audit_log_created", "created_at"), {"implicit_returning": False})
 
 
 class AppSetting(Base):

@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Numeric, String
+from sqlalchemy import DateTime, Numeric, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["ExactDecimal", "UTCDateTime"]
+from modelreg.nul import replace_nul
+
+__all__ = ["ExactDecimal", "NulSafeText", "UTCDateTime"]
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -35,6 +37,18 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         return Decimal(str(value))
+
+
+class NulSafeText(TypeDecorator[str]):
+    """Text that PostgreSQL can always store: NUL characters become U+FFFD, on every backend
+    so that both behave the same (modelreg.nul). For text the application does not choose,
+    such as a model's answer; user input with a NUL is refused before it gets here."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else replace_nul(value)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -21,6 +21,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from modelreg.gateway.errors import GatewayRequestError
+from modelreg.gateway.tool_choice import check_named_tool
 from modelreg.types import (
     ChatResponse,
     ContentPart,
@@ -105,13 +106,10 @@ class MessagesRequest(_Open):
     stream: StrictBool | None = False
 
 
-class CountTokensRequest(_Open):
-    """POST /v1/messages/count_tokens: a Messages request without `max_tokens`."""
+class CountTokensRequest(MessagesRequest):
+    """POST /v1/messages/count_tokens: a Messages request whose `max_tokens` may be absent."""
 
-    model: StrictStr = Field(min_length=1, max_length=255)
-    messages: list[MessageIn] = Field(min_length=1)
-    system: StrictStr | list[SystemBlock] | None = None
-    tools: list[ToolIn] | None = None
+    max_tokens: StrictInt | None = Field(default=None, ge=1)  # type: ignore[assignment]
 
 
 def _parse(model: type[_M], data: object) -> _M:
@@ -152,13 +150,21 @@ def _check_contents(messages: list[MessageIn]) -> None:
 
 def parse_messages_request(data: object) -> MessagesRequest:
     req = _parse(MessagesRequest, data)
-    _check_contents(req.messages)
+    _check_request(req)
     return req
 
 
-def parse_count_tokens_request(data: object) -> CountTokensRequest:
-    req = _parse(CountTokensRequest, data)
+def _check_request(req: MessagesRequest | CountTokensRequest) -> None:
     _check_contents(req.messages)
+    if req.tool_choice is not None and req.tool_choice.type == "tool":
+        check_named_tool(req.tool_choice.name, (t.name for t in req.tools or ()))
+
+
+def parse_count_tokens_request(data: object) -> CountTokensRequest:
+    """Validated like a Messages request (the same fields, types and checks), except that
+    `max_tokens` may be left out."""
+    req = _parse(CountTokensRequest, data)
+    _check_request(req)
     return req
 
 

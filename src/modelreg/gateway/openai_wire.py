@@ -15,6 +15,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from modelreg.gateway.errors import GatewayRequestError
+from modelreg.gateway.tool_choice import check_named_tool
 from modelreg.providers.tool_arguments import parse_tool_arguments
 from modelreg.types import (
     ChatResponse,
@@ -159,6 +160,9 @@ def parse_chat_request(data: object) -> ChatCompletionRequest:
         req = ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
         raise _first_problem(exc) from None
+    if isinstance(req.tool_choice, ToolChoiceIn):
+        offered = (t.function.name for t in req.tools or () if t.function is not None)
+        check_named_tool(req.tool_choice.function.name, offered)
     return req
 
 

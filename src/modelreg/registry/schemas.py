@@ -23,7 +23,10 @@ from pydantic import (
     field_validator,
 )
 
+from modelreg.client.netguard import host_name_problem
+from modelreg.decimals import plain
 from modelreg.model_config import AuthType, Provider
+from modelreg.nul import NulFree
 
 __all__ = [
     "FromTemplateRequest",
@@ -73,6 +76,9 @@ def validate_base_url(value: str) -> str:
         raise ValueError("must start with http:// or https://")
     if not parts.hostname:
         raise ValueError("must name a host")
+    problem = host_name_problem(parts.hostname.rstrip(".").lower())
+    if problem:
+        raise ValueError(problem.removeprefix("the "))
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not contain credentials; use api_key or auth_headers")
     if parts.query or parts.fragment:
@@ -103,13 +109,8 @@ Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
 TopP = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
-def _fixed_point(value: Decimal) -> str:
-    # "0.00000015", not "1.5E-7" (Decimal's str) or "0E-15" (PostgreSQL NUMERIC zero)
-    return format(value.normalize(), "f")
-
-
 # prices in responses: exact, as a fixed-point string in JSON
-PublicPrice = Annotated[Decimal, PlainSerializer(_fixed_point, return_type=str, when_used="json")]
+PublicPrice = Annotated[Decimal, PlainSerializer(plain, return_type=str, when_used="json")]
 TokenCount = Annotated[int, Field(gt=0, le=100_000_000)]
 Limit = Annotated[int, Field(gt=0, le=10_000_000)]
 
@@ -141,7 +142,7 @@ Options = Annotated[dict[str, Any], AfterValidator(_check_options)]
 FallbackIds = Annotated[list[uuid.UUID], Field(max_length=5)]
 
 
-class ModelCreate(BaseModel):
+class ModelCreate(NulFree):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     name: Name
@@ -174,7 +175,7 @@ class ModelCreate(BaseModel):
         return value or None
 
 
-class ModelUpdate(BaseModel):
+class ModelUpdate(NulFree):
     """Every field optional; only the fields sent are changed.
 
     `api_key`: absent or null keeps the stored key, "" clears it.
@@ -275,7 +276,7 @@ class TemplatePublic(BaseModel):
     notes: str
 
 
-class FromTemplateRequest(BaseModel):
+class FromTemplateRequest(NulFree):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     template_id: Annotated[str, Field(min_length=1, max_length=64)]

@@ -21,6 +21,7 @@ from modelreg.chat.schemas import (
     MessageOut,
 )
 from modelreg.chat.store import ConversationNotFoundError
+from modelreg.decimals import plain
 
 __all__ = ["router"]
 
@@ -72,7 +73,7 @@ async def get_conversation(
     return ConversationDetail(
         **base.model_dump(),
         messages=messages,
-        total_cost=str(sum((r.cost or Decimal(0) for r in rows), Decimal(0))),
+        total_cost=plain(sum((r.cost or Decimal(0) for r in rows), Decimal(0))),
         total_tokens=sum((r.input_tokens or 0) + (r.output_tokens or 0) for r in rows),
     )
 

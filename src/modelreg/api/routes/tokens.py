@@ -8,19 +8,20 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import AwareDatetime, ConfigDict, Field, Strict, field_validator
 
 from modelreg.accounts import TokenPublic
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.errors import ApiError, error_responses
 from modelreg.errors import ValidationFailedError
+from modelreg.nul import NulFree
 
 __all__ = ["TokenCreate", "TokenCreated", "router"]
 
 router = APIRouter(prefix="/api/tokens", tags=["tokens"])
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(NulFree):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(max_length=100, description="What the token is for")] = ""

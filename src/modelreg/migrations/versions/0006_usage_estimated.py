@@ -1,7 +1,7 @@
 """usage_events.estimated: the tokens of a call whose usage never came are an estimate
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-04
 
 A client that leaves a stream before the upstream's usage frame is still billed: the gateway
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
