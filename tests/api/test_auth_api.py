@@ -202,7 +202,8 @@ def test_a_token_stops_working_when_it_expires_even_while_cached(live_server: Li
 
     async def make() -> str:
         actor = await accounts.authenticate_password("expiring-owner", DEFAULT_PASSWORD)
-        assert actor is not None and actor.id is not None
+        assert actor is not None
+        assert actor.id is not None
         token, _ = await accounts.create_token(actor, actor.id, "short", expires_at=expires)
         return token
 
