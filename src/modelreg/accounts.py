@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import re
 import secrets
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -90,7 +92,9 @@ class AccountService:
         # verified against when the user does not exist, so that the response time does not
         # tell which usernames exist; made on first use (hashing is slow on purpose)
         self._dummy_hash: str | None = None
-        self._tokens: TTLCache[str, Actor] = TTLCache(settings.token_cache_ttl)
+        # the actor and the token's expiry (Unix time, inf for never): the cache must not
+        # outlive the token
+        self._tokens: TTLCache[str, tuple[Actor, float]] = TTLCache(settings.token_cache_ttl)
 
     # --- users ---------------------------------------------------------------------------
 
@@ -332,7 +336,11 @@ class AccountService:
         digest = hash_token(token)
         cached = self._tokens.get(digest)
         if cached is not None:
-            return cached
+            actor, expires = cached
+            if expires > time.time():
+                return actor
+            self._tokens.pop(digest)
+            return None
         generation = self._tokens.generation
         now = datetime.now(UTC)
         async with self.db.session(SYSTEM) as session:
@@ -351,7 +359,8 @@ class AccountService:
         if row.expires_at is not None and _aware(row.expires_at) <= now:
             return None
         actor = _actor(user)
-        self._tokens.set(digest, actor, generation=generation)
+        expires = _aware(row.expires_at).timestamp() if row.expires_at is not None else math.inf
+        self._tokens.set(digest, (actor, expires), generation=generation)
         return actor
 
     async def revoke_token(self, actor: Actor, token_id: uuid.UUID) -> None:

@@ -189,3 +189,26 @@ def test_session_cookie_flags(live_server: LiveServer) -> None:
     secure = Response()
     issue_session(secure, actor, secure_settings)
     assert all(b"secure" in v.lower() for k, v in secure.raw_headers if k == b"set-cookie")
+
+
+def test_a_token_stops_working_when_it_expires_even_while_cached(live_server: LiveServer) -> None:
+    """The token cache (60 s by default) must not stretch a token's life past `expires_at`."""
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    accounts = live_server.services.accounts
+    live_server.create_user("expiring-owner")
+    expires = datetime.now(UTC) + timedelta(seconds=1)
+
+    async def make() -> str:
+        actor = await accounts.authenticate_password("expiring-owner", DEFAULT_PASSWORD)
+        assert actor is not None
+        assert actor.id is not None
+        token, _ = await accounts.create_token(actor, actor.id, "short", expires_at=expires)
+        return token
+
+    with live_server.client(live_server.run(make())) as http:
+        assert http.get("/api/users/me").status_code == 200  # now in the cache
+        while datetime.now(UTC) <= expires + timedelta(milliseconds=100):
+            time.sleep(0.05)
+        assert_error(http.get("/api/users/me"), 401, "authentication_error")

@@ -3,11 +3,15 @@
 Some upstreams echo the key they were sent ("Incorrect API key provided: sk-..."), in an error
 body, a 200 JSON answer or a stream event. Errors are scrubbed where they are made; bytes the
 pass-through relays unchanged are scrubbed per complete event (a key never spans two), with one
-substring search per secret, so a model without credentials pays nothing.
+substring search per secret, so a model without credentials pays nothing. Bytes the client
+parses (translated answers, embeddings, the chat service) are scrubbed before the adapter sees
+them: whole bodies with `scrub_bytes`, streams chunk by chunk with `scrub_chunks`, which holds
+back only a chunk's tail that could be the start of a secret split across reads.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Final, TypeVar
 
 import orjson
@@ -16,7 +20,7 @@ from modelreg.errors import ModelregError
 from modelreg.model_config import ModelConfig
 from modelreg.secret import scrub
 
-__all__ = ["MASK", "credential_bytes", "scrub_bytes", "scrub_credentials"]
+__all__ = ["MASK", "credential_bytes", "scrub_bytes", "scrub_chunks", "scrub_credentials"]
 
 ErrorT = TypeVar("ErrorT", bound=ModelregError)
 
@@ -57,3 +61,36 @@ def scrub_bytes(data: bytes, secrets: tuple[bytes, ...]) -> bytes:
         if secret in data:
             data = data.replace(secret, MASK)
     return data
+
+
+def _partial_tail(data: bytes, secrets: tuple[bytes, ...]) -> int:
+    """Length of the longest end of `data` that is the beginning of a secret (cut by a read)."""
+    longest = 0
+    for secret in secrets:
+        start = max(0, len(data) - len(secret) + 1)
+        while (at := data.find(secret[:1], start)) >= 0:
+            if secret.startswith(data[at:]):
+                longest = max(longest, len(data) - at)
+                break
+            start = at + 1
+    return longest
+
+
+async def scrub_chunks(
+    chunks: AsyncIterator[bytes], secrets: tuple[bytes, ...]
+) -> AsyncIterator[bytes]:
+    """`chunks` with every secret masked, also one split across chunks. Without secrets the
+    chunks go through untouched."""
+    if not secrets:
+        async for chunk in chunks:
+            yield chunk
+        return
+    carry = b""
+    async for chunk in chunks:
+        data = scrub_bytes(carry + chunk, secrets)
+        keep = _partial_tail(data, secrets)
+        carry = data[len(data) - keep :] if keep else b""
+        if len(data) > keep:
+            yield data[: len(data) - keep]
+    if carry:
+        yield carry

@@ -24,7 +24,7 @@ from modelreg.client.resilience import (
     judged,
     should_fall_back,
 )
-from modelreg.client.scrub import scrub_credentials
+from modelreg.client.scrub import credential_bytes, scrub_bytes, scrub_chunks, scrub_credentials
 from modelreg.client.stream_commit import OpenStream, aclose_events, first_event
 from modelreg.client.tool_loop import (
     Handles,
@@ -342,7 +342,9 @@ class UnifiedLLMClient:
             try:
                 resp = await stack.enter_async_context(self._open(http, model))
                 await self._raise_for_status(adapter, model, resp)
-                events = adapter.parse_stream(resp.iter_chunks(), model)
+                # the upstream may echo the key inside its answer: mask it before parsing
+                chunks = scrub_chunks(resp.iter_chunks(), credential_bytes(model))
+                events = adapter.parse_stream(chunks, model)
                 stack.push_async_callback(aclose_events, events)
                 first = await first_event(events, model)
             except BaseException:
@@ -395,7 +397,8 @@ class UnifiedLLMClient:
         try:
             async with self._open(http, model) as response:
                 await self._raise_for_status(adapter, model, response)
-                return await response.read()
+                # the upstream may echo the key inside its answer: mask it before parsing
+                return scrub_bytes(await response.read(), credential_bytes(model))
         except ModelregError as e:
             raise scrub_credentials(e, model) from e.__cause__
 

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, SecretStr
 
 from modelreg.api.auth import read_session
-from modelreg.api.deps import ServicesDep
+from modelreg.api.deps import ServicesDep, unauthenticated
 from modelreg.api.errors import ApiError, ErrorBody, ErrorDetail
 from modelreg.errors import DatabaseUnavailableError
 from modelreg.metrics import CONTENT_TYPE
@@ -112,6 +112,7 @@ async def _require_admin(request: Request, services: Services) -> None:
         user_id = read_session(request, services.settings)
         actor = await services.accounts.get_actor(user_id) if user_id is not None else None
     if actor is None:
-        raise ApiError(401, "Sign in with an admin token or the metrics token", type="unauthorized")
+        # the same 401 as every other route: authentication_error with its challenge
+        raise unauthenticated("Sign in with an admin token or the metrics token")
     if not actor.is_admin:
         raise ApiError(403, "Only admins may read the metrics", type="forbidden")
