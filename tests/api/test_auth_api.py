@@ -27,7 +27,7 @@ def _session_cookies(server: LiveServer, username: str) -> dict[str, str]:
 
     actor = server.run(login())
     response = Response()
-    issue_session(response, actor, server.services.settings)
+    server.run(issue_session(response, server.services.accounts, actor, server.services.settings))
     cookies: dict[str, str] = {}
     for header, value in response.raw_headers:
         if header == b"set-cookie":
@@ -177,8 +177,11 @@ def test_tampered_session_cookie_is_401(live_server: LiveServer) -> None:
 
 def test_session_cookie_flags(live_server: LiveServer) -> None:
     response = Response()
-    actor = Actor(id=uuid.uuid4(), username="x", role="user")
-    issue_session(response, actor, live_server.services.settings)
+    with live_server.client(live_server.admin_token) as http:
+        me = http.get("/api/users/me").json()
+    actor = Actor(id=uuid.UUID(me["id"]), username=me["username"], role="admin")
+    accounts = live_server.services.accounts
+    live_server.run(issue_session(response, accounts, actor, live_server.services.settings))
     headers = [v.decode().lower() for k, v in response.raw_headers if k == b"set-cookie"]
     session = next(h for h in headers if h.startswith(SESSION_COOKIE))
     csrf = next(h for h in headers if h.startswith(CSRF_COOKIE))
@@ -187,5 +190,5 @@ def test_session_cookie_flags(live_server: LiveServer) -> None:
     assert "httponly" not in csrf  # the page's script must read it
     secure_settings = live_server.services.settings.model_copy(update={"cookie_secure": True})
     secure = Response()
-    issue_session(secure, actor, secure_settings)
+    live_server.run(issue_session(secure, accounts, actor, secure_settings))
     assert all(b"secure" in v.lower() for k, v in secure.raw_headers if k == b"set-cookie")

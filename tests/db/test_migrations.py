@@ -18,6 +18,7 @@ EXPECTED_TABLES = {
     "audit_log",
     "app_settings",
     "usage_daily",
+    "user_sessions",
 }
 
 
@@ -42,7 +43,7 @@ async def _tables_and_indexes(url: str) -> tuple[set[str], set[str]]:
 async def test_upgrade_from_empty_creates_the_schema(empty_db_url: str) -> None:
     assert await current_revision(empty_db_url) is None
     await upgrade_database(empty_db_url)
-    assert await current_revision(empty_db_url) == "0003"
+    assert await current_revision(empty_db_url) == "0004"
     tables, indexes = await _tables_and_indexes(empty_db_url)
     assert tables >= EXPECTED_TABLES
     assert {
@@ -56,7 +57,7 @@ async def test_upgrade_from_empty_creates_the_schema(empty_db_url: str) -> None:
 async def test_upgrade_twice_is_a_no_op(empty_db_url: str) -> None:
     await upgrade_database(empty_db_url)
     await upgrade_database(empty_db_url)
-    assert await current_revision(empty_db_url) == "0003"
+    assert await current_revision(empty_db_url) == "0004"
 
 
 async def test_migrations_match_the_orm_models(empty_db_url: str) -> None:
@@ -85,4 +86,4 @@ async def test_downgrade_to_base_and_up_again(empty_db_url: str) -> None:
     tables, _ = await _tables_and_indexes(empty_db_url)
     assert tables & EXPECTED_TABLES == set()
     await upgrade_database(empty_db_url)
-    assert await current_revision(empty_db_url) == "0003"
+    assert await current_revision(empty_db_url) == "0004"
