@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # bearer token for Prometheus scrapers on /metrics (admins' tokens work too)
     metrics_token: SecretStr | None = None
     cookie_secure: bool = False
+    # the interactive API docs at /docs and /redoc load their scripts from a CDN (no integrity
+    # pinning, no CSP): off unless asked for; /openapi.json is always served
+    api_docs: bool = False
 
     @field_validator("old_encryption_keys", mode="before")
     @classmethod
