@@ -37,7 +37,7 @@ from modelreg.db.models import ApiToken, LLMModel, User
 from modelreg.errors import AccessDeniedError, UnknownModelError, ValidationFailedError
 from modelreg.invalidation import ACCOUNTS, MODELS, bump
 from modelreg.registry.cache import TTLCache
-from modelreg.sessions import SessionStore, end_all_for
+from modelreg.sessions import SessionHolder, SessionStore, end_all_for
 from modelreg.settings import Settings
 
 __all__ = ["TOKEN_PREFIX", "AccountService", "TokenPublic", "UserPublic", "hash_token"]
@@ -78,7 +78,7 @@ class TokenPublic(BaseModel):
     revoked_at: datetime | None
 
 
-def _actor(user: User) -> Actor:
+def _actor(user: User | SessionHolder) -> Actor:
     role: Role = "admin" if user.role == "admin" else "user"
     return Actor(id=user.id, username=user.username, role=role)
 

@@ -21,7 +21,7 @@ import hashlib
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, NamedTuple
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,10 +30,18 @@ from modelreg.actor import SYSTEM, Actor
 from modelreg.db.engine import Database
 from modelreg.db.models import User, UserSession
 
-__all__ = ["SESSION_LIFETIME", "SessionStore", "end_all_for"]
+__all__ = ["SESSION_LIFETIME", "SessionHolder", "SessionStore", "end_all_for"]
 
 SESSION_LIFETIME: Final = timedelta(days=7)
 _MAX_ID_LENGTH: Final = 100  # ids are 43 characters; anything longer is not one of ours
+
+
+class SessionHolder(NamedTuple):
+    """The user a live session belongs to: just what an Actor needs."""
+
+    id: uuid.UUID
+    username: str
+    role: str
 
 
 def _digest(session_id: str) -> str:
@@ -72,24 +80,27 @@ class SessionStore:
             )
         return session_id
 
-    async def user_of(self, session_id: str) -> User | None:
-        """The active user holding this unexpired session, else None."""
+    async def user_of(self, session_id: str) -> SessionHolder | None:
+        """The active user holding this unexpired session, else None. Columns, not ORM
+        objects: this runs on every cookie request."""
         if not session_id or len(session_id) > _MAX_ID_LENGTH:
             return None
         async with self.db.session(SYSTEM) as session:
             found = (
                 await session.execute(
-                    select(User, UserSession.expires_at)
+                    select(
+                        User.id, User.username, User.role, User.is_active, UserSession.expires_at
+                    )
                     .join(UserSession, UserSession.user_id == User.id)
                     .where(UserSession.id_hash == _digest(session_id))
                 )
             ).first()
         if found is None:
             return None
-        user, expires_at = found
-        if expires_at <= datetime.now(UTC):
+        user_id, username, role, is_active, expires_at = found
+        if not is_active or expires_at <= datetime.now(UTC):
             return None
-        return user if user.is_active else None
+        return SessionHolder(user_id, username, role)
 
     async def end(self, session_id: str) -> None:
         """Logout: this session only; the user's other browsers stay signed in."""
