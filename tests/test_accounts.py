@@ -176,3 +176,17 @@ async def test_audit_log_is_for_admins(
     assert entries[0].action == "user.create"  # newest first
     with pytest.raises(AccessDeniedError):
         await list_audit(db, user_a)
+
+
+async def test_own_password_change_ends_own_sessions_only(
+    accounts: AccountService, user_a: Actor, user_b: Actor
+) -> None:
+    """Under the user's own row policies (PostgreSQL) too: their sessions end, others' stay."""
+    first = await accounts.sessions.start(user_a)
+    second = await accounts.sessions.start(user_a)
+    bobs = await accounts.sessions.start(user_b)
+    assert await accounts.session_actor(first) == user_a
+    await accounts.update_user(user_a, "alice", password="alice-password-2")
+    assert await accounts.session_actor(first) is None
+    assert await accounts.session_actor(second) is None
+    assert await accounts.session_actor(bobs) == user_b

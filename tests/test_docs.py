@@ -123,3 +123,13 @@ def test_docs_api_names_no_path_the_app_lacks(tmp_path: Path) -> None:
         for path in re.findall(r"(?:GET|POST|PUT|PATCH|DELETE) (/[\w/{}.-]*)", API_DOC)
     }
     assert not named - known, f"docs/api.md names unknown paths: {sorted(named - known)}"
+
+
+def test_forwarded_allow_ips_docs_warn_that_a_wildcard_defeats_the_login_limit() -> None:
+    """`*` lets any client name any address in X-Forwarded-For, and the sign-in limit counts
+    per address: the README must not offer `*` as a plain example."""
+    row = next(line for line in README.splitlines() if "`MODELREG_FORWARDED_ALLOW_IPS`" in line)
+    assert "sign-in limit" in row
+    assert "proxy's address" in row
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "MODELREG_FORWARDED_ALLOW_IPS" in operations

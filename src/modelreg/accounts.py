@@ -8,7 +8,10 @@
   hash -> Actor, dropped on revocation and on any user change in this process. The same
   transaction writes a new cache generation (modelreg.invalidation), so other processes drop
   theirs within `cache_poll_interval` (1 s); `token_cache_ttl` only bounds staleness when
-  polling is off or the database is unreachable.
+  polling is off or the database is unreachable. A cached token still stops working at its
+  `expires_at`, to the second.
+- Browser sessions: `sessions` (modelreg.sessions), rows in the database; a password change
+  or disabling a user ends all of that user's sessions in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 import re
 import secrets
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -36,6 +37,7 @@ from modelreg.db.models import ApiToken, LLMModel, User
 from modelreg.errors import AccessDeniedError, UnknownModelError, ValidationFailedError
 from modelreg.invalidation import ACCOUNTS, MODELS, bump
 from modelreg.registry.cache import TTLCache
+from modelreg.sessions import SessionHolder, SessionStore, end_all_for
 from modelreg.settings import Settings
 
 __all__ = ["TOKEN_PREFIX", "AccountService", "TokenPublic", "UserPublic", "hash_token"]
@@ -76,7 +78,7 @@ class TokenPublic(BaseModel):
     revoked_at: datetime | None
 
 
-def _actor(user: User) -> Actor:
+def _actor(user: User | SessionHolder) -> Actor:
     role: Role = "admin" if user.role == "admin" else "user"
     return Actor(id=user.id, username=user.username, role=role)
 
@@ -92,9 +94,11 @@ class AccountService:
         # verified against when the user does not exist, so that the response time does not
         # tell which usernames exist; made on first use (hashing is slow on purpose)
         self._dummy_hash: str | None = None
-        # the actor and the token's expiry (Unix time, inf for never): the cache must not
-        # outlive the token
-        self._tokens: TTLCache[str, tuple[Actor, float]] = TTLCache(settings.token_cache_ttl)
+        # hash -> (actor, the token's expires_at): a hit past the expiry is refused
+        self._tokens: TTLCache[str, tuple[Actor, datetime | None]] = TTLCache(
+            settings.token_cache_ttl
+        )
+        self.sessions = SessionStore(db)
 
     # --- users ---------------------------------------------------------------------------
 
@@ -179,6 +183,9 @@ class AccountService:
                 row.is_active = is_active
             if password is not None:
                 row.password_hash = await self._hash(password)
+            if password is not None or is_active is False:
+                # whoever knew the old password (or the disabled user) is signed out everywhere
+                await end_all_for(session, row.id)
             await session.flush()
             after = {"role": row.role, "is_active": row.is_active, "password": password}
             await write_audit(session, actor, "user.update", "user", row.id, before, after)
@@ -228,6 +235,11 @@ class AccountService:
         if user is None or not user.is_active:
             return None
         return _actor(user)
+
+    async def session_actor(self, session_id: str) -> Actor | None:
+        """The user of a live browser session (see modelreg.sessions), else None."""
+        user = await self.sessions.user_of(session_id)
+        return _actor(user) if user is not None else None
 
     async def set_default_model(self, actor: Actor, model_id: uuid.UUID | None) -> None:
         """The actor's own default model; it must be one they can see."""
@@ -336,8 +348,8 @@ class AccountService:
         digest = hash_token(token)
         cached = self._tokens.get(digest)
         if cached is not None:
-            actor, expires = cached
-            if expires > time.time():
+            actor, expires_at = cached
+            if expires_at is None or expires_at > datetime.now(UTC):
                 return actor
             self._tokens.pop(digest)
             return None
@@ -356,11 +368,11 @@ class AccountService:
         row, user = found
         if row.revoked_at is not None or not user.is_active:
             return None
-        if row.expires_at is not None and _aware(row.expires_at) <= now:
+        expires_at = _aware(row.expires_at) if row.expires_at is not None else None
+        if expires_at is not None and expires_at <= now:
             return None
         actor = _actor(user)
-        expires = _aware(row.expires_at).timestamp() if row.expires_at is not None else math.inf
-        self._tokens.set(digest, (actor, expires), generation=generation)
+        self._tokens.set(digest, (actor, expires_at), generation=generation)
         return actor
 
     async def revoke_token(self, actor: Actor, token_id: uuid.UUID) -> None:

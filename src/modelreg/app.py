@@ -150,6 +150,8 @@ def _build(
         summary="Self-hosted model registry and LLM gateway",
         lifespan=lifespan,
         openapi_tags=_OPENAPI_TAGS,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.url_resolver = url_resolver
     app.state.routed_passthroughs = 0  # pass-through calls the route answered (tests)

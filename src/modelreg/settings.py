@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # per call on the event loop (milliseconds on most disks)
     usage_journal_fsync: bool = False
     cookie_secure: bool = False
+    # the interactive API docs at /docs and /redoc load their scripts from a CDN (no integrity
+    # pinning, no CSP): off unless asked for; /openapi.json is always served
+    api_docs: bool = False
 
     @field_validator("old_encryption_keys", mode="before")
     @classmethod

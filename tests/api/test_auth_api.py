@@ -4,7 +4,9 @@ check, roles (401 / 403), and the token endpoints (shown once, stored hashed, re
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 from fastapi import Response
@@ -27,7 +29,7 @@ def _session_cookies(server: LiveServer, username: str) -> dict[str, str]:
 
     actor = server.run(login())
     response = Response()
-    issue_session(response, actor, server.services.settings)
+    server.run(issue_session(response, server.services.accounts, actor, server.services.settings))
     cookies: dict[str, str] = {}
     for header, value in response.raw_headers:
         if header == b"set-cookie":
@@ -177,8 +179,11 @@ def test_tampered_session_cookie_is_401(live_server: LiveServer) -> None:
 
 def test_session_cookie_flags(live_server: LiveServer) -> None:
     response = Response()
-    actor = Actor(id=uuid.uuid4(), username="x", role="user")
-    issue_session(response, actor, live_server.services.settings)
+    with live_server.client(live_server.admin_token) as http:
+        me = http.get("/api/users/me").json()
+    actor = Actor(id=uuid.UUID(me["id"]), username=me["username"], role="admin")
+    accounts = live_server.services.accounts
+    live_server.run(issue_session(response, accounts, actor, live_server.services.settings))
     headers = [v.decode().lower() for k, v in response.raw_headers if k == b"set-cookie"]
     session = next(h for h in headers if h.startswith(SESSION_COOKIE))
     csrf = next(h for h in headers if h.startswith(CSRF_COOKIE))
@@ -187,28 +192,64 @@ def test_session_cookie_flags(live_server: LiveServer) -> None:
     assert "httponly" not in csrf  # the page's script must read it
     secure_settings = live_server.services.settings.model_copy(update={"cookie_secure": True})
     secure = Response()
-    issue_session(secure, actor, secure_settings)
+    live_server.run(issue_session(secure, accounts, actor, secure_settings))
     assert all(b"secure" in v.lower() for k, v in secure.raw_headers if k == b"set-cookie")
 
 
-def test_a_token_stops_working_when_it_expires_even_while_cached(live_server: LiveServer) -> None:
-    """The token cache (60 s by default) must not stretch a token's life past `expires_at`."""
-    import time
-    from datetime import UTC, datetime, timedelta
+def test_tokens_with_an_expiry_are_created_in_the_documented_format(
+    live_server: LiveServer,
+) -> None:
+    soon = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
+    with live_server.client(live_server.create_user()) as http:
+        for spelling in (
+            soon.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            soon.astimezone(timezone(timedelta(hours=2))).isoformat(),
+        ):
+            created = http.post("/api/tokens", json={"name": "ci", "expires_at": spelling})
+            assert created.status_code == 201, created.text
+            assert datetime.fromisoformat(created.json()["expires_at"]) == soon
+            with live_server.client(created.json()["token"]) as holder:
+                assert holder.get("/api/users/me").status_code == 200
 
+        past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        for refused in (past, soon.replace(tzinfo=None).isoformat(), 1893456000, "next week"):
+            answer = http.post("/api/tokens", json={"expires_at": refused})
+            error = assert_error(answer, 422, "validation_error", field="expires_at")
+            if refused == past:
+                assert "future" in error["message"]
+
+
+def test_an_expired_token_is_refused_even_when_cached(live_server: LiveServer) -> None:
+    user_token = live_server.create_user()
+    with live_server.client(user_token) as http:
+        me = http.get("/api/users/me").json()
+    actor = Actor(id=uuid.UUID(me["id"]), username=me["username"], role="user")
+    expires_at = datetime.now(UTC) + timedelta(seconds=1.5)
     accounts = live_server.services.accounts
-    live_server.create_user("expiring-owner")
-    expires = datetime.now(UTC) + timedelta(seconds=1)
-
-    async def make() -> str:
-        actor = await accounts.authenticate_password("expiring-owner", DEFAULT_PASSWORD)
-        assert actor is not None
-        assert actor.id is not None
-        token, _ = await accounts.create_token(actor, actor.id, "short", expires_at=expires)
-        return token
-
-    with live_server.client(live_server.run(make())) as http:
-        assert http.get("/api/users/me").status_code == 200  # now in the cache
-        while datetime.now(UTC) <= expires + timedelta(milliseconds=100):
-            time.sleep(0.05)
+    token, _ = live_server.run(accounts.create_token(actor, actor.id, expires_at=expires_at))
+    with live_server.client(token) as http:
+        assert http.get("/api/users/me").status_code == 200  # now in the token cache
+        time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.1)
         assert_error(http.get("/api/users/me"), 401, "authentication_error")
+        assert_error(http.post("/v1/chat/completions", json={}), 401, "authentication_error")
+
+
+def test_an_admin_lists_and_revokes_another_users_token(live_server: LiveServer) -> None:
+    """Admins manage everyone's tokens (docs/api.md); the owner's token stops working."""
+    name = "tok-" + uuid.uuid4().hex[:8]
+    owner_token = live_server.create_user(name)
+    with live_server.client(owner_token) as owner:
+        mine = owner.post("/api/tokens", json={"name": "leaked"}).json()
+    with live_server.client(live_server.admin_token) as admin:
+        listed = admin.get("/api/tokens", params={"user": name})
+        assert listed.status_code == 200, listed.text
+        assert mine["id"] in {t["id"] for t in listed.json()}
+        assert admin.delete(f"/api/tokens/{mine['id']}").status_code == 204
+    with live_server.client(mine["token"]) as leaked:
+        assert_error(leaked.get("/api/users/me"), 401, "authentication_error")
+    with live_server.client(owner_token) as owner:
+        revoked = next(t for t in owner.get("/api/tokens").json() if t["id"] == mine["id"])
+        assert revoked["revoked_at"] is not None
+        # a user cannot list someone else's tokens
+        other = owner.get("/api/tokens", params={"user": "admin"})
+        assert_error(other, 422, "validation_error", field="user")

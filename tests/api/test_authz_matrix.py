@@ -169,7 +169,11 @@ def _login(world: World, role: Role) -> dict[str, str]:
             data={"username": world.names[role], "password": password, "csrf_token": csrf},
         )
         assert answer.status_code == 303, answer.text
-        return {SESSION_COOKIE: answer.cookies[SESSION_COOKIE], CSRF_COOKIE: csrf}
+        # the session's own CSRF token replaces the sign-in form's
+        return {
+            SESSION_COOKIE: answer.cookies[SESSION_COOKIE],
+            CSRF_COOKIE: answer.cookies[CSRF_COOKIE],
+        }
 
 
 class _OldSigner(TimestampSigner):

@@ -143,3 +143,18 @@ def test_access_log_writes_one_line_per_sample(
     assert len(lines) == 2
     assert "GET /healthz 200" in lines[0].getMessage()
     server.stop()
+
+
+def test_interactive_api_docs_are_off_unless_enabled(
+    live_server: LiveServer, live_server_factory: Callable[..., LiveServer]
+) -> None:
+    """/docs and /redoc pull scripts from a CDN without integrity pinning: opt-in only."""
+    with live_server.client() as http:
+        assert http.get("/docs").status_code == 404
+        assert http.get("/redoc").status_code == 404
+        assert http.get("/openapi.json").status_code == 200
+    enabled = live_server_factory(api_docs=True)
+    with enabled.client() as http:
+        assert http.get("/docs").status_code == 200
+        assert http.get("/redoc").status_code == 200
+    enabled.stop()

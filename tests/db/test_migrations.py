@@ -23,6 +23,7 @@ EXPECTED_TABLES = {
     "audit_log",
     "app_settings",
     "usage_daily",
+    "user_sessions",
 }
 
 

@@ -95,7 +95,8 @@ class Browser:
         record = next(u for u in users if u["username"] == user.name)
         actor = Actor(id=uuid.UUID(record["id"]), username=user.name, role=record["role"])
         scratch = Response()
-        issue_session(scratch, actor, self.server.services.settings)
+        services = self.server.services
+        self.server.run(issue_session(scratch, services.accounts, actor, services.settings))
         cookies = SimpleCookie()
         for name, value in scratch.raw_headers:
             if name == b"set-cookie":

@@ -21,7 +21,12 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from modelreg.actor import Actor
-from modelreg.api.auth import SESSION_COOKIE, read_session, verify_csrf_header
+from modelreg.api.auth import (
+    SESSION_COOKIE,
+    read_session,
+    session_csrf_token,
+    verify_csrf_header,
+)
 from modelreg.api.errors import ApiError
 from modelreg.services import Services
 
@@ -72,11 +77,11 @@ async def get_optional_actor(
         if actor is None:
             raise unauthenticated("Invalid or revoked API token")
     elif session:
-        user_id = read_session(request, services.settings)
-        actor = await services.accounts.get_actor(user_id) if user_id is not None else None
-        if actor is None:
+        session_id = read_session(request, services.settings)
+        actor = await services.accounts.session_actor(session_id) if session_id else None
+        if actor is None or session_id is None:
             raise unauthenticated("Session expired or invalid; log in again")
-        verify_csrf_header(request)
+        verify_csrf_header(request, session_csrf_token(services.settings, session_id))
     else:
         return None
     request.state.actor = actor

@@ -40,6 +40,7 @@ __all__ = [
     "UsageDaily",
     "UsageEvent",
     "User",
+    "UserSession",
     "utcnow",
 ]
 
@@ -90,6 +91,20 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_api_tokens_user", "user_id"),)
+
+
+class UserSession(Base):
+    """A signed-in browser (modelreg.sessions). The cookie carries a random session id; only
+    its SHA-256 is stored. Deleting the row ends the session on every process at once."""
+
+    __tablename__ = "user_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_user_sessions_user", "user_id"),)
 
 
 class LLMModel(Base):

@@ -21,6 +21,8 @@ Rules (the service layer applies the same ones on SQLite):
 - api_tokens: the owner, and admin/system (token management).
 - usage_daily (the rollup of usage_events, migration 0003): the owner reads, admin/system
   read all; only system (the usage recorder) writes.
+- user_sessions (browser sessions, migration 0004): the owner, and admin/system (a cookie is
+  looked up as system, since who is asking is what the lookup finds out).
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ __all__ = [
     "RLS_TABLES",
     "disable_rls_sql",
     "disable_usage_daily_rls_sql",
+    "disable_user_sessions_rls_sql",
     "enable_rls_sql",
     "enable_usage_daily_rls_sql",
+    "enable_user_sessions_rls_sql",
     "rls_context_sql",
 ]
 
@@ -181,3 +185,21 @@ def enable_usage_daily_rls_sql() -> list[str]:
 
 def disable_usage_daily_rls_sql() -> list[str]:
     return _disable(("usage_daily",), _USAGE_DAILY_POLICIES)
+
+
+# user_sessions comes with migration 0004
+_USER_SESSIONS_POLICIES: Final[tuple[_Policy, ...]] = (
+    ("user_sessions", "user_sessions_owner_or_admin", "ALL", f"{_OWNER} OR {_ADMIN}", None),
+)
+
+
+def enable_user_sessions_rls_sql() -> list[str]:
+    """Grants and policies of user_sessions (migration 0004); explicit grant as for 0003."""
+    return [
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON user_sessions TO {APP_ROLE}",
+        *_enable(("user_sessions",), _USER_SESSIONS_POLICIES),
+    ]
+
+
+def disable_user_sessions_rls_sql() -> list[str]:
+    return _disable(("user_sessions",), _USER_SESSIONS_POLICIES)

@@ -3,7 +3,8 @@
 Pages are server-rendered shells (Jinja2, autoescaped); the data comes from the JSON API through
 small ES modules in ./static, using the same session cookie plus the double-submit CSRF header.
 A page request without a valid session redirects to /login instead of answering 401, so an
-expired session in a browser ends on the login form.
+expired or ended session (logout, password change, user disabled: modelreg.sessions) in a
+browser ends on the login form.
 
 The app factory includes `router` and mounts `STATIC_DIR` at /static (name "static").
 """
@@ -23,7 +24,13 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from modelreg.actor import Actor
-from modelreg.api.auth import clear_session, ensure_csrf_cookie, issue_session, read_session
+from modelreg.api.auth import (
+    clear_session,
+    ensure_csrf_cookie,
+    issue_session,
+    read_session,
+    session_csrf_token,
+)
 from modelreg.api.auth import verify_csrf_form as _verify_csrf_form
 from modelreg.api.deps import get_services
 from modelreg.api.errors import ApiError
@@ -92,12 +99,18 @@ _CSP: Final = (
 
 
 def _render(
-    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+    csrf_token: str | None = None,
 ) -> HTMLResponse:
+    """`csrf_token`: the signed-in session's token; None before sign-in."""
     # ensure_csrf_cookie writes its cookie onto the response it is given; the page needs the
     # token before rendering, so collect the cookie on a scratch response and copy it over
     scratch = Response()
-    token = ensure_csrf_cookie(request, scratch)
+    token = ensure_csrf_cookie(request, scratch, csrf_token)
     nonce = secrets.token_urlsafe(16)
     page = _environment().get_template(template)
     html = page.render({**context, "csrf_token": token, "csp_nonce": nonce})
@@ -121,13 +134,15 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-async def _page_actor(request: Request) -> Actor | None:
-    """The signed-in user for a page request, or None (never a 401: pages redirect)."""
+async def _page_session(request: Request) -> tuple[Actor, str] | None:
+    """The signed-in user and their session's CSRF token for a page request, or None
+    (never a 401: pages redirect)."""
     services = get_services(request)
-    user_id = read_session(request, services.settings)
-    if user_id is None:
+    session_id = read_session(request, services.settings)
+    actor = await services.accounts.session_actor(session_id) if session_id else None
+    if actor is None or session_id is None:
         return None
-    return await services.accounts.get_actor(user_id)
+    return actor, session_csrf_token(services.settings, session_id)
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -137,13 +152,15 @@ def _to_login(request: Request) -> RedirectResponse:
 
 
 async def _page(request: Request, page: Page, title: str, *, admin: bool = False) -> Response:
-    actor = await _page_actor(request)
-    if actor is None:
+    signed_in = await _page_session(request)
+    if signed_in is None:
         return _to_login(request)
+    actor, csrf = signed_in
     if admin and not actor.is_admin:
         context = {"actor": actor, "active": page, "title": "Not allowed"}
-        return _render(request, "forbidden.html", context, status_code=403)
-    return _render(request, f"{page}.html", {"actor": actor, "active": page, "title": title})
+        return _render(request, "forbidden.html", context, status_code=403, csrf_token=csrf)
+    context = {"actor": actor, "active": page, "title": title}
+    return _render(request, f"{page}.html", context, csrf_token=csrf)
 
 
 # --- login / logout ---------------------------------------------------------------------
@@ -163,7 +180,7 @@ def _login_form(
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, next: str = "/") -> Response:
-    if await _page_actor(request) is not None:
+    if await _page_session(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     return _login_form(request, next_url=_safe_next(next))
 
@@ -226,7 +243,7 @@ async def login(
             status_code=401,
         )
     response = RedirectResponse(next_url, status_code=303)
-    issue_session(response, actor, services.settings)
+    await issue_session(response, services.accounts, actor, services.settings)
     return response
 
 
@@ -234,11 +251,17 @@ async def login(
 async def logout(
     request: Request, csrf_token: Annotated[str, Form(max_length=200)] = ""
 ) -> Response:
-    try:
-        _verify_csrf_form(request, csrf_token)
-    except ApiError:
-        # a cross-site form cannot log anyone out; send the user back to where they were
-        return RedirectResponse("/", status_code=303)
+    services = get_services(request)
+    session_id = read_session(request, services.settings)
+    if session_id and await services.accounts.session_actor(session_id) is not None:
+        try:
+            expected = session_csrf_token(services.settings, session_id)
+            _verify_csrf_form(request, csrf_token, expected)
+        except ApiError:
+            # a cross-site form cannot log anyone out; send the user back to where they were
+            return RedirectResponse("/", status_code=303)
+        # ended in the database: the cookie is refused by every process from now on
+        await services.accounts.sessions.end(session_id)
     response = RedirectResponse("/login", status_code=303)
     clear_session(response)
     return response

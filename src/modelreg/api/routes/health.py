@@ -109,8 +109,8 @@ async def _require_admin(request: Request, services: Services) -> None:
     if token:
         actor = await services.accounts.resolve_token(token)
     else:
-        user_id = read_session(request, services.settings)
-        actor = await services.accounts.get_actor(user_id) if user_id is not None else None
+        session_id = read_session(request, services.settings)
+        actor = await services.accounts.session_actor(session_id) if session_id else None
     if actor is None:
         # the same 401 as every other route: authentication_error with its challenge
         raise unauthenticated("Sign in with an admin token or the metrics token")

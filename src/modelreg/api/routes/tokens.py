@@ -1,5 +1,9 @@
 """API tokens of the caller. The token itself is in the creation answer only; the server
-keeps its SHA-256 and a short prefix to recognise it in listings."""
+keeps its SHA-256 and a short prefix to recognise it in listings.
+
+Admins may revoke anyone's token (a leaked token must be stoppable without its owner, as the
+CLI and the database's row policy already allow); for everyone else another user's token is
+404, the same answer as a token that does not exist."""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
-from pydantic import AwareDatetime, ConfigDict, Field, Strict, field_validator
+from fastapi import APIRouter, Query, Response, status
+from pydantic import AwareDatetime, ConfigDict, Field, field_validator
 
 from modelreg.accounts import TokenPublic
 from modelreg.api.deps import CurrentActor, ServicesDep
@@ -25,10 +29,21 @@ class TokenCreate(NulFree):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(max_length=100, description="What the token is for")] = ""
-    # strict: a JSON number would otherwise be read as a Unix time
-    expires_at: Annotated[AwareDatetime, Strict()] | None = Field(
-        default=None, description="RFC 3339 time in the future; null: never expires"
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="ISO 8601 / RFC 3339 time with a timezone, in the future, e.g. "
+        '"2027-01-31T00:00:00Z"; null: never expires',
     )
+
+    @field_validator("expires_at", mode="before")
+    @classmethod
+    def _a_string(cls, value: object) -> object:
+        # only a string: a JSON number would otherwise be read as a Unix time. (Strict mode
+        # cannot say this: FastAPI validates the decoded body in Python mode, where strict
+        # refuses strings too, which refused every expiry.)
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be an ISO 8601 date-time string with a timezone")
+        return value
 
     @field_validator("expires_at")
     @classmethod
@@ -59,15 +74,24 @@ async def create_token(
     return TokenCreated(**public.model_dump(), token=token)
 
 
-@router.get("", summary="The caller's tokens", responses=error_responses(401))
-async def list_tokens(actor: CurrentActor, services: ServicesDep) -> list[TokenPublic]:
-    return await services.accounts.list_tokens(actor)
+@router.get(
+    "", summary="The caller's tokens (admins: any user's)", responses=error_responses(401, 422)
+)
+async def list_tokens(
+    actor: CurrentActor,
+    services: ServicesDep,
+    user: Annotated[
+        str | None,
+        Query(max_length=64, description="Admins: the user (name or id) whose tokens to list"),
+    ] = None,
+) -> list[TokenPublic]:
+    return await services.accounts.list_tokens(actor, user)
 
 
 @router.delete(
     "/{token_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Revoke one of the caller's tokens",
+    summary="Revoke one of the caller's tokens (admins: anyone's)",
     responses=error_responses(401, 404, 422),
     response_class=Response,
 )

@@ -1,7 +1,7 @@
 """row-level security on every table: users, audit_log (append-only), app_settings
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-27
 
 See modelreg.db.rls_every_table for the rules. No-op on SQLite (the service layer applies
@@ -15,7 +15,7 @@ from alembic import op
 from modelreg.db.rls_every_table import disable_sql, enable_sql
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
