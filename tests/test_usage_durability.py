@@ -239,6 +239,31 @@ def test_no_usage_is_lost_to_sigkill_under_load(
     assert leftovers == [], leftovers  # replayed and removed
 
 
+def test_sigterm_under_load_ends_cleanly_and_loses_no_usage(
+    openai_sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """SIGTERM is how orchestrators stop a replica: the server finishes what it started and
+    flushes the ledger; every call a client saw succeed has its row without any replay."""
+    data_dir = tmp_path / "data"
+    env = _env(data_dir)
+    log = tmp_path / "serve.log"
+    seen = 1
+    with _serve(env, log) as (_, base):
+        token = _setup(env, openai_sim)
+        _wait_until_model_answers(base, token)
+    with _serve(env, log) as (proc, base):
+        load = Load(base, token)
+        load.start()
+        load.wait_for(150)
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal it handled once it has shut down cleanly
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM), log.read_text()[-2000:]
+        load.stop()
+        seen += load.successes
+    stored = _sqlite_ok_rows(data_dir)  # no replay needed: the stop flushed the ledger
+    assert stored >= seen, f"{seen - stored} of {seen} client-seen successes have no usage row"
+
+
 @contextmanager
 def _pg_database(pg_available: bool) -> Iterator[str]:
     if not pg_available:
