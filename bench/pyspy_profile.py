@@ -88,7 +88,7 @@ IDLE_LEAVES = (
 OUTER_FRAMES = (
     "typer/",
     "_click/",
-    "modelreg/cli.py",
+    "modelreg/cli/",
     "asyncio/runners.py",
     "uvicorn/server.py",
     "uvicorn/_compat.py",

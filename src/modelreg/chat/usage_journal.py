@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
-    from modelreg.chat.usage import UsageRecord
+    from modelreg.chat.usage_rows import UsageRecord
 
 __all__ = ["Segment", "UsageJournal", "decode", "encode"]
 
@@ -66,7 +66,7 @@ def encode(record: UsageRecord) -> bytes:
 
 
 def decode(line: bytes) -> UsageRecord:
-    from modelreg.chat.usage import UsageRecord
+    from modelreg.chat.usage_rows import UsageRecord
 
     data: dict[str, Any] = orjson.loads(line)
     return UsageRecord(

@@ -13,6 +13,8 @@ Deleting a model detaches it: conversations and usage rows keep their history wi
 Every change writes an audit row in the same transaction and invalidates the cache: this
 process's at once, the other processes' through a new cache generation written in the same
 transaction (modelreg.invalidation), which their pollers notice within a second.
+
+The row queries and the checks a write makes against other rows are in registry/_queries.py.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Select, exc, select, true, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import exc, select, update
 
 from modelreg.actor import SYSTEM, Actor
 from modelreg.audit import write_audit
@@ -40,6 +41,15 @@ from modelreg.errors import (
 )
 from modelreg.invalidation import MODELS, bump
 from modelreg.model_config import ModelConfig
+from modelreg.registry._queries import (
+    check_fallbacks,
+    check_name_free,
+    find_row,
+    parse_uuid,
+    visible,
+    visible_row,
+    writable_row,
+)
 from modelreg.registry._rows import (
     NOT_NULL_FIELDS,
     PLAIN_FIELDS,
@@ -71,21 +81,6 @@ _TOUCH_INTERVAL = 60.0
 _DEFAULT_KEY = "\x00default"
 
 
-def _visible(actor: Actor) -> ColumnElement[bool]:
-    if actor.role == "system":
-        return true()
-    return (LLMModel.user_id.is_(None)) | (LLMModel.user_id == actor.id)
-
-
-def _parse_uuid(value: object) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
-
-
 class ModelManagerService:
     def __init__(self, db: Database, keyring: KeyRing, settings: Settings) -> None:
         self.db = db
@@ -111,7 +106,7 @@ class ModelManagerService:
             async with self.db.session(actor) as session:
                 rows = await session.scalars(
                     select(LLMModel)
-                    .where(_visible(actor))
+                    .where(visible(actor))
                     .order_by(LLMModel.user_id.is_not(None), LLMModel.name)
                 )
                 models = [to_public(row, self.keyring) for row in rows]
@@ -145,7 +140,7 @@ class ModelManagerService:
 
     async def get_model(self, actor: Actor, model_id: uuid.UUID | str) -> ModelPublic:
         async with self.db.session(actor) as session:
-            row = await self._visible_row(session, actor, model_id)
+            row = await visible_row(session, actor, model_id)
             return to_public(row, self.keyring)
 
     async def resolve(self, actor: Actor, name_or_id: str) -> ModelConfig:
@@ -157,7 +152,7 @@ class ModelManagerService:
             return config
         generation = self._configs.generation
         async with self.db.session(actor) as session:
-            row = await self._lookup(session, actor, name_or_id)
+            row = await find_row(session, actor, name_or_id)
             if row is None or not row.enabled:
                 raise UnknownModelError(f"unknown or disabled model {name_or_id[:100]!r}")
             config = to_config(row, self.keyring)
@@ -172,7 +167,7 @@ class ModelManagerService:
             return config
         generation = self._configs.generation
         async with self.db.session(SYSTEM) as session:
-            row = await self._visible_row(session, SYSTEM, model_id)
+            row = await visible_row(session, SYSTEM, model_id)
             config = to_config(row, self.keyring)
         self._configs.set(key, config, generation=generation)
         return config
@@ -215,7 +210,7 @@ class ModelManagerService:
         async with self.db.session(SYSTEM) as session:
             setting = await session.get(AppSetting, DEFAULT_MODEL_SETTING)
             row: LLMModel | None = None
-            system_id = _parse_uuid((setting.value or {}).get("id")) if setting else None
+            system_id = parse_uuid((setting.value or {}).get("id")) if setting else None
             if system_id is not None:
                 row = await session.get(LLMModel, system_id)
                 if row is not None and not (row.enabled and row.is_global):
@@ -263,8 +258,8 @@ class ModelManagerService:
         row.created_at = row.updated_at = datetime.now(UTC)
         async with self._writing():
             async with self.db.session(actor) as session:
-                await self._check_name_free(session, owner, row.name, None)
-                await self._check_fallbacks(session, actor, row)
+                await check_name_free(session, owner, row.name, None)
+                await check_fallbacks(session, actor, row)
                 session.add(row)
                 await session.flush()
                 await write_audit(
@@ -283,7 +278,7 @@ class ModelManagerService:
                 await self._check_url(changes["base_url"])
         async with self._writing():
             async with self.db.session(actor) as session:
-                row = await self._writable_row(session, actor, model_id)
+                row = await writable_row(session, actor, model_id)
                 before = audit_state(row)
                 for field, value in changes.items():
                     if field == "api_key":
@@ -299,8 +294,8 @@ class ModelManagerService:
                     else:
                         setattr(row, field, value)
                 if "name" in changes:
-                    await self._check_name_free(session, row.user_id, row.name, row.id)
-                await self._check_fallbacks(session, actor, row)
+                    await check_name_free(session, row.user_id, row.name, row.id)
+                await check_fallbacks(session, actor, row)
                 row.updated_at = datetime.now(UTC)
                 await session.flush()
                 await write_audit(
@@ -311,7 +306,7 @@ class ModelManagerService:
 
     async def delete_model(self, actor: Actor, model_id: uuid.UUID | str) -> None:
         async with self._writing(), self.db.session(actor) as session:
-            row = await self._writable_row(session, actor, model_id)
+            row = await writable_row(session, actor, model_id)
             before = audit_state(row)
             await session.delete(row)
             await session.flush()
@@ -363,7 +358,7 @@ class ModelManagerService:
             raise AccessDeniedError("only admins may set the system default model")
         async with self._writing(), self.db.session(actor) as session:
             if model_id is not None:
-                row = await self._visible_row(session, actor, model_id)
+                row = await visible_row(session, actor, model_id)
                 if not row.is_global:
                     raise ValidationFailedError(
                         "the system default must be a global model", field="model_id"
@@ -398,7 +393,7 @@ class ModelManagerService:
             return
         for model_id in due:
             self._touched[model_id] = now
-        parsed = [u for u in (_parse_uuid(i) for i in due) if u is not None]
+        parsed = [u for u in (parse_uuid(i) for i in due) if u is not None]
         async with self.db.session(SYSTEM) as session:
             await session.execute(
                 update(LLMModel)
@@ -458,87 +453,6 @@ class ModelManagerService:
 
         allow_private = may_reach_private(False, self.settings)
         await check_base_url_async(url, allow_private=allow_private)
-
-    def _lookup_stmt(self, actor: Actor) -> Select[LLMModel]:
-        return select(LLMModel).where(_visible(actor))
-
-    async def _lookup(
-        self, session: AsyncSession, actor: Actor, name_or_id: str
-    ) -> LLMModel | None:
-        as_id = _parse_uuid(name_or_id)
-        if as_id is not None:
-            row = await session.scalar(self._lookup_stmt(actor).where(LLMModel.id == as_id))
-            if row is not None:
-                return row
-        # own model of that name first, then the global one
-        return await session.scalar(
-            self._lookup_stmt(actor)
-            .where(LLMModel.name == name_or_id)
-            .order_by(LLMModel.user_id.is_(None))
-            .limit(1)
-        )
-
-    async def _visible_row(
-        self, session: AsyncSession, actor: Actor, model_id: uuid.UUID | str
-    ) -> LLMModel:
-        as_id = _parse_uuid(model_id)
-        row = None
-        if as_id is not None:
-            row = await session.scalar(self._lookup_stmt(actor).where(LLMModel.id == as_id))
-        if row is None:
-            raise UnknownModelError(f"unknown model {str(model_id)[:100]!r}")
-        return row
-
-    async def _writable_row(
-        self, session: AsyncSession, actor: Actor, model_id: uuid.UUID | str
-    ) -> LLMModel:
-        row = await self._visible_row(session, actor, model_id)
-        if row.user_id is None and not actor.is_admin:
-            raise AccessDeniedError("only admins may change global models")
-        return row
-
-    async def _check_name_free(
-        self,
-        session: AsyncSession,
-        owner: uuid.UUID | None,
-        name: str,
-        exclude: uuid.UUID | None,
-    ) -> None:
-        owner_clause = LLMModel.user_id.is_(None) if owner is None else LLMModel.user_id == owner
-        stmt = select(LLMModel.id).where(owner_clause, LLMModel.name == name)
-        if exclude is not None:
-            stmt = stmt.where(LLMModel.id != exclude)
-        if await session.scalar(stmt.limit(1)) is not None:
-            scope = "global model" if owner is None else "model of yours"
-            raise ValidationFailedError(f"a {scope} named {name!r} exists", field="name")
-
-    async def _check_fallbacks(self, session: AsyncSession, actor: Actor, row: LLMModel) -> None:
-        ids = [_parse_uuid(i) for i in row.fallback_model_ids or []]
-        if not ids:
-            return
-        if row.id in ids:
-            raise ValidationFailedError(
-                "a model cannot be its own fallback", field="fallback_model_ids"
-            )
-        found = (
-            await session.execute(
-                select(LLMModel.id, LLMModel.user_id).where(
-                    _visible(actor), LLMModel.id.in_([i for i in ids if i])
-                )
-            )
-        ).all()
-        owners = dict(found)
-        for fallback in ids:
-            if fallback not in owners:
-                raise ValidationFailedError(
-                    f"unknown fallback model {fallback}", field="fallback_model_ids"
-                )
-            # a global model is used by everyone: its fallbacks must be global too
-            if row.user_id is None and owners[fallback] is not None:
-                raise ValidationFailedError(
-                    "a global model may only fall back to global models",
-                    field="fallback_model_ids",
-                )
 
 
 class _InvalidateAfter:
