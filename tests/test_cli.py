@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -242,3 +244,19 @@ def test_simulate_names_the_providers_it_knows() -> None:
     assert code == 2
     assert "unknown provider 'nope'" in err
     assert "openai, anthropic" in err
+
+
+def test_simulate_without_aiohttp_names_the_extra_to_install() -> None:
+    # a process where `import aiohttp` fails, as on an install without the simulators extra
+    script = (
+        "import sys; sys.modules['aiohttp'] = None\n"
+        "from modelreg.cli import main\n"
+        "main(['simulate', 'openai', '--port', '9'])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 1, run.stderr
+    assert "the simulators need aiohttp, which is not installed" in run.stderr
+    assert "pip install -e '.[simulators]'" in run.stderr
+    assert "Traceback" not in run.stderr
