@@ -17,6 +17,7 @@ may carry credentials).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import time
@@ -45,6 +46,7 @@ MAX_ERROR_BODY: Final = 256 * 1024
 MAX_BODY: Final = 64 * 1024 * 1024
 _MAX_TARGETS: Final = 10_000
 _MAX_IDLE_PER_HOST: Final = 64
+_CLOSE_WAIT: Final = 1.0  # seconds aclose waits for the aborted sockets to close
 _PATH_SAFE: Final = "/%:@!$&'()*+,;=~"
 _QUERY_SAFE: Final = "/?%:@!$&'()*+,;=~"
 
@@ -550,7 +552,18 @@ class HttpTransport:
         return target
 
     async def aclose(self) -> None:
+        """Close the idle connections and return once their sockets are closed, so a loop that
+        stops right after leaves none open (connections in use close as they are released)."""
         pools, self._pools = list(self._pools.values()), {}
+        closing: list[Connection] = []
         for pool in pools:
             while pool.idle:
-                pool.idle.pop().abort()
+                conn = pool.idle.pop()
+                conn.abort()
+                closing.append(conn)
+        if closing:
+            # bounded: a close never waits on the peer, but shutdown must not hang on a bug
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(conn.wait_closed() for conn in closing)), _CLOSE_WAIT
+                )
