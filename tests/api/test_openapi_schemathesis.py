@@ -5,11 +5,13 @@ The server has models on the provider simulators, so generated requests that are
 real upstream and succeed: the generated `model` / `model_id` / `llm_model_id` and the path's
 `conversation_id` are sometimes replaced by a real one (a working model, a disabled one, one
 without a key; a real conversation), otherwise kept as generated (unknown names). Bounded
-(EXAMPLES per operation) to keep the suite quick."""
+(EXAMPLES per operation) to keep the suite quick; `make fuzz` runs the same tests with a larger
+budget (MODELREG_FUZZ_EXAMPLES, MODELREG_FUZZ_NEGATIVE_EXAMPLES)."""
 
 from __future__ import annotations
 
 import copy
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +26,8 @@ from modelreg.simulators import SimulatorServer
 from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import create_model
 
-EXAMPLES = 20
-NEGATIVE_EXAMPLES = 10
+EXAMPLES = int(os.environ.get("MODELREG_FUZZ_EXAMPLES", "20"))
+NEGATIVE_EXAMPLES = int(os.environ.get("MODELREG_FUZZ_NEGATIVE_EXAMPLES", "10"))
 
 # every operation of the API; a new route must be added here (test_every_operation_is_fuzzed)
 OPERATIONS = [
