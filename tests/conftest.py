@@ -3,6 +3,7 @@
 from hypothesis import HealthCheck, settings
 
 pytest_plugins = [
+    "tests.fixtures.services",  # first: the other fixture modules import it
     "tests.fixtures.db",
     "tests.fixtures.simulators",
     "tests.fixtures.server",

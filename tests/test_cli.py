@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -278,3 +280,19 @@ def test_db_create_login_role(cli_env: dict[str, str]) -> None:
         assert "exists" in err
     finally:
         run_sync(lambda: pg_admin(f'DROP ROLE IF EXISTS "{name}"'))
+
+
+def test_simulate_without_aiohttp_names_the_extra_to_install() -> None:
+    # a process where `import aiohttp` fails, as on an install without the simulators extra
+    script = (
+        "import sys; sys.modules['aiohttp'] = None\n"
+        "from modelreg.cli import main\n"
+        "main(['simulate', 'openai', '--port', '9'])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 1, run.stderr
+    assert "the simulators need aiohttp, which is not installed" in run.stderr
+    assert "pip install -e '.[simulators]'" in run.stderr
+    assert "Traceback" not in run.stderr

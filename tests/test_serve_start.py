@@ -48,11 +48,15 @@ class Server:
 
     def imported(self) -> set[str]:
         """Top-level packages in the `-X importtime` report so far."""
+        return {name.split(".")[0] for name in self.imported_modules()}
+
+    def imported_modules(self) -> set[str]:
+        """Every module in the `-X importtime` report so far, by its full name."""
         names = set()
         for line in self.stderr.read_text().splitlines():
             found = re.match(r"import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)$", line)
             if found:
-                names.add(found.group(1).split(".")[0])
+                names.add(found.group(1))
         return names
 
 
@@ -129,6 +133,22 @@ def test_first_and_second_start_of_the_embedded_default(tmp_path: Path) -> None:
         assert "server" not in token_free.headers  # no "server: uvicorn" naming the stack
         assert "date" in token_free.headers
     assert PASSWORD_LINE not in second.stdout.read_text()
+
+
+def test_the_serving_process_imports_neither_the_simulators_nor_aiohttp(tmp_path: Path) -> None:
+    with serve(tmp_path / "data", tmp_path, importtime=True) as server:
+        # a request down each road: the fast path, the routed API, the gateway, a web page
+        answers = [
+            httpx.post(f"{server.base}/v1/chat/completions", json={"model": "m", "messages": []}),
+            httpx.post(f"{server.base}/v1/messages", json={"model": "m", "messages": []}),
+            httpx.get(f"{server.base}/api/models"),
+            httpx.get(f"{server.base}/login"),
+        ]
+        assert [a.status_code for a in answers] == [401, 401, 401, 200]
+        assert _wait_for_import(server, "jinja2")  # the report covers the requests' imports
+        loaded = server.imported_modules()
+    assert "modelreg.api.app" in loaded
+    assert not {m for m in loaded if m.startswith(("aiohttp", "modelreg.simulators"))}
 
 
 def _children(pid: int) -> list[int]:

@@ -239,6 +239,22 @@ def test_embedding_dimensions_reach_the_upstream(
     assert sim.requests[-1].json["dimensions"] == 8
 
 
+@pytest.mark.parametrize("flavor", ["openai", "ollama"])
+def test_embedding_dimensions_beyond_the_upstreams_maximum_are_its_400(
+    live_server: LiveServer, user: str, flavor: str, request: pytest.FixtureRequest
+) -> None:
+    # the simulators refuse sizes no real model has, as the providers do, instead of building
+    # the vector (a fuzzed 10^9 once took the test process to 23 GB)
+    sim: SimulatorServer = request.getfixturevalue(f"{flavor}_sim")
+    model = create_model(live_server, user, sim, model_id="text-embedding-3-small")
+    with pytest.raises(openai.BadRequestError, match="dimensions") as refused:
+        openai_sdk(live_server, user).embeddings.create(
+            model=model["name"], input="hello", dimensions=100_000
+        )
+    assert refused.value.status_code == 400
+    assert sim.requests[-1].json["dimensions"] == 100_000
+
+
 def test_anthropic_count_tokens_gives_an_estimate_without_calling_upstream(
     live_server: LiveServer, user: str, anthropic_sim: SimulatorServer
 ) -> None:

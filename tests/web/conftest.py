@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/web/ (git-ignored).
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from fastapi import Response
 from modelreg.actor import Actor
 from modelreg.api.auth import issue_session
 from tests.fixtures.server import DEFAULT_PASSWORD, LiveServer
+from tests.fixtures.services import require_service
 
 CHROMIUM = Path(os.environ.get("MODELREG_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -39,9 +41,13 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    require_service(
+        CHROMIUM.exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    )
+    try:
+        sync_api = importlib.import_module("playwright.sync_api")
+    except ImportError as exc:
+        require_service(False, f"playwright is not installed ({exc})")
     with sync_api.sync_playwright() as playwright:
         instance = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS

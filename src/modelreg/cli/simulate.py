@@ -22,8 +22,17 @@ def simulate(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     api_key: Annotated[str | None, typer.Option(help="Require this API key.")] = None,
 ) -> None:
-    """Run a provider simulator (for demos and manual tests)."""
-    from modelreg.simulators.server import FLAVORS, serve_forever
+    """Run a provider simulator (for demos and manual tests; needs the `simulators` extra)."""
+    try:
+        from modelreg.simulators.server import FLAVORS, serve_forever
+    except ModuleNotFoundError as e:
+        # aiohttp is the simulators' web server and no dependency of the gateway itself
+        if e.name is None or e.name.partition(".")[0] != "aiohttp":
+            raise
+        fail(
+            "the simulators need aiohttp, which is not installed; install the extra: "
+            ".venv/bin/pip install -e '.[simulators]'"
+        )
 
     if provider not in FLAVORS:
         fail(f"unknown provider {provider!r}; choose from {', '.join(FLAVORS)}", code=2)

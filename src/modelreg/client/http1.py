@@ -117,6 +117,8 @@ class Connection(asyncio.Protocol):
         self.in_flight = False
         self.error: BaseException | None = None
         self.lost = False
+        self.closed = False  # the socket is closed (connection_lost ran)
+        self._closed_waiter: asyncio.Future[None] | None = None
         self.idle_since = 0.0
         self.requests = 0  # requests sent on this connection
 
@@ -140,6 +142,9 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        self.closed = True
+        if self._closed_waiter is not None and not self._closed_waiter.done():
+            self._closed_waiter.set_result(None)
         if self.in_flight and not self.message_complete:
             if self.headers_complete and self._until_eof:
                 self._finish()  # a body delimited by the end of the connection
@@ -266,6 +271,14 @@ class Connection(asyncio.Protocol):
         self.lost = True
         if self.transport is not None:
             self.transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Until the socket is closed: `abort` only schedules that for the loop's next turn."""
+        if self.closed or self.transport is None:
+            return
+        if self._closed_waiter is None:
+            self._closed_waiter = self._loop.create_future()
+        await self._closed_waiter
 
     # --- internals -----------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ may carry credentials).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import time
@@ -46,6 +47,7 @@ __all__ = [
 
 _MAX_TARGETS: Final = 10_000
 _MAX_IDLE_PER_HOST: Final = 64
+_CLOSE_WAIT: Final = 1.0  # seconds aclose waits for the aborted sockets to close
 _PATH_SAFE: Final = "/%:@!$&'()*+,;=~"
 _QUERY_SAFE: Final = "/?%:@!$&'()*+,;=~"
 
@@ -467,7 +469,18 @@ class HttpTransport:
         return target
 
     async def aclose(self) -> None:
+        """Close the idle connections and return once their sockets are closed, so a loop that
+        stops right after leaves none open (connections in use close as they are released)."""
         pools, self._pools = list(self._pools.values()), {}
+        closing: list[Connection] = []
         for pool in pools:
             while pool.idle:
-                pool.idle.pop().abort()
+                conn = pool.idle.pop()
+                conn.abort()
+                closing.append(conn)
+        if closing:
+            # bounded: a close never waits on the peer, but shutdown must not hang on a bug
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(conn.wait_closed() for conn in closing)), _CLOSE_WAIT
+                )

@@ -91,6 +91,21 @@ def estimate_tokens(*parts: Any) -> int:
     return max(1, size // 4)
 
 
+# OpenAI's largest embedding model's size; like the real APIs, the simulators refuse more
+# (a fuzzed `dimensions` of 10^9 once had a simulator build a 23 GB vector)
+MAX_EMBEDDING_DIMENSIONS = 3072
+
+
+def dimensions_problem(dimensions: int) -> str | None:
+    """Why `dimensions` cannot be served, or None."""
+    if 1 <= dimensions <= MAX_EMBEDDING_DIMENSIONS:
+        return None
+    return (
+        f"Invalid value for 'dimensions': {dimensions}. "
+        f"It must be between 1 and {MAX_EMBEDDING_DIMENSIONS}."
+    )
+
+
 def fake_embedding(text: str, dimensions: int) -> list[float]:
     """A deterministic, L2-normalised vector derived from the text (equal texts, equal
     vectors), so clients can check shape, order and normalisation."""

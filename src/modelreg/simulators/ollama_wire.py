@@ -18,6 +18,7 @@ from aiohttp import web
 from modelreg.simulators import openai_routes, openai_wire
 from modelreg.simulators._common import (
     default_answer,
+    dimensions_problem,
     embedding_inputs,
     estimate_tokens,
     fake_embedding,
@@ -230,6 +231,9 @@ async def embed_handler(request: web.Request, ctx: SimContext) -> web.StreamResp
     if failure is not None:
         return failure
     dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+    too_many = dimensions_problem(dimensions)
+    if too_many is not None:
+        return error_response(400, too_many, None, None)
     vectors = [fake_embedding(text, dimensions) for text in inputs]
     if legacy:
         return json_response({"embedding": vectors[0]})

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from modelreg.simulators._common import (
     default_answer,
+    dimensions_problem,
     embedding_inputs,
     estimate_tokens,
     fake_embedding,
@@ -113,6 +114,9 @@ async def embeddings_handler(
     if failure is not None:
         return failure
     dimensions = int(body.get("dimensions") or EMBEDDING_DIMENSIONS)
+    too_many = dimensions_problem(dimensions)
+    if too_many is not None:
+        return dialect.error_response(400, too_many, None, None)
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for index, text in enumerate(inputs):
