@@ -162,11 +162,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             replicas.append(f"http://127.0.0.1:{port}")
         front_port = _free_port()
         conf = _nginx_conf(tmp, front_port, replicas)
-        nginx = subprocess.Popen(
-            [NGINX, "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=(tmp / "nginx.out").open("wb"),
-        )
+        with (tmp / "nginx.out").open("wb") as nginx_out:
+            nginx = subprocess.Popen(
+                [NGINX, "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"],
+                stdout=subprocess.DEVNULL,
+                stderr=nginx_out,
+            )
         procs.append(nginx)
         _wait_http(f"http://127.0.0.1:{front_port}/healthz", nginx, tmp / "nginx.out")
         yield Cluster(replicas, f"http://127.0.0.1:{front_port}")

@@ -65,6 +65,25 @@ def test_an_empty_chat_message_is_a_422(server: LiveServer, openai_sim: Simulato
     assert openai_sim.requests == []
 
 
+def test_a_new_conversation_without_a_user_message_is_a_422(
+    server: LiveServer, anthropic_sim: SimulatorServer
+) -> None:
+    """Only assistant messages leave the model nothing to answer (Anthropic refuses them): a
+    422 naming `messages`, before any row is written or byte is sent."""
+    token = server.create_user()
+    model = create_model(server, token, anthropic_sim)["name"]
+    before = len(anthropic_sim.requests)
+    with server.client(token) as http:
+        answer = http.post(
+            "/api/chat",
+            json={"model_id": model, "messages": [{"role": "assistant", "content": "hello"}]},
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["field"] == "messages"
+        assert http.get("/api/conversations").json() == []
+    assert len(anthropic_sim.requests) == before
+
+
 def test_count_tokens_validates_like_messages(
     server: LiveServer, anthropic_sim: SimulatorServer
 ) -> None:

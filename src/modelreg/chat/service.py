@@ -109,6 +109,11 @@ class ChatService:
         user_id = owner_id(actor)
         if not inp.messages:
             raise ValidationFailedError("send `message` or `messages`", field="message")
+        if inp.conversation_id is None and not any(m.role == "user" for m in inp.messages):
+            # nothing to answer: providers refuse it (Anthropic: the first turn must be a user's)
+            raise ValidationFailedError(
+                "a new conversation needs a user message to answer", field="messages"
+            )
         conversation: Conversation | None = None
         if inp.conversation_id is not None:
             async with self.db.session(actor) as session:
