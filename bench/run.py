@@ -462,9 +462,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--ref-src",
         type=Path,
-        default=None,
+        action="append",
+        default=[],
         help="src/ of another checkout (git worktree add /tmp/ref <commit>) served as the "
-        "target modelreg-ref, to compare two commits side by side in one run",
+        "target modelreg-ref (repeat it for modelreg-ref2, -ref3, ...), to compare commits "
+        "side by side in one run",
     )
     ap.add_argument(
         "--with-litellm",
@@ -634,10 +636,12 @@ def make_target(
         # several workers share both cores with the load generator: a scaling check only
         workers = int(name.removeprefix("modelreg-w"))
         return targets.modelreg(ups, workdir, None if cpu is None else "0,1", workers, name)
-    if name == "modelreg-ref":
-        if args.ref_src is None:
-            raise SystemExit("the target modelreg-ref needs --ref-src (another checkout's src/)")
-        return targets.modelreg(ups, workdir, cpu, name=name, src=args.ref_src)
+    if name.startswith("modelreg-ref"):
+        # modelreg-ref serves the first --ref-src, modelreg-ref2 the second, ...
+        index = int(name.removeprefix("modelreg-ref") or 1) - 1
+        if not args.ref_src or index >= len(args.ref_src):
+            raise SystemExit(f"the target {name} needs its --ref-src (another checkout's src/)")
+        return targets.modelreg(ups, workdir, cpu, name=name, src=args.ref_src[index])
     if name == "litellm":
         return targets.litellm(ups, workdir, cpu, args.litellm_venv)
     raise SystemExit(f"unknown target {name!r}")
