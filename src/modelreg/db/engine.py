@@ -100,25 +100,24 @@ class Database:
     async def session(self, actor: Actor) -> AsyncIterator[AsyncSession]:
         """One transaction as `actor`: committed when the block ends, rolled back on error.
         Raises DatabaseUnavailableError when the database cannot be reached."""
-        try:
-            async with self._sessions() as session, session.begin():
-                if self.dialect == "postgresql":
-                    sql, params = rls_context_sql(actor, self.app_role)
-                    await session.execute(text(sql), params)
-                yield session
-        except ModelregError:
-            raise  # ours, raised by the block (an outage of a nested session included)
-        except Exception as exc:
-            if is_outage(exc):
-                raise self.outage.unavailable(exc) from exc
-            raise
-        if self.outage.down:
-            self.outage.recovered()
+        async with self._watching_outages(), self._sessions() as session, session.begin():
+            if self.dialect == "postgresql":
+                sql, params = rls_context_sql(actor, self.app_role)
+                await session.execute(text(sql), params)
+            yield session
 
     async def ping(self) -> None:
+        async with self._watching_outages(), self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    @asynccontextmanager
+    async def _watching_outages(self) -> AsyncIterator[None]:
+        """A failure to reach the database becomes DatabaseUnavailableError (logged once per
+        outage); the first success after one says it is back."""
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            yield
+        except ModelregError:
+            raise  # ours, raised by the block (an outage of a nested session included)
         except Exception as exc:
             if is_outage(exc):
                 raise self.outage.unavailable(exc) from exc

@@ -34,12 +34,15 @@ from modelreg.actor import Actor
 __all__ = [
     "APP_ROLE",
     "RLS_TABLES",
+    "Policy",
     "disable_rls_sql",
     "disable_usage_daily_rls_sql",
     "disable_user_sessions_rls_sql",
+    "drop_policy_statements",
     "enable_rls_sql",
     "enable_usage_daily_rls_sql",
     "enable_user_sessions_rls_sql",
+    "policy_statements",
     "rls_context_sql",
 ]
 
@@ -94,8 +97,9 @@ _ADMIN = "modelreg_role() IN ('admin', 'system')"
 _OWNER = "user_id = modelreg_uid()"
 
 # (table, policy name, command, USING, WITH CHECK)
-_Policy = tuple[str, str, str, str | None, str | None]
-_POLICIES: Final[tuple[_Policy, ...]] = (
+# (table, policy name, command, USING, WITH CHECK)
+Policy = tuple[str, str, str, str | None, str | None]
+_POLICIES: Final[tuple[Policy, ...]] = (
     ("llm_models", "models_read", "SELECT", f"user_id IS NULL OR {_OWNER} OR {_SYSTEM}", None),
     (
         "llm_models",
@@ -129,7 +133,7 @@ _POLICIES: Final[tuple[_Policy, ...]] = (
 
 
 # usage_daily comes with migration 0003; kept apart so that 0002 stays what it was
-_USAGE_DAILY_POLICIES: Final[tuple[_Policy, ...]] = (
+_USAGE_DAILY_POLICIES: Final[tuple[Policy, ...]] = (
     ("usage_daily", "usage_daily_read", "SELECT", f"{_OWNER} OR {_ADMIN}", None),
     ("usage_daily", "usage_daily_insert", "INSERT", None, _SYSTEM),
     ("usage_daily", "usage_daily_change", "UPDATE", _SYSTEM, _SYSTEM),
@@ -137,7 +141,8 @@ _USAGE_DAILY_POLICIES: Final[tuple[_Policy, ...]] = (
 )
 
 
-def _enable(tables: tuple[str, ...], policies: tuple[_Policy, ...]) -> list[str]:
+def policy_statements(tables: tuple[str, ...], policies: tuple[Policy, ...]) -> list[str]:
+    """RLS enabled and forced on `tables`, and `policies` created (also for later migrations)."""
     statements = []
     for table in tables:
         statements.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
@@ -153,7 +158,8 @@ def _enable(tables: tuple[str, ...], policies: tuple[_Policy, ...]) -> list[str]
     return statements
 
 
-def _disable(tables: tuple[str, ...], policies: tuple[_Policy, ...]) -> list[str]:
+def drop_policy_statements(tables: tuple[str, ...], policies: tuple[Policy, ...]) -> list[str]:
+    """What `policy_statements` did, undone."""
     statements = [f"DROP POLICY IF EXISTS {name} ON {table}" for table, name, *_ in policies]
     for table in tables:
         statements.append(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
@@ -163,12 +169,12 @@ def _disable(tables: tuple[str, ...], policies: tuple[_Policy, ...]) -> list[str
 
 def enable_rls_sql() -> list[str]:
     """The statements of the RLS migration, in order."""
-    return [*_FUNCTIONS, *_ROLE, *_enable(RLS_TABLES, _POLICIES)]
+    return [*_FUNCTIONS, *_ROLE, *policy_statements(RLS_TABLES, _POLICIES)]
 
 
 def disable_rls_sql() -> list[str]:
     return [
-        *_disable(RLS_TABLES, _POLICIES),
+        *drop_policy_statements(RLS_TABLES, _POLICIES),
         "DROP FUNCTION IF EXISTS modelreg_uid()",
         "DROP FUNCTION IF EXISTS modelreg_role()",
     ]
@@ -179,16 +185,16 @@ def enable_usage_daily_rls_sql() -> list[str]:
     privileges of 0002 cover only tables created by the role that ran 0002."""
     return [
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON usage_daily TO {APP_ROLE}",
-        *_enable(("usage_daily",), _USAGE_DAILY_POLICIES),
+        *policy_statements(("usage_daily",), _USAGE_DAILY_POLICIES),
     ]
 
 
 def disable_usage_daily_rls_sql() -> list[str]:
-    return _disable(("usage_daily",), _USAGE_DAILY_POLICIES)
+    return drop_policy_statements(("usage_daily",), _USAGE_DAILY_POLICIES)
 
 
 # user_sessions comes with migration 0004
-_USER_SESSIONS_POLICIES: Final[tuple[_Policy, ...]] = (
+_USER_SESSIONS_POLICIES: Final[tuple[Policy, ...]] = (
     ("user_sessions", "user_sessions_owner_or_admin", "ALL", f"{_OWNER} OR {_ADMIN}", None),
 )
 
@@ -197,9 +203,9 @@ def enable_user_sessions_rls_sql() -> list[str]:
     """Grants and policies of user_sessions (migration 0004); explicit grant as for 0003."""
     return [
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON user_sessions TO {APP_ROLE}",
-        *_enable(("user_sessions",), _USER_SESSIONS_POLICIES),
+        *policy_statements(("user_sessions",), _USER_SESSIONS_POLICIES),
     ]
 
 
 def disable_user_sessions_rls_sql() -> list[str]:
-    return _disable(("user_sessions",), _USER_SESSIONS_POLICIES)
+    return drop_policy_statements(("user_sessions",), _USER_SESSIONS_POLICIES)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from modelreg.db.rls import APP_ROLE
+from modelreg.db.rls import APP_ROLE, Policy, drop_policy_statements, policy_statements
 
 __all__ = ["RLS_EXEMPT_TABLES", "disable_sql", "enable_sql"]
 
@@ -41,8 +41,7 @@ _SELF = "id = modelreg_uid()"
 _GENERATION = "key LIKE 'cache_generation:%'"
 _SETTING = f"{_ADMIN} OR ({_GENERATION} AND {_IN_CONTEXT})"
 
-_Policy = tuple[str, str, str, str | None, str | None]
-_POLICIES: Final[tuple[_Policy, ...]] = (
+_POLICIES: Final[tuple[Policy, ...]] = (
     ("users", "users_read", "SELECT", f"{_SELF} OR {_ADMIN}", None),
     ("users", "users_insert", "INSERT", None, _ADMIN),
     ("users", "users_update", "UPDATE", f"{_SELF} OR {_ADMIN}", f"{_SELF} OR {_ADMIN}"),
@@ -95,24 +94,11 @@ def enable_sql() -> list[str]:
         f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {APP_ROLE}",
         *_USERS_GUARD,
     ]
-    for table in _TABLES:
-        statements.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
-        statements.append(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    for table, name, command, using, check in _POLICIES:
-        sql = f"CREATE POLICY {name} ON {table} FOR {command}"
-        if using:
-            sql += f" USING ({using})"
-        if check:
-            sql += f" WITH CHECK ({check})"
-        statements.append(sql)
-    return statements
+    return [*statements, *policy_statements(_TABLES, _POLICIES)]
 
 
 def disable_sql() -> list[str]:
-    statements = [f"DROP POLICY IF EXISTS {name} ON {table}" for table, name, *_ in _POLICIES]
-    for table in _TABLES:
-        statements.append(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
-        statements.append(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+    statements = drop_policy_statements(_TABLES, _POLICIES)
     statements += [
         "DROP TRIGGER IF EXISTS users_guard ON users",
         "DROP FUNCTION IF EXISTS modelreg_users_guard()",
