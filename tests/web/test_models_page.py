@@ -137,7 +137,9 @@ def test_admin_disables_a_global_model_and_it_leaves_the_chat_selector(
     page.fill("#model-filter", name)
     switch = row(page, name).get_by_role("switch")
     assert switch.is_checked()
-    switch.click(force=True)  # the input is visually hidden behind its track
+    # the switch flips at the click, the PATCH answers later: wait for the answer
+    with page.expect_response(lambda r: r.request.method == "PATCH" and model["id"] in r.url):
+        switch.click(force=True)  # the input is visually hidden behind its track
     page.wait_for_function(
         "id => !document.querySelector(`tr[data-id='${id}'] input[role=switch]`).checked",
         arg=model["id"],
