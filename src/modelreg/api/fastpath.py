@@ -68,7 +68,8 @@ class GatewayFastPath:
         self.metrics = metrics
         self.max_bytes = max_bytes
         self.enabled = enabled
-        self.answered = 0  # requests answered here rather than by the app (tests check it)
+        # requests this path answers (counted before its answer starts; tests check it)
+        self.answered = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -96,16 +97,19 @@ class GatewayFastPath:
         try:
             actor = await services.accounts.resolve_token(token)
         except Exception as exc:
+            self.answered += 1
             status = await _refuse(scope, receive, send, exc, request_id)
-            self._answered(status, started)
+            self._observe(status, started)
             return
         if actor is None:
+            self.answered += 1
             error = unauthenticated("Invalid or revoked API token")
             status = await _refuse(scope, receive, send, error, request_id)
-            self._answered(status, started)
+            self._observe(status, started)
             return
         body = await _read_body(receive)
         if body is None:
+            self.answered += 1
             status = _CLIENT_GONE
         elif self.max_bytes > 0 and len(body) > self.max_bytes:
             await self.app(scope, _replay(body, receive), send)  # the size cap answers
@@ -115,10 +119,9 @@ class GatewayFastPath:
             if handled is None:
                 return  # the route answered, and the MetricsMiddleware counted it
             status = handled
-        self._answered(status, started)
+        self._observe(status, started)
 
-    def _answered(self, status: int, started: float) -> None:
-        self.answered += 1
+    def _observe(self, status: int, started: float) -> None:
         self.metrics.observe_http("POST", _CHAT, status, time.perf_counter() - started)
 
     async def _serve(
@@ -144,10 +147,14 @@ class GatewayFastPath:
                 stream = bool(req.stream)
                 reply = await forward_openai(services, actor, model, data, stream=stream)
         except Exception as exc:  # nothing was sent yet: answered in OpenAI's shape
+            self.answered += 1
             return await _refuse(scope, receive, send, exc, request_id)
         if translated:
             await self.app(scope, _replay(body, receive), send)
             return None
+        # counted before the first byte goes out: a client may read the whole answer before
+        # this task runs again
+        self.answered += 1
         if reply is None:  # unreachable: the adapter was checked above
             raise RuntimeError("pass-through refused after the adapter check")
         if isinstance(reply, bytes):
