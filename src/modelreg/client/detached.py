@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
-__all__ = ["DRAIN_GRACE_SECONDS", "DetachableStream", "StreamEnd"]
+__all__ = ["DRAIN_GRACE_SECONDS", "DetachableStream", "StreamEnd", "spawn"]
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,15 @@ _END = _Marker()
 _running: set[asyncio.Task[None]] = set()
 
 
-def _spawn(work: Awaitable[None]) -> None:
+def spawn(work: Awaitable[None], what: str = "booking a stream after its reader left") -> None:
+    """Run bookkeeping in the background: kept referenced until done (the loop holds tasks
+    only weakly), its failure logged instead of lost."""
+
     async def run() -> None:
         try:
             await work
         except Exception:  # a bookkeeping task must not die silently
-            log.exception("booking a stream after its reader left failed")
+            log.exception("%s failed", what)
 
     task = asyncio.get_running_loop().create_task(run())
     _running.add(task)
@@ -102,7 +105,7 @@ class DetachableStream(Generic[T]):
         while not self._queue.empty():  # unblocks the pump if it waits for room
             self._queue.get_nowait()
         if self._task.done():
-            _spawn(on_done(self.end or StreamEnd()))
+            spawn(on_done(self.end or StreamEnd()))
             return
         deadline = asyncio.get_running_loop().time() + self._grace
         if self._timeout is not None:

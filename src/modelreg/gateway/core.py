@@ -9,7 +9,6 @@ metrics, and the tokens against the token-per-minute windows.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -18,6 +17,7 @@ from typing import Any
 import orjson
 
 from modelreg.actor import Actor
+from modelreg.client.detached import spawn
 from modelreg.errors import ModelregError, ProviderError
 from modelreg.gateway.errors import GatewayRequestError
 from modelreg.model_config import ModelConfig
@@ -33,8 +33,6 @@ __all__ = [
     "open_translated_stream",
     "translated_chat",
 ]
-
-_pending: set[asyncio.Task[None]] = set()
 
 
 def loads_body(raw: bytes) -> Any:
@@ -99,9 +97,7 @@ def account(
     metrics.record_usage(model.name, usage.input_tokens, usage.output_tokens, cost)
     has_token_limit = bool(model.tpm_limit) or services.settings.user_tpm_limit > 0
     if usage.total_tokens and has_token_limit:
-        task = asyncio.create_task(services.limiter.add_tokens(actor, model, usage.total_tokens))
-        _pending.add(task)
-        task.add_done_callback(_pending.discard)
+        spawn(services.limiter.add_tokens(actor, model, usage.total_tokens), "counting tokens")
     return cost
 
 

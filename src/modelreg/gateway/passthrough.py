@@ -21,7 +21,6 @@ the body rewrite, the bounded byte relay (gateway/sse.py), usage sniffing, check
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any, Final
 import orjson
 
 from modelreg.client import UnifiedLLMClient
-from modelreg.client.detached import DRAIN_GRACE_SECONDS
+from modelreg.client.detached import DRAIN_GRACE_SECONDS, spawn
 from modelreg.client.scrub import credential_bytes, scrub_bytes, scrub_credentials
 from modelreg.client.unified import RawResponse
 from modelreg.errors import ProviderError, UnexpectedResponseError
@@ -51,7 +50,6 @@ __all__ = [
     "usage_of",
 ]
 
-log = logging.getLogger(__name__)
 
 _DONE = b"data: [DONE]"
 # after a client left, how much of the upstream is still read for its usage frame (and for
@@ -346,9 +344,6 @@ async def relay_stream(
                 on_end(outcome)
 
 
-_draining: set[asyncio.Task[None]] = set()
-
-
 def _start_drain(
     forward: Forward,
     model: ModelConfig,
@@ -356,9 +351,7 @@ def _start_drain(
     outcome: RelayOutcome,
     on_end: Callable[[RelayOutcome], None],
 ) -> None:
-    task = asyncio.get_running_loop().create_task(_drain(forward, model, framer, outcome, on_end))
-    _draining.add(task)
-    task.add_done_callback(_draining.discard)
+    spawn(_drain(forward, model, framer, outcome, on_end), f"reading the usage of {model.name}")
 
 
 async def _drain(
@@ -381,8 +374,6 @@ async def _drain(
                     break
     except (TimeoutError, ProviderError):
         pass  # the estimate below stands in
-    except Exception:  # never let a bookkeeping task die silently
-        log.exception("reading the usage of %s after the client left failed", model.name)
     finally:
         await forward.raw.stack.aclose()
         outcome.settle()
