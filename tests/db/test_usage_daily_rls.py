@@ -4,7 +4,6 @@ the owner reads their rows, admins read all, only the system context (the record
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import asyncpg
@@ -13,29 +12,9 @@ import pytest
 from modelreg.actor import Actor
 from modelreg.chat.usage import UsageRecorder
 from modelreg.db.engine import Database
+from tests.db.conftest import act_as
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
-
-SET_ACTOR = (
-    "SELECT set_config('modelreg.user_id', $1, false), set_config('modelreg.role', $2, false)"
-)
-
-
-@pytest.fixture
-async def app_conn(superuser_pg_url: str | None) -> AsyncIterator[asyncpg.Connection]:
-    assert superuser_pg_url is not None
-    conn = await asyncpg.connect(superuser_pg_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute("SET ROLE modelreg_app")
-        yield conn
-    finally:
-        await conn.close()
-
-
-async def _as(conn: asyncpg.Connection, actor: Actor | None) -> None:
-    await conn.execute(
-        SET_ACTOR, str(actor.id) if actor and actor.id else "", actor.role if actor else ""
-    )
 
 
 async def _seed(db: Database, *owners: Actor) -> None:
@@ -60,7 +39,7 @@ async def test_owner_reads_own_rows_admin_all_and_only_system_writes(
     await _seed(db, user_a, user_b)
     rows = "SELECT user_id, requests FROM usage_daily"
 
-    await _as(app_conn, user_a)
+    await act_as(app_conn, user_a)
     assert await app_conn.fetch(rows) == [(user_a.id, 1)]
     # a user cannot inflate, rewrite or remove rollup rows, their own included
     assert await app_conn.execute("UPDATE usage_daily SET requests = 0") == "UPDATE 0"
@@ -73,10 +52,10 @@ async def test_owner_reads_own_rows_admin_all_and_only_system_writes(
             uuid.UUID(int=0),
         )
 
-    await _as(app_conn, None)  # no context: nothing
+    await act_as(app_conn, None)  # no context: nothing
     assert await app_conn.fetch(rows) == []
 
-    await _as(app_conn, admin_actor)
+    await act_as(app_conn, admin_actor)
     assert sorted(await app_conn.fetch(rows), key=lambda r: r[1]) == [
         (user_a.id, 1),
         (user_b.id, 2),

@@ -3,37 +3,16 @@ sees and ends only their own sessions, admins and the system context all of them
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
 
 from modelreg.accounts import AccountService
 from modelreg.actor import Actor
+from tests.db.conftest import act_as
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
 
-SET_ACTOR = (
-    "SELECT set_config('modelreg.user_id', $1, false), set_config('modelreg.role', $2, false)"
-)
 ROWS = "SELECT user_id FROM user_sessions ORDER BY user_id"
-
-
-@pytest.fixture
-async def app_conn(superuser_pg_url: str | None) -> AsyncIterator[asyncpg.Connection]:
-    assert superuser_pg_url is not None
-    conn = await asyncpg.connect(superuser_pg_url.replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await conn.execute("SET ROLE modelreg_app")
-        yield conn
-    finally:
-        await conn.close()
-
-
-async def _as(conn: asyncpg.Connection, actor: Actor | None) -> None:
-    await conn.execute(
-        SET_ACTOR, str(actor.id) if actor and actor.id else "", actor.role if actor else ""
-    )
 
 
 async def test_owner_sees_and_ends_only_their_sessions_admin_all(
@@ -46,7 +25,7 @@ async def test_owner_sees_and_ends_only_their_sessions_admin_all(
     await accounts.sessions.start(user_a)
     b_session = await accounts.sessions.start(user_b)
 
-    await _as(app_conn, user_a)
+    await act_as(app_conn, user_a)
     assert [r[0] for r in await app_conn.fetch(ROWS)] == [user_a.id]
     assert await app_conn.execute("DELETE FROM user_sessions WHERE user_id = $1", user_b.id) == (
         "DELETE 0"
@@ -58,10 +37,10 @@ async def test_owner_sees_and_ends_only_their_sessions_admin_all(
             user_b.id,
         )
 
-    await _as(app_conn, None)  # no context: nothing
+    await act_as(app_conn, None)  # no context: nothing
     assert await app_conn.fetch(ROWS) == []
 
-    await _as(app_conn, admin_actor)
+    await act_as(app_conn, admin_actor)
     assert {r[0] for r in await app_conn.fetch(ROWS)} == {user_a.id, user_b.id}
 
     # the service's own paths work under the policies: lookup and logout as system
