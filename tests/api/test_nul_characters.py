@@ -63,6 +63,28 @@ def test_nul_in_user_input_is_a_422_naming_the_field(
         assert http.get("/api/tokens").status_code == 200
 
 
+def test_a_model_name_with_nul_is_an_unknown_model_on_every_surface(server: LiveServer) -> None:
+    """No model name holds a NUL (refused at save), so asking for one is a 404; PostgreSQL
+    refused the lookup itself (a 500, found by make fuzz on count_tokens)."""
+    token = server.create_user()
+    name = "gpt\u0000x"
+    messages = [{"role": "user", "content": "hi"}]
+    with server.client(token) as http:
+        answers = {
+            "chat/completions": http.post(
+                "/v1/chat/completions", json={"model": name, "messages": messages}
+            ),
+            "messages": http.post(
+                "/v1/messages", json={"model": name, "max_tokens": 5, "messages": messages}
+            ),
+            "count_tokens": http.post(
+                "/v1/messages/count_tokens", json={"model": name, "messages": messages}
+            ),
+        }
+    for surface, answer in answers.items():
+        assert answer.status_code == 404, (surface, answer.text)
+
+
 def test_nul_in_the_models_answer_is_stored_as_a_replacement_character(
     server: LiveServer, openai_sim: SimulatorServer
 ) -> None:

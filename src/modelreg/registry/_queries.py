@@ -45,6 +45,8 @@ def _visible_rows(actor: Actor) -> Select[LLMModel]:
 
 async def find_row(session: AsyncSession, actor: Actor, name_or_id: str) -> LLMModel | None:
     """The model `name_or_id` as `actor` sees it, enabled or not; None if there is none."""
+    if "\x00" in name_or_id:
+        return None  # no name holds a NUL (refused at save); PostgreSQL would refuse the query
     as_id = parse_uuid(name_or_id)
     if as_id is not None:
         row = await session.scalar(_visible_rows(actor).where(LLMModel.id == as_id))
