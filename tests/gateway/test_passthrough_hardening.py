@@ -281,6 +281,10 @@ def test_a_client_that_leaves_before_the_usage_frame_is_still_billed(
         await asyncio.sleep(0.5)  # the client is gone by now
         if usage_comes:
             writer.write(sse_chunk({"id": "c1", "choices": [], "usage": USAGE}))
+            await writer.drain()
+            # the end comes in a later read (as it may under load): the answer is complete
+            # only once `[DONE]` is seen, so the drain must not stop at the usage frame
+            await asyncio.sleep(0.2)
             writer.write(sse_chunk(b"[DONE]"))
             await writer.drain()
         else:

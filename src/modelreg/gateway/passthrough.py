@@ -370,7 +370,9 @@ async def _drain(
                 ready = framer.feed(chunk)
                 if ready:
                     _look_at(ready, forward, outcome)
-                if outcome.complete or outcome.usage is not None or read > _DRAIN_MAX_BYTES:
+                # on to `[DONE]`, not only to the usage frame: the answer is complete (booked
+                # "ok") only at the end, which may come in a later read than the usage
+                if outcome.complete or read > _DRAIN_MAX_BYTES:
                     break
     except (TimeoutError, ProviderError):
         pass  # the estimate below stands in
