@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,38 @@ def test_models_add_bad_input_names_fields(cli_env: dict[str, str]) -> None:
     assert "base_url" in err
     code, out, _ = invoke(cli_env, "models", "list")
     assert out == ""  # nothing half-written
+
+
+def _listed(env: dict[str, str], name: str) -> dict[str, object]:
+    code, out, err = invoke(env, "models", "list", "--json")
+    assert code == 0, err
+    (model,) = [m for m in json.loads(out) if m["name"] == name]
+    assert isinstance(model, dict)
+    return model
+
+
+def test_models_add_prices_are_per_million_tokens_as_in_the_ui(cli_env: dict[str, str]) -> None:
+    code, _, err = invoke(
+        cli_env, "models", "add", "own", "--provider", "openai", "--base-url",
+        "http://127.0.0.1:9101/v1", "--model-id", "m", "--input-price", "0.15",
+        "--output-price", "0.6",
+    )  # fmt: skip
+    assert code == 0, err
+    model = _listed(cli_env, "own")
+    assert Decimal(str(model["price_per_input_token"])) == Decimal("0.00000015")
+    assert Decimal(str(model["price_per_output_token"])) == Decimal("0.0000006")
+
+
+def test_models_add_options_win_over_the_template(cli_env: dict[str, str]) -> None:
+    code, _, err = invoke(
+        cli_env, "models", "add", "tuned", "--template", "openai", "--api-key", "sk-t-1234",
+        "--input-price", "3", "--output-price", "12", "--context-length", "4096",
+    )  # fmt: skip
+    assert code == 0, err
+    model = _listed(cli_env, "tuned")
+    assert Decimal(str(model["price_per_input_token"])) == Decimal("0.000003")
+    assert Decimal(str(model["price_per_output_token"])) == Decimal("0.000012")
+    assert model["context_length"] == 4096
 
 
 def test_templates_list(cli_env: dict[str, str]) -> None:

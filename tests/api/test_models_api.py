@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -156,6 +157,30 @@ def test_templates_and_create_from_template(live_server: LiveServer) -> None:
             json={"template_id": "no-such-template", "base_url": NOWHERE},
         )
         assert unknown.status_code in (404, 422), unknown.text
+
+
+def test_create_from_template_takes_the_callers_figures_over_the_templates(
+    live_server: LiveServer,
+) -> None:
+    token = live_server.create_user()
+    with live_server.client(token) as http:
+        created = http.post(
+            "/api/models/from-template",
+            json={
+                "template_id": "openai",
+                "api_key": "sk-from-template-4321",
+                "base_url": NOWHERE,
+                "price_per_input_token": "0.000003",
+                "price_per_output_token": "0.000012",
+                "context_length": 4096,
+                "max_output_tokens": 512,
+            },
+        )
+        assert created.status_code == 201, created.text
+        model = created.json()
+        assert (model["context_length"], model["max_output_tokens"]) == (4096, 512)
+        assert Decimal(model["price_per_input_token"]) == Decimal("0.000003")
+        assert Decimal(model["price_per_output_token"]) == Decimal("0.000012")
 
 
 def test_connection_test_of_a_saved_model_and_of_an_unsaved_draft(

@@ -71,15 +71,25 @@ def models_add(
     api_key_stdin: Annotated[
         bool, typer.Option("--api-key-stdin", help="Read the API key from standard input.")
     ] = False,
-    input_price: Annotated[str, typer.Option(help="USD per input token.")] = "0",
-    output_price: Annotated[str, typer.Option(help="USD per output token.")] = "0",
-    context_length: Annotated[int | None, typer.Option(help="Context window in tokens.")] = None,
+    input_price: Annotated[
+        str | None, typer.Option(help="USD per 1M input tokens (as in the UI).")
+    ] = None,
+    output_price: Annotated[
+        str | None, typer.Option(help="USD per 1M output tokens (as in the UI).")
+    ] = None,
+    context_length: Annotated[
+        int | None, typer.Option(help="Context window in tokens (wins over the template's).")
+    ] = None,
     disabled: Annotated[bool, typer.Option("--disabled", help="Register it disabled.")] = False,
 ) -> None:
     """Register a global model."""
     from modelreg.registry.schemas import FromTemplateRequest, ModelCreate
 
     key = _read_api_key(api_key_stdin, api_key)
+    try:
+        per_input, per_output = _per_token(input_price), _per_token(output_price)
+    except ArithmeticError:
+        fail("prices must be decimal numbers (USD per 1M tokens)")
 
     async def go() -> ModelPublic:
         async with services() as s:
@@ -90,6 +100,9 @@ def models_add(
                     name=name,
                     model_id=model_id,
                     base_url=base_url,
+                    context_length=context_length,
+                    price_per_input_token=per_input,
+                    price_per_output_token=per_output,
                     is_global=True,
                     enabled=not disabled,
                 )
@@ -107,8 +120,8 @@ def models_add(
                     "model_id": model_id,
                     "auth_type": auth_type,
                     "api_key": key,
-                    "price_per_input_token": Decimal(input_price),
-                    "price_per_output_token": Decimal(output_price),
+                    "price_per_input_token": per_input or Decimal(0),
+                    "price_per_output_token": per_output or Decimal(0),
                     "context_length": context_length,
                     "enabled": not disabled,
                     "is_global": True,
@@ -116,12 +129,15 @@ def models_add(
             )
             return await s.registry.create_model(SYSTEM, data)
 
-    try:
-        created = run(go)
-    except ArithmeticError:
-        fail("prices must be decimal numbers")
-    typer.echo(_model_line(created))
+    typer.echo(_model_line(run(go)))
     _note_running_servers()
+
+
+def _per_token(per_million: str | None) -> Decimal | None:
+    """A price typed per 1M tokens, the one unit a person types anywhere, stored per token."""
+    if per_million is None:
+        return None
+    return Decimal(per_million) / 1_000_000
 
 
 @models_app.command("remove")

@@ -284,5 +284,10 @@ class FromTemplateRequest(NulFree):
     name: Name | None = None
     model_id: RemoteModelId | None = None
     base_url: BaseUrl | None = None
+    # what the caller gives wins over the template's figures
+    context_length: TokenCount | None = None
+    max_output_tokens: TokenCount | None = None
+    price_per_input_token: Price | None = None
+    price_per_output_token: Price | None = None
     is_global: bool = False
     enabled: bool = True

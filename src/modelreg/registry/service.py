@@ -24,6 +24,8 @@ import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import exc, select, update
@@ -338,10 +340,14 @@ class ModelManagerService:
                 supports_streaming=template.supports_streaming,
                 supports_functions=template.supports_functions,
                 supports_vision=template.supports_vision,
-                context_length=template.context_length,
-                max_output_tokens=template.max_output_tokens,
-                price_per_input_token=template.price_per_input_token or 0,
-                price_per_output_token=template.price_per_output_token or 0,
+                context_length=_given(req.context_length, template.context_length),
+                max_output_tokens=_given(req.max_output_tokens, template.max_output_tokens),
+                price_per_input_token=_given(
+                    req.price_per_input_token, template.price_per_input_token or Decimal(0)
+                ),
+                price_per_output_token=_given(
+                    req.price_per_output_token, template.price_per_output_token or Decimal(0)
+                ),
                 options=dict(template.options),
                 is_global=req.is_global,
                 enabled=req.enabled,
@@ -471,3 +477,11 @@ class _InvalidateAfter:
         self._service.invalidate()
         if isinstance(err, exc.IntegrityError) and "name" in str(err.orig):
             raise ValidationFailedError("a model with this name exists", field="name") from None
+
+
+T = TypeVar("T")
+
+
+def _given(value: T | None, default: T) -> T:
+    """The caller's value where given, else the template's."""
+    return value if value is not None else default
