@@ -159,6 +159,15 @@ def test_templates_and_create_from_template(live_server: LiveServer) -> None:
         assert unknown.status_code in (404, 422), unknown.text
 
 
+def test_local_server_templates_say_who_may_add_them(live_server: LiveServer) -> None:
+    with live_server.client(live_server.create_user()) as http:
+        templates = {t["id"]: t for t in http.get("/api/models/templates").json()}
+    for local in ("ollama", "vllm", "lmstudio"):
+        assert "MODELREG_ALLOW_PRIVATE_BASE_URLS" in templates[local]["notes"], local
+        assert "company-wide" in templates[local]["notes"], local
+    assert "MODELREG_ALLOW_PRIVATE_BASE_URLS" not in templates["openai"]["notes"]
+
+
 def test_create_from_template_takes_the_callers_figures_over_the_templates(
     live_server: LiveServer,
 ) -> None:

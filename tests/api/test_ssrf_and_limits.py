@@ -61,6 +61,41 @@ def test_personal_models_may_not_point_at_internal_addresses(
     assert socket_watch.refused == []
 
 
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:9101/v1", "http://internal.test/v1"])
+def test_a_private_address_refusal_says_why_and_what_to_do(
+    strict_server: LiveServer, socket_watch: SocketWatch, base_url: str
+) -> None:
+    """The README's first steps point a model at a simulator on loopback: the refusal must
+    tell a member why (personal models could probe the internal network) and the ways out
+    (a company-wide model, added by an admin; or the operator's setting)."""
+    with strict_server.client(strict_server.create_user()) as http:
+        answers = [http.post("/api/models/test-connection", json=model_payload(base_url=base_url))]
+        if base_url.startswith("http://127."):  # saving resolves with the system resolver
+            answers.append(http.post("/api/models", json=model_payload(base_url=base_url)))
+        for answer in answers:
+            assert_error(answer, 422, "unsafe_url", field="base_url")
+            message = answer.json()["error"]["message"]
+            assert "personal model" in message
+            assert "company-wide" in message
+            assert "MODELREG_ALLOW_PRIVATE_BASE_URLS" in message
+    with strict_server.client(strict_server.admin_token) as http:
+        # an admin's personal draft: the hint offers the company-wide box, not "ask an admin"
+        answer = http.post("/api/models/test-connection", json=model_payload(base_url=base_url))
+        message = answer.json()["error"]["message"]
+        assert "tick Company-wide" in message
+    assert socket_watch.refused == []
+
+
+def test_a_metadata_address_gets_no_hint_that_it_could_be_allowed(
+    strict_server: LiveServer,
+) -> None:
+    with strict_server.client(strict_server.admin_token) as http:
+        body = model_payload(base_url="http://169.254.169.254/latest") | {"is_global": True}
+        answer = http.post("/api/models", json=body)
+    assert_error(answer, 422, "unsafe_url", field="base_url")
+    assert "MODELREG_ALLOW_PRIVATE_BASE_URLS" not in answer.json()["error"]["message"]
+
+
 @pytest.mark.parametrize("host", sorted(STUB_NAMES))
 def test_a_name_resolving_to_a_private_address_is_refused_before_connecting(
     strict_server: LiveServer, socket_watch: SocketWatch, host: str

@@ -82,6 +82,18 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+# the refusals that `allow_private` lifts (the others hold for everyone)
+PRIVATE_PROBLEMS: Final = frozenset(
+    {"a loopback address", "a link-local address", "a private or reserved address"}
+)
+PRIVATE_ADDRESS: Final = "private_address"  # UnsafeURLError.reason for those
+
+
+def _unsafe(message: str, problem: str) -> UnsafeURLError:
+    reason = PRIVATE_ADDRESS if problem in PRIVATE_PROBLEMS else "unsafe_url"
+    return UnsafeURLError(message, reason=reason)
+
+
 def address_problem(ip: IPAddress, *, allow_private: bool) -> str | None:
     """Why a connection to `ip` is refused, or None when it may go ahead."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -164,10 +176,10 @@ def check_url_static(url: str, *, allow_private: bool) -> str | None:
     if ip is not None:
         problem = address_problem(ip, allow_private=allow_private)
         if problem:
-            raise UnsafeURLError(f"the URL points to {problem} ({ip})")
+            raise _unsafe(f"the URL points to {problem} ({ip})", problem)
         return None
     if not allow_private and (host == "localhost" or host.endswith(".localhost")):
-        raise UnsafeURLError("the URL points to a loopback address (localhost)")
+        raise _unsafe("the URL points to a loopback address (localhost)", "a loopback address")
     return host
 
 
@@ -178,7 +190,7 @@ def check_resolved(host: str, addresses: Iterable[str], *, allow_private: bool) 
             continue
         problem = address_problem(ip, allow_private=allow_private)
         if problem:
-            raise UnsafeURLError(f"{host} resolves to {problem}")
+            raise _unsafe(f"{host} resolves to {problem}", problem)
 
 
 def _system_resolve(host: str) -> list[str]:

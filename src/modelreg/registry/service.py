@@ -39,6 +39,7 @@ from modelreg.errors import (
     AccessDeniedError,
     ModelregError,
     UnknownModelError,
+    UnsafeURLError,
     ValidationFailedError,
 )
 from modelreg.invalidation import MODELS, bump
@@ -61,7 +62,7 @@ from modelreg.registry._rows import (
     to_config,
     to_public,
 )
-from modelreg.registry.access import may_reach_private
+from modelreg.registry.access import explain_refusal, may_reach_private
 from modelreg.registry.cache import TTLCache
 from modelreg.registry.schemas import (
     FromTemplateRequest,
@@ -247,8 +248,7 @@ class ModelManagerService:
             raise ValidationFailedError(
                 "the system actor owns no models; create a global model", field="is_global"
             )
-        if not data.is_global:
-            await self._check_url(data.base_url)
+        await self._check_url(actor, data.base_url, is_global=data.is_global)
         owner = None if data.is_global else actor.id
         row = LLMModel(id=uuid.uuid4(), user_id=owner, source=source)
         for field in PLAIN_FIELDS:
@@ -276,8 +276,7 @@ class ModelManagerService:
         changes = data.model_dump(exclude_unset=True)
         if "base_url" in changes and changes["base_url"] is not None:
             current = await self.get_model(actor, model_id)
-            if not current.is_global:
-                await self._check_url(changes["base_url"])
+            await self._check_url(actor, changes["base_url"], is_global=current.is_global)
         async with self._writing():
             async with self.db.session(actor) as session:
                 row = await writable_row(session, actor, model_id)
@@ -453,12 +452,18 @@ class ModelManagerService:
     def _writing(self) -> _InvalidateAfter:
         return _InvalidateAfter(self)
 
-    async def _check_url(self, url: str) -> None:
-        # personal models only: an admin may point a global model at an internal host
-        from modelreg.client.netguard import check_base_url_async
+    async def _check_url(self, actor: Actor, url: str, *, is_global: bool) -> None:
+        from modelreg.client.netguard import check_base_url_async, check_url_static
 
-        allow_private = may_reach_private(False, self.settings)
-        await check_base_url_async(url, allow_private=allow_private)
+        if is_global:
+            # an admin may point a company model at an internal host, never at a metadata
+            # service; names are checked again when connecting (no lookup on save)
+            check_url_static(url, allow_private=True)
+            return
+        try:
+            await check_base_url_async(url, allow_private=may_reach_private(False, self.settings))
+        except UnsafeURLError as e:
+            raise explain_refusal(e, is_admin=actor.is_admin) from None
 
 
 class _InvalidateAfter:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from modelreg.registry.schemas import TemplatePublic
 
@@ -75,6 +75,12 @@ class Template:
 
 
 _ZERO = Decimal(0)
+# a server on this machine or the company network is a private address: say who may add it
+_LOCAL: Final = (
+    "; on this machine or your network it is a private address: an admin adds it as a "
+    "company-wide model, or the operator allows personal models to reach private addresses "
+    "(MODELREG_ALLOW_PRIVATE_BASE_URLS=true)"
+)
 
 TEMPLATES: tuple[Template, ...] = (
     Template(
@@ -150,7 +156,7 @@ TEMPLATES: tuple[Template, ...] = (
         auth_type="none",
         requires_api_key=False,
         context_length=131_072,
-        notes="native /api/chat; model ids are name:tag",
+        notes="native /api/chat; model ids are name:tag" + _LOCAL,
         price_per_input_token=_ZERO,
         price_per_output_token=_ZERO,
     ),
@@ -162,7 +168,7 @@ TEMPLATES: tuple[Template, ...] = (
         model_id="meta-llama/Llama-3.1-8B-Instruct",
         auth_type="none",
         requires_api_key=False,
-        notes="use auth_type bearer when the server runs with --api-key",
+        notes="use auth_type bearer when the server runs with --api-key" + _LOCAL,
         price_per_input_token=_ZERO,
         price_per_output_token=_ZERO,
     ),
@@ -174,7 +180,7 @@ TEMPLATES: tuple[Template, ...] = (
         model_id="local-model",
         auth_type="none",
         requires_api_key=False,
-        notes="use auth_type bearer when 'Require Authentication' is on",
+        notes="use auth_type bearer when 'Require Authentication' is on" + _LOCAL,
         price_per_input_token=_ZERO,
         price_per_output_token=_ZERO,
     ),

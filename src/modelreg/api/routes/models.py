@@ -17,8 +17,9 @@ from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.errors import error_responses
 from modelreg.client.netguard import check_base_url_async
+from modelreg.errors import UnsafeURLError
 from modelreg.model_config import ModelConfig
-from modelreg.registry.access import may_reach_private
+from modelreg.registry.access import explain_refusal, may_reach_private
 from modelreg.registry.schemas import (
     FromTemplateRequest,
     ModelCreate,
@@ -172,7 +173,10 @@ async def _check_url(request: Request, actor: Actor, url: str, *, is_global: boo
     services: Services = request.app.state.services
     allow_private = may_reach_private(is_global and actor.is_admin, services.settings)
     resolve = getattr(request.app.state, "url_resolver", None)
-    await check_base_url_async(url, allow_private=allow_private, resolve=resolve)
+    try:
+        await check_base_url_async(url, allow_private=allow_private, resolve=resolve)
+    except UnsafeURLError as e:
+        raise explain_refusal(e, is_admin=actor.is_admin) from None
 
 
 def _draft_config(draft: ModelDraft, actor: Actor) -> ModelConfig:
