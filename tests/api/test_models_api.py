@@ -283,3 +283,22 @@ def test_a_thousand_models_list_completely_and_from_the_cache(
             event.remove(engine, "before_cursor_execute", count)
     assert again.json() == first.json()
     assert statements == []
+
+
+def test_only_an_admin_or_the_owner_sees_a_keys_last_characters(live_server: LiveServer) -> None:
+    with live_server.client(live_server.admin_token) as admin:
+        company = create_model(admin, is_global=True, api_key="sk-company-key-7777")
+        assert company["api_key_hint"] == "7777"
+    with live_server.client(live_server.create_user()) as member:
+        own = create_model(member, api_key="sk-own-key-5555")
+        assert own["api_key_hint"] == "5555"
+        listed = {m["id"]: m for m in member.get("/api/models").json()}
+        assert listed[own["id"]]["api_key_hint"] == "5555"
+        seen = listed[company["id"]]
+        assert seen["has_api_key"] is True
+        assert seen["api_key_hint"] is None
+        one = member.get(f"/api/models/{company['id']}").json()
+        assert one["api_key_hint"] is None
+    with live_server.client(live_server.admin_token) as admin:
+        listed = {m["id"]: m for m in admin.get("/api/models").json()}
+        assert listed[company["id"]]["api_key_hint"] == "7777"

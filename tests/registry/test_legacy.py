@@ -50,7 +50,10 @@ async def test_env_keys_become_global_models_and_provider_is_default(
     anthropic = models["claude-3-5-haiku-latest"]
     assert anthropic.base_url == "https://api.anthropic.com"
     assert anthropic.auth_type == "api_key"
-    assert anthropic.api_key_hint == "2222"
+    assert anthropic.has_api_key
+    assert anthropic.api_key_hint is None  # a member sees that a key is set, not its end
+    (seen,) = [m for m in await registry.list_models(SYSTEM) if m.name == anthropic.name]
+    assert seen.api_key_hint == "2222"
 
     default = await registry.get_default_model(user_a)
     assert default is not None

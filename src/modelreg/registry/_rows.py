@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from modelreg.actor import Actor
 from modelreg.crypto import KeyRing, model_aad
 from modelreg.db.models import LLMModel
 from modelreg.model_config import ModelConfig
@@ -140,7 +141,7 @@ def to_config(row: LLMModel, keyring: KeyRing) -> ModelConfig:
     )
 
 
-def to_public(row: LLMModel, keyring: KeyRing) -> ModelPublic:
+def to_public(row: LLMModel, keyring: KeyRing, viewer: Actor) -> ModelPublic:
     try:
         header_names = sorted(decrypt_headers(row, keyring))
     except Exception:  # a broken secret must not hide the model from its owner
@@ -156,7 +157,8 @@ def to_public(row: LLMModel, keyring: KeyRing) -> ModelPublic:
         model_id=row.model_id,
         auth_type=row.auth_type,
         has_api_key=row.api_key_encrypted is not None,
-        api_key_hint=row.api_key_hint,
+        # the key's last characters are for those who manage it: its owner, or an admin
+        api_key_hint=row.api_key_hint if viewer.is_admin or row.user_id == viewer.id else None,
         auth_header_names=header_names,
         supports_streaming=row.supports_streaming,
         supports_functions=row.supports_functions,

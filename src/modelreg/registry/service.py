@@ -112,7 +112,7 @@ class ModelManagerService:
                     .where(visible(actor))
                     .order_by(LLMModel.user_id.is_not(None), LLMModel.name)
                 )
-                models = [to_public(row, self.keyring) for row in rows]
+                models = [to_public(row, self.keyring, actor) for row in rows]
             self._lists.set(actor.id, models, generation=generation)
         return [
             m
@@ -144,7 +144,7 @@ class ModelManagerService:
     async def get_model(self, actor: Actor, model_id: uuid.UUID | str) -> ModelPublic:
         async with self.db.session(actor) as session:
             row = await visible_row(session, actor, model_id)
-            return to_public(row, self.keyring)
+            return to_public(row, self.keyring, actor)
 
     async def resolve(self, actor: Actor, name_or_id: str) -> ModelConfig:
         """The enabled model `name_or_id` as `actor` sees it: their own model of that name
@@ -268,7 +268,7 @@ class ModelManagerService:
                     session, actor, "model.create", "llm_model", row.id, None, audit_state(row)
                 )
                 await bump(session, MODELS)
-            return to_public(row, self.keyring)
+            return to_public(row, self.keyring, actor)
 
     async def update_model(
         self, actor: Actor, model_id: uuid.UUID | str, data: ModelUpdate
@@ -303,7 +303,7 @@ class ModelManagerService:
                     session, actor, "model.update", "llm_model", row.id, before, audit_state(row)
                 )
                 await bump(session, MODELS)
-            return to_public(row, self.keyring)
+            return to_public(row, self.keyring, actor)
 
     async def delete_model(self, actor: Actor, model_id: uuid.UUID | str) -> None:
         async with self._writing(), self.db.session(actor) as session:
