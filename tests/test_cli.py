@@ -330,3 +330,33 @@ def test_simulate_without_aiohttp_names_the_extra_to_install() -> None:
     assert "the simulators need aiohttp, which is not installed" in run.stderr
     assert "pip install -e '.[simulators]'" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_models_list_names_a_personal_models_owner(cli_env: dict[str, str]) -> None:
+    code, _, err = invoke(cli_env, "users", "create", "dana", input="dana-password-1\n")
+    assert code == 0, err
+
+    async def add_personal() -> None:
+        from modelreg.registry.schemas import ModelCreate
+        from modelreg.services import open_store
+
+        settings = Settings(
+            database_url=cli_env["MODELREG_DATABASE_URL"],
+            encryption_key=cli_env["MODELREG_ENCRYPTION_KEY"],
+            allow_private_base_urls=True,
+        )
+        store = await open_store(settings, migrate=False)
+        try:
+            dana = await store.accounts.authenticate_password("dana", "dana-password-1")
+            assert dana is not None
+            body = {"name": "danas-model", "provider": "openai", "model_id": "m",
+                    "base_url": "http://127.0.0.1:9/v1"}  # fmt: skip
+            await store.registry.create_model(dana, ModelCreate.model_validate(body))
+        finally:
+            await store.db.dispose()
+
+    run_sync(add_personal)
+    code, out, err = invoke(cli_env, "models", "list")
+    assert code == 0, err
+    (line,) = [row for row in out.splitlines() if row.startswith("danas-model")]
+    assert "user:dana " in line

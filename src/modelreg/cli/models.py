@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,8 +25,9 @@ models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
 templates_app = typer.Typer(help="Provider templates.", no_args_is_help=True)
 
 
-def _model_line(model: ModelPublic) -> str:
-    scope = "global" if model.is_global else f"user:{model.user_id}"
+def _model_line(model: ModelPublic, owners: dict[uuid.UUID, str] | None = None) -> str:
+    owner = (owners or {}).get(model.user_id) if model.user_id else None
+    scope = "global" if model.is_global else f"user:{owner or model.user_id}"
     flags = ("" if model.enabled else " disabled") + (" env" if model.source == "env" else "")
     return f"{model.name:<28} {model.provider:<11} {model.model_id:<32} {scope}{flags}  {model.id}"
 
@@ -36,16 +38,17 @@ def models_list(
 ) -> None:
     """List every model (global and personal)."""
 
-    async def go() -> list[ModelPublic]:
+    async def go() -> tuple[list[ModelPublic], dict[uuid.UUID, str]]:
         async with services() as s:
-            return await s.registry.list_models(SYSTEM)
+            users = await s.accounts.list_users(SYSTEM)
+            return await s.registry.list_models(SYSTEM), {u.id: u.username for u in users}
 
-    models = run(go)
+    models, owners = run(go)
     if as_json:
         typer.echo(json.dumps([m.model_dump(mode="json") for m in models], indent=2))
         return
     for model in models:
-        typer.echo(_model_line(model))
+        typer.echo(_model_line(model, owners))
 
 
 def _read_api_key(api_key_stdin: bool, api_key: str | None) -> str | None:
