@@ -13,7 +13,11 @@ __all__ = ["LegacySettings", "Settings"]
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODELREG_", extra="ignore")
+    # a `.env` file in the working directory is read too (the original plan's promise);
+    # the process environment wins over it
+    model_config = SettingsConfigDict(
+        env_prefix="MODELREG_", extra="ignore", env_file=".env", env_file_encoding="utf-8"
+    )
 
     data_dir: Path = Path("./.modelreg")
     database_url: str | None = Field(
@@ -105,7 +109,9 @@ class LegacySettings(BaseSettings):
     """The old single-provider configuration, still honoured: its models appear as global
     models marked as coming from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", env_file=".env", env_file_encoding="utf-8"
+    )
 
     llm_provider: str | None = None
     openai_api_key: SecretStr | None = None
