@@ -269,6 +269,26 @@ def test_conversations_can_be_renamed_and_deleted(
     page.locator(".conv-link", has_text="Renamed <b>chat</b>").wait_for()
     assert page.locator("#conv-title").inner_text() == "Renamed <b>chat</b>"
 
+    # Enter in the dialog saves, as in any form (it used to press the first button: Cancel)
+    page.locator(".conv-item[aria-current=true]").hover()
+    page.locator(".conv-item[aria-current=true]").get_by_role(
+        "button", name=re.compile("^Rename")
+    ).click()
+    page.fill("#prompt-input", "Renamed by Enter")
+    page.press("#prompt-input", "Enter")
+    page.locator(".conv-link", has_text="Renamed by Enter").wait_for()
+    with user.http(live_server) as http:
+        assert [c["title"] for c in http.get("/api/conversations").json()] == ["Renamed by Enter"]
+    # Escape still cancels
+    page.locator(".conv-item[aria-current=true]").hover()
+    page.locator(".conv-item[aria-current=true]").get_by_role(
+        "button", name=re.compile("^Rename")
+    ).click()
+    page.fill("#prompt-input", "Not this one")
+    page.keyboard.press("Escape")
+    page.locator("#prompt-dialog").wait_for(state="hidden")
+    assert page.locator("#conv-title").inner_text() == "Renamed by Enter"
+
     page.locator(".conv-item[aria-current=true]").hover()
     page.locator(".conv-item[aria-current=true]").get_by_role(
         "button", name=re.compile("^Delete")

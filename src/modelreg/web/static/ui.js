@@ -69,6 +69,7 @@ export function promptDialog({ title, label, value = "" }) {
   document.getElementById("prompt-label").textContent = label;
   input.value = value;
   dialog.returnValue = "";
+  document.getElementById("prompt-cancel").onclick = () => dialog.close("cancel");
   dialog.showModal();
   input.select();
   return new Promise((resolve) => {
