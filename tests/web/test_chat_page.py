@@ -12,6 +12,8 @@ import pytest
 from modelreg.simulators import Script
 from tests.fixtures.server import LiveServer
 from tests.web.conftest import (
+    DESKTOP,
+    PHONE,
     Browser,
     User,
     add_model,
@@ -164,6 +166,37 @@ def test_failing_upstream_shows_a_readable_error_and_retry_works(
     assert page.locator(".msg-user").all_inner_texts() == ["hello?"]
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_an_error_and_its_retry_button_show_above_the_composer(
+    web: Browser,
+    make_user: Callable[..., User],
+    live_server: LiveServer,
+    openai_sim: Any,
+    viewport: dict[str, int],
+) -> None:
+    user = make_user("erred")
+    add_model(user, live_server, **sim_model(openai_sim, "Erring"))
+    page = web.login(user, viewport)
+    page.wait_for_selector("#model-button:not([disabled])")
+    choose_model(page, "Erring")
+    openai_sim.enqueue(Script(text="first answer, long enough to need some room " * 30))
+    send(page, "fill the screen")
+    wait_for_answers(page, 1)
+    openai_sim.enqueue(Script(status=500, error_message="the GPUs are on fire", repeat=10))
+    send(page, "and now fail")
+    page.locator(".msg-error").wait_for()
+    # the whole error box, Retry included, is scrolled into view above the message box
+    page.wait_for_function(
+        """() => {
+          const retry = document.querySelector('.msg-error button').getBoundingClientRect();
+          const composer = document.getElementById('composer').getBoundingClientRect();
+          return retry.bottom <= composer.top && retry.top >= 0;
+        }""",
+        timeout=5000,
+    )
+    openai_sim.reset()
+
+
 def test_double_click_on_send_sends_once(
     web: Browser, make_user: Callable[..., User], live_server: LiveServer, openai_sim: Any
 ) -> None:
@@ -226,6 +259,22 @@ def test_lost_connection_to_the_server_keeps_what_arrived(
     assert answer_texts(page) == ["Half of an answer"]
     assert "before the answer was complete" in page.locator(".msg-error").inner_text()
     assert page.locator("#send-button").is_enabled()
+
+
+def test_a_server_out_of_reach_says_so_without_claiming_text_arrived(
+    web: Browser, make_user: Callable[..., User], live_server: LiveServer, openai_sim: Any
+) -> None:
+    user = make_user("unreachable")
+    add_model(user, live_server, **sim_model(openai_sim, "Unreached"))
+    page = open_chat(web, user, "Unreached")
+    page.route("**/api/chat", lambda route: route.abort("connectionrefused"))
+    send(page, "anyone?")
+    error = page.locator(".msg-error")
+    error.wait_for()
+    text = error.inner_text()
+    assert "kept above" not in text
+    assert "before the model answered" in text
+    assert error.get_by_role("button", name="Retry").is_visible()
 
 
 def test_stop_button_ends_the_answer_and_keeps_the_text(

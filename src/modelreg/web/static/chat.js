@@ -340,6 +340,8 @@ class AssistantMessage {
     this.flush();
     if (!this.text) this.body.replaceChildren();
     this.extra.replaceChildren(errorBox(message, onRetry));
+    // the box grew the list: bring it, Retry included, into view above the composer
+    this.extra.scrollIntoView({ block: "nearest" });
   }
 }
 
@@ -453,7 +455,12 @@ async function streamAnswer(message, model, view, userEl) {
       view.showError(err.message, retry);
     } else {
       // fetch / reader failures (TypeError: network error): keep what arrived
-      view.showError("Connection lost while receiving the answer. What arrived is kept above.", retry);
+      view.showError(
+        text
+          ? "Connection lost while receiving the answer. What arrived is kept above."
+          : "Could not reach the server before the model answered. Check the connection and retry.",
+        retry,
+      );
     }
   } finally {
     if (state.controller === controller) state.controller = null;
