@@ -197,3 +197,21 @@ def test_html_in_a_model_name_renders_as_text(
     assert option.count() == 1
     assert page.locator("#model-options img").count() == 0
     assert page.evaluate("window.__xss") is None
+
+
+def test_an_empty_registry_says_so_rather_than_no_match(
+    browser: Any, live_server_factory: Callable[..., LiveServer]
+) -> None:
+    server = live_server_factory()  # a registry of its own, with no model at all
+    empty = Browser(server, browser)
+    try:
+        page = empty.login(User("admin", server.admin_password, server.admin_token))
+        page.goto("/models")
+        page.locator("#models-empty").wait_for()
+        assert page.locator("#models-empty h2").inner_text() == "No models yet"
+        page.fill("input[type=search]", "nothing like this")
+        assert page.locator("#models-empty h2").inner_text() == "No models yet"
+    finally:
+        empty.close()
+        server.stop()
+    assert not empty.page_errors

@@ -122,6 +122,8 @@ function renderTable() {
   $("models-body").replaceChildren(...rows.map(modelRow));
   $("models-table").hidden = rows.length === 0;
   $("models-empty").hidden = rows.length !== 0;
+  // an empty registry is not a search that matched nothing
+  $("models-empty-title").textContent = state.models.length ? "No models match" : "No models yet";
   $("models-empty-text").textContent = state.models.length
     ? "Try another search or provider."
     : "Add a model with your API key to start chatting.";
