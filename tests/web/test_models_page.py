@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.server import LiveServer
-from tests.web.conftest import Browser, User, add_model, screenshot, sim_model
+from tests.web.conftest import DESKTOP, Browser, User, add_model, screenshot, sim_model
 
 pytestmark = pytest.mark.browser
 
@@ -215,3 +215,34 @@ def test_an_empty_registry_says_so_rather_than_no_match(
         empty.close()
         server.stop()
     assert not empty.page_errors
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1440, "height": 900}, DESKTOP], ids=str)
+def test_the_model_dialog_keeps_template_names_whole_and_its_buttons_in_view(
+    web: Browser, admin: User, viewport: dict[str, int]
+) -> None:
+    page = web.login(admin, viewport)  # an admin's dialog is the longest (Company-wide box)
+    page.goto("/models")
+    page.click("#add-model")
+    page.wait_for_selector("[data-template=openai]")
+    cut = page.evaluate(
+        """() => [...document.querySelectorAll('.template-name')]
+             .filter((n) => n.scrollWidth > n.clientWidth + 1).map((n) => n.textContent)"""
+    )
+    assert cut == []
+    page.click("[data-template=openai]")
+    page.click("summary:has-text('Capabilities')")
+    for field in ("#f-model_id", "#f-base_url", "#f-context_length"):
+        page.fill(field, "" if field != "#f-context_length" else "many")
+    page.click("#save-model")  # errors under the fields make the dialog longer still
+    page.locator("[data-error-for=model_id]:not(:empty)").wait_for()
+    for button in ("#save-model", "#test-connection"):
+        inside = page.evaluate(
+            """(sel) => {
+                 const b = document.querySelector(sel).getBoundingClientRect();
+                 const d = document.getElementById('model-dialog').getBoundingClientRect();
+                 return b.top >= d.top && b.bottom <= d.bottom && b.bottom <= innerHeight;
+               }""",
+            button,
+        )
+        assert inside, f"{button} is out of view with the details open"
