@@ -72,14 +72,66 @@ def test_the_supported_constructs_render(web: Browser) -> None:
     assert "<strong>bold</strong>" in html
     assert "<em>italic</em>" in html
     assert "<code>code</code>" in html
-    assert "<ul><li>one</li><li>two</li></ul>" in html
-    assert "<ol><li>first</li><li>second</li></ol>" in html
-    assert '<pre data-lang="python"><code>print(&#39;hi&#39;)</code></pre>' in html
+    assert "<ul>\n<li>one</li>\n<li>two</li>\n</ul>" in html
+    assert "<ol>\n<li>first</li>\n<li>second</li>\n</ol>" in html
+    assert '<pre data-lang="python"><code class="hljs">' in html
+    assert '<span class="hljs-built_in">print</span>' in html  # highlighted
     assert '<a href="https://example.com/a_b?x=1&amp;y=2"' in html
     assert 'rel="noopener noreferrer nofollow"' in html
     # an unclosed fence (still streaming) is already a code block
     [partial] = page.evaluate(RENDER, ["```js\nconst a = 1;"])
-    assert partial == '<pre data-lang="js"><code>const a = 1;</code></pre>'
+    assert '<pre data-lang="js"><code class="hljs">' in partial
+    assert '<span class="hljs-keyword">const</span>' in partial
+
+
+TABLE_AND_NESTING = """| model | cost |
+|---|---:|
+| a | 1 |
+| b | 2 |
+
+1. first step
+   - a detail under it
+   - another
+2. second step
+
+```python
+def f():
+    return 1
+```"""
+
+
+def test_tables_nested_lists_and_highlighted_code_render_in_the_chat(
+    web: Browser, make_user: Callable[..., User], live_server: LiveServer, openai_sim: Any
+) -> None:
+    user = make_user("markdown")
+    add_model(user, live_server, **sim_model(openai_sim, "Markdowner"))
+    # streamed in pieces, the table and the fence split across chunks
+    pieces = [TABLE_AND_NESTING[i : i + 17] for i in range(0, len(TABLE_AND_NESTING), 17)]
+    openai_sim.enqueue(Script(chunks=pieces, chunk_delay=0.01))
+    page = web.login(user)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.wait_for_selector("#model-button:not([disabled])")
+    choose_model(page, "Markdowner")
+    send(page, "show me")
+    wait_for_answers(page, 1)
+    body = page.locator("[data-testid=assistant-message] .msg-body")
+    assert body.locator("table th").all_inner_texts() == ["model", "cost"]
+    assert body.locator("table tbody tr").count() == 2
+    # the bullets are a list inside the first numbered item, not a list of their own
+    assert body.locator("ol > li").count() == 2
+    assert body.locator("ol > li:first-child > ul > li").all_inner_texts() == [
+        "a detail under it",
+        "another",
+    ]
+    assert body.locator(":scope > ul").count() == 0
+    assert body.locator("pre code .hljs-keyword").first.inner_text() == "def"
+
+    body.locator(".code-block").get_by_role("button", name="Copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == "def f():\n    return 1"
+    page.locator("[data-testid=assistant-message] .msg-meta").get_by_role(
+        "button", name="Copy"
+    ).click()
+    assert page.evaluate("navigator.clipboard.readText()") == TABLE_AND_NESTING
 
 
 def test_a_hostile_answer_renders_as_text_in_the_chat(

@@ -67,7 +67,8 @@ def static_url(name: str) -> str:
 def import_map() -> str:
     """An import map that versions every module, so that `import "./api.js"` inside a module
     fetches the current file after an upgrade and every page shares one instance of it."""
-    imports = {f"/static/{p.name}": static_url(p.name) for p in sorted(STATIC_DIR.glob("*.js"))}
+    names = sorted(p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.rglob("*.js"))
+    imports = {f"/static/{name}": static_url(name) for name in names}
     return json.dumps({"imports": imports}, separators=(",", ":"))
 
 

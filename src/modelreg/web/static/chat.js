@@ -263,6 +263,25 @@ function errorBox(message, onRetry) {
   );
 }
 
+/** Copy `text` to the clipboard; the button says whether it worked. */
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+    button.dataset.copied = "true";
+    setTimeout(() => delete button.dataset.copied, 1500);
+  } catch {
+    toast("Could not copy: the browser refused access to the clipboard.", "error");
+  }
+}
+
+// Copy on a code block: one listener for every block, also those a re-render creates
+dom.messages.addEventListener("click", (event) => {
+  const button = event.target.closest?.(".code-copy");
+  if (!button) return;
+  const code = button.closest(".code-block")?.querySelector("pre code");
+  if (code) copyText(code.textContent, button);
+});
+
 /** One assistant answer: Markdown body, model badge, stats, and its error or note. */
 class AssistantMessage {
   constructor(modelName) {
@@ -271,6 +290,12 @@ class AssistantMessage {
     this.body = el("div", { class: "msg-body md" });
     this.badgeName = el("span", { class: "model-badge-name" }, modelName);
     this.stats = el("span", { class: "msg-stats" });
+    this.copy = el(
+      "button",
+      { class: "msg-copy", type: "button", "aria-label": "Copy", title: "Copy the answer (Markdown)",
+        onclick: () => copyText(this.text, this.copy) },
+      icon("copy", "icon-sm"),
+    );
     this.extra = el("div");
     this.root = el(
       "div",
@@ -280,6 +305,7 @@ class AssistantMessage {
         { class: "msg-meta" },
         el("span", { class: "model-badge", "data-testid": "model-badge" }, icon("box"), this.badgeName),
         this.stats,
+        this.copy,
       ),
       this.body,
       this.extra,

@@ -1,7 +1,15 @@
-// A small, safe Markdown renderer for model output.
-// Safety comes from the order: the whole input is HTML-escaped first, and only then are the
-// few constructs below turned into tags we write ourselves. Links must be http(s); no raw HTML,
-// no images, no attributes taken from the input except an escaped http(s) URL.
+// Markdown for model output, with well-kept libraries (vendored, pinned: vendor/vendor.json;
+// update with scripts/update_vendor.py): marked parses GitHub-flavoured Markdown (tables,
+// nested lists, fences), highlight.js colours code, DOMPurify sanitises the result.
+//
+// Safety has two layers. First, nothing from the input becomes a tag: raw HTML in an answer
+// is shown as text (a model's "<b>" is something it wrote, not markup), links must be
+// http(s), and images become links (no remote fetches from the page). Second, DOMPurify keeps
+// only the few tags and attributes our renderer writes.
+
+import { Marked } from "./vendor/marked.esm.js";
+import DOMPurify from "./vendor/purify.es.js";
+import hljs from "./vendor/highlight.min.js";
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
@@ -9,127 +17,71 @@ export function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (ch) => ESCAPES[ch]);
 }
 
-// Placeholders keep finished HTML (code spans, links) away from later inline rules.
-// NUL never survives from the input: it is stripped before rendering.
-const HOLD = "\u0000";
-
-function inline(text) {
-  const held = [];
-  const hold = (html) => `${HOLD}${held.push(html) - 1}${HOLD}`;
-  let out = text.replace(/(`+)(?!`)([\s\S]*?[^`])\1(?!`)/g, (_, _ticks, code) => hold(`<code>${code}</code>`));
-  out = out.replace(
-    /\[([^\]\n]+)\]\((https?:\/\/[^\s()]+)\)/g,
-    (_, label, url) =>
-      hold(`<a href="${url}" target="_blank" rel="noopener noreferrer nofollow">${emphasis(label)}</a>`),
-  );
-  out = emphasis(out);
-  return out.replace(new RegExp(`${HOLD}(\\d+)${HOLD}`, "g"), (_, n) => held[Number(n)]);
-}
-
-function emphasis(text) {
-  return text
-    .replace(/\*\*(?=\S)([\s\S]*?\S)\*\*/g, "<strong>$1</strong>")
-    .replace(/(^|[^\w])__(?=\S)([\s\S]*?\S)__(?!\w)/g, "$1<strong>$2</strong>")
-    .replace(/(^|[^*\w])\*(?=[^\s*])([^*\n]*?[^\s*])\*(?!\*)/g, "$1<em>$2</em>")
-    .replace(/(^|[^\w])_(?=[^\s_])([^_\n]*?[^\s_])_(?!\w)/g, "$1<em>$2</em>")
-    .replace(/~~(?=\S)([\s\S]*?\S)~~/g, "<del>$1</del>");
-}
-
-const FENCE = /^ {0,3}(`{3,}|~{3,})\s*([\w+#.-]*)/;
-const HEADING = /^ {0,3}(#{1,6})\s+(.*?)(?:\s+#+)?\s*$/;
-const RULE = /^ {0,3}([-*_])(?:\s*\1){2,}\s*$/;
-const BULLET = /^(\s*)[-*+]\s+(.*)$/;
-const ORDERED = /^(\s*)(\d{1,9})[.)]\s+(.*)$/;
-const QUOTE = /^ {0,3}&gt;\s?(.*)$/;
-
-/** Render Markdown to an HTML string that is safe to assign to innerHTML. */
-export function renderMarkdown(source) {
-  const escaped = escapeHtml(String(source ?? "").replaceAll(HOLD, "")).replace(/\r\n?/g, "\n");
-  const lines = escaped.split("\n");
-  const out = [];
-  let paragraph = [];
-  let list = null; // { tag: "ul" | "ol", start, items: [string[]] }
-  let quote = [];
-
-  const flushParagraph = () => {
-    if (paragraph.length) out.push(`<p>${inline(paragraph.join("\n")).replaceAll("\n", "<br>")}</p>`);
-    paragraph = [];
-  };
-  const flushList = () => {
-    if (!list) return;
-    const start = list.tag === "ol" && list.start !== 1 ? ` start="${list.start}"` : "";
-    const items = list.items.map((item) => `<li>${inline(item.join("\n")).replaceAll("\n", "<br>")}</li>`);
-    out.push(`<${list.tag}${start}>${items.join("")}</${list.tag}>`);
-    list = null;
-  };
-  const flushQuote = () => {
-    if (quote.length) out.push(`<blockquote>${inline(quote.join("\n")).replaceAll("\n", "<br>")}</blockquote>`);
-    quote = [];
-  };
-  const flushAll = () => {
-    flushParagraph();
-    flushList();
-    flushQuote();
-  };
-
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
-    const fence = FENCE.exec(line);
-    if (fence) {
-      flushAll();
-      const marker = fence[1];
-      const closing = new RegExp(`^ {0,3}${marker[0] === "`" ? "`" : "~"}{${marker.length},}\\s*$`);
-      const body = [];
-      // an unclosed fence (still streaming) runs to the end of the text
-      while (i + 1 < lines.length && !closing.test(lines[i + 1])) body.push(lines[++i]);
-      i++;
-      const lang = fence[2] ? ` data-lang="${fence[2]}"` : "";
-      out.push(`<pre${lang}><code>${body.join("\n")}</code></pre>`);
-      continue;
-    }
-    if (line.trim() === "") {
-      flushAll();
-      continue;
-    }
-    const heading = HEADING.exec(line);
-    if (heading) {
-      flushAll();
-      const level = Math.min(heading[1].length, 4);
-      out.push(`<h${level}>${inline(heading[2])}</h${level}>`);
-      continue;
-    }
-    if (RULE.test(line)) {
-      flushAll();
-      out.push("<hr>");
-      continue;
-    }
-    const quoted = QUOTE.exec(line);
-    if (quoted) {
-      flushParagraph();
-      flushList();
-      quote.push(quoted[1]);
-      continue;
-    }
-    flushQuote();
-    const bullet = BULLET.exec(line);
-    const ordered = bullet ? null : ORDERED.exec(line);
-    if (bullet || ordered) {
-      flushParagraph();
-      const tag = bullet ? "ul" : "ol";
-      if (!list || list.tag !== tag) {
-        flushList();
-        list = { tag, start: ordered ? Number(ordered[2]) : 1, items: [] };
-      }
-      list.items.push([bullet ? bullet[2] : ordered[3]]);
-      continue;
-    }
-    if (list && /^\s+\S/.test(line)) {
-      list.items[list.items.length - 1].push(line.trim());
-      continue;
-    }
-    flushList();
-    paragraph.push(line);
+function safeUrl(href) {
+  try {
+    const url = new URL(href);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
   }
-  flushAll();
-  return out.join("");
+}
+
+function link(href, label, raw) {
+  const url = safeUrl(href);
+  if (!url) return escapeHtml(raw); // shown as written: no link to anything but http(s)
+  return `<a href="${escapeHtml(url)}" target="_blank" rel="noopener noreferrer nofollow">${label}</a>`;
+}
+
+// the language names a fence may give, as a class and a label: letters, digits and + # . -
+const LANG = /^[\w+#.-]{1,40}$/;
+
+function codeBlock(text, lang) {
+  const language = lang && LANG.test(lang) ? lang : "";
+  let body = escapeHtml(text);
+  if (language && hljs.getLanguage(language)) {
+    body = hljs.highlight(text, { language, ignoreIllegals: true }).value;
+  }
+  const label = language ? `<span class="code-lang">${escapeHtml(language)}</span>` : "<span></span>";
+  return (
+    `<div class="code-block"><div class="code-head">${label}` +
+    `<button type="button" class="code-copy" aria-label="Copy">Copy</button></div>` +
+    `<pre data-lang="${escapeHtml(language)}"><code class="hljs">${body}</code></pre></div>`
+  );
+}
+
+const marked = new Marked({
+  gfm: true,
+  breaks: true, // a line break in an answer is a line break, as chat apps show it
+  renderer: {
+    html({ text }) {
+      return escapeHtml(text);
+    },
+    link({ href, tokens, raw }) {
+      return link(href, this.parser.parseInline(tokens), raw);
+    },
+    image({ href, text, raw }) {
+      return link(href, escapeHtml(text || href), raw);
+    },
+    code({ text, lang }) {
+      return codeBlock(text, (lang || "").trim().split(/\s+/)[0]);
+    },
+  },
+});
+
+const PURIFY = {
+  ALLOWED_TAGS: [
+    "a", "blockquote", "br", "button", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5",
+    "h6", "hr", "li", "ol", "p", "pre", "span", "strong", "table", "tbody", "td", "th", "thead",
+    "tr", "ul",
+  ],
+  // (no ALLOWED_URI_REGEXP: DOMPurify applies it to every attribute not known as URI-safe,
+  // which drops target="_blank"; its default already refuses javascript: and data: links)
+  ALLOWED_ATTR: ["href", "target", "rel", "class", "data-lang", "start", "align", "type", "aria-label"],
+};
+
+/** Render Markdown to an HTML string that is safe to assign to innerHTML. An unclosed fence
+ * (an answer still streaming) is already a code block. */
+export function renderMarkdown(source) {
+  const text = String(source ?? "").replaceAll("\u0000", "");
+  return DOMPurify.sanitize(marked.parse(text, { async: false }), PURIFY).trim();
 }
