@@ -101,16 +101,34 @@ class AuditEntry(BaseModel):
 
 
 async def list_audit(
-    db: Database, actor: Actor, limit: int = 100, offset: int = 0
+    db: Database,
+    actor: Actor,
+    limit: int = 100,
+    offset: int = 0,
+    *,
+    actor_name: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[AuditEntry]:
-    """Newest first. Admins only."""
+    """Newest first. Admins only. `action` is one action ("model.delete") or, without a dot,
+    a family ("model": every model.* entry); `since` is inclusive, `until` exclusive."""
     if not actor.is_admin:
         raise AccessDeniedError("only admins may read the audit log")
     limit = max(1, min(limit, 1000))
+    query = select(AuditLog)
+    if actor_name:
+        query = query.where(AuditLog.actor_name == actor_name)
+    if action:
+        exact = AuditLog.action == action
+        query = query.where(exact if "." in action else AuditLog.action.startswith(f"{action}."))
+    if since is not None:
+        query = query.where(AuditLog.created_at >= since)
+    if until is not None:
+        query = query.where(AuditLog.created_at < until)
     async with db.session(actor) as session:
         rows = await session.scalars(
-            select(AuditLog)
-            .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+            query.order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
             .limit(limit)
             .offset(max(0, offset))
         )

@@ -52,3 +52,38 @@ def test_audit_is_paged_newest_first_and_admin_only(live_server: LiveServer) -> 
         assert_error(admin.get("/api/audit", params={"limit": 0}), 422, "validation_error", "limit")
     with live_server.client(live_server.create_user()) as http:
         assert_error(http.get("/api/audit"), 403, "permission_denied")
+
+
+def test_audit_filters_by_actor_action_and_time(live_server: LiveServer) -> None:
+    name = "filtered-" + uuid.uuid4().hex[:6]
+    with live_server.client(live_server.admin_token) as admin:
+        created = admin.post("/api/users", json={"username": name, "password": DEFAULT_PASSWORD})
+        assert created.status_code == 201
+    with live_server.client(live_server.token_for(name, DEFAULT_PASSWORD)) as http:
+        first = create_model(http)
+        http.delete(f"/api/models/{first['id']}")
+        second = create_model(http)
+
+    with live_server.client(live_server.admin_token) as admin:
+        mine = admin.get("/api/audit", params={"actor": name, "limit": 1000}).json()
+        assert {e["actor_name"] for e in mine} == {name}
+        # one token.create for the login token, two model.create, one model.delete
+        assert sorted(e["action"] for e in mine if e["action"].startswith("model.")) == [
+            "model.create", "model.create", "model.delete",
+        ]  # fmt: skip
+        deletes = admin.get("/api/audit", params={"actor": name, "action": "model.delete"})
+        assert [e["target_id"] for e in deletes.json()] == [first["id"]]
+        # an action family: every model.* entry of the actor
+        family = admin.get("/api/audit", params={"actor": name, "action": "model"}).json()
+        assert len(family) == 3
+        # time: only what happened from the second model's creation on
+        (made,) = [e for e in mine if e["target_id"] == second["id"]]
+        later = admin.get("/api/audit", params={"actor": name, "since": made["created_at"]})
+        assert [e["target_id"] for e in later.json()] == [second["id"]]
+        earlier = admin.get("/api/audit", params={"actor": name, "until": made["created_at"]})
+        assert second["id"] not in [e["target_id"] for e in earlier.json()]
+        assert earlier.json()
+        assert admin.get("/api/audit", params={"actor": "nobody-" + name}).json() == []
+        assert_error(
+            admin.get("/api/audit", params={"since": "yesterday"}), 422, "validation_error", "since"
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
 from modelreg.api.deps import AdminActor, ServicesDep
 from modelreg.api.errors import error_responses
@@ -25,5 +26,25 @@ async def get_audit(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    actor_name: Annotated[
+        str | None, Query(alias="actor", max_length=64, description="Who acted (user name)")
+    ] = None,
+    action: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=r"^[a-z_]+(\.[a-z_]+)?$",
+            description='One action ("model.delete") or a family ("model")',
+        ),
+    ] = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="From this time on (inclusive), with a timezone")
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="Before this time (exclusive), with a timezone")
+    ] = None,
 ) -> list[AuditEntry]:
-    return await list_audit(services.db, actor, limit=limit, offset=offset)
+    return await list_audit(
+        services.db, actor, limit=limit, offset=offset,
+        actor_name=actor_name, action=action, since=since, until=until,
+    )  # fmt: skip

@@ -1,4 +1,5 @@
-// The audit log page (admins): newest first, filtered in the page.
+// The audit log page (admins): newest first; actor, action and time filters ask the server,
+// the search box filters what was loaded.
 import { api, asList } from "./api.js";
 import { el, formatDate } from "./ui.js";
 
@@ -18,21 +19,27 @@ function changeSummary(entry) {
     (key) => !QUIET.has(key) && JSON.stringify(before[key]) !== JSON.stringify(after[key]),
   );
   const created = !entry.before && entry.after;
+  const all = keys;
   const hidden = created ? keys.filter((key) => !IDENTIFYING.includes(key)).length : Math.max(0, keys.length - 6);
   keys = created ? IDENTIFYING.filter((key) => keys.includes(key)) : keys.slice(0, 6);
   if (!keys.length && !hidden) return el("span", { class: "subtle" }, "—");
   const show = (value) => (value === undefined ? "∅" : typeof value === "string" ? value : JSON.stringify(value));
-  return el(
-    "span",
-    { class: "chips" },
-    ...keys.map((key) => {
-      const text = !(key in before) ? `${key}: ${show(after[key])}`
-        : !(key in after) ? `${key} removed`
-        : `${key}: ${show(before[key])} → ${show(after[key])}`;
-      return el("span", { class: "badge", title: text }, text.length > 60 ? `${text.slice(0, 57)}…` : text);
-    }),
-    hidden ? el("span", { class: "badge subtle" }, `+${hidden} more`) : null,
-  );
+  const chip = (key) => {
+    const text = !(key in before) ? `${key}: ${show(after[key])}`
+      : !(key in after) ? `${key} removed`
+      : `${key}: ${show(before[key])} → ${show(after[key])}`;
+    return el("span", { class: "badge", title: text }, text.length > 60 ? `${text.slice(0, 57)}…` : text);
+  };
+  const chips = el("span", { class: "chips" }, ...keys.map(chip));
+  if (hidden) {
+    // "+N more" shows the rest in place
+    const more = el("button", {
+      class: "badge subtle badge-button", type: "button", "aria-expanded": "false",
+      onclick: () => chips.replaceChildren(...all.map(chip)),
+    }, `+${hidden} more`);
+    chips.append(more);
+  }
+  return chips;
 }
 
 function shortId(id) {
@@ -67,9 +74,32 @@ function render() {
   )));
 }
 
+function localToIso(value) {
+  // datetime-local has no zone: it is the reader's local time
+  return value ? new Date(value).toISOString() : "";
+}
+
+function query() {
+  const params = new URLSearchParams({ limit: "500" });
+  const actor = $("audit-actor").value.trim();
+  if (actor) params.set("actor", actor);
+  if ($("audit-action").value) params.set("action", $("audit-action").value);
+  if ($("audit-since").value) params.set("since", localToIso($("audit-since").value));
+  if ($("audit-until").value) params.set("until", localToIso($("audit-until").value));
+  return params;
+}
+
+const actorsSeen = new Set();
+
 async function load() {
   try {
-    entries = asList(await api.get("/api/audit"), "entries");
+    entries = asList(await api.get(`/api/audit?${query()}`), "entries");
+    for (const e of entries) {
+      if (e.actor_name && !actorsSeen.has(e.actor_name)) {
+        actorsSeen.add(e.actor_name);
+        $("audit-actors").append(el("option", { value: e.actor_name }));
+      }
+    }
   } catch (err) {
     $("audit-body").replaceChildren(el("tr", { class: "empty-row" }, el("td", { colspan: 5 }, `Couldn't load the audit log: ${err.message}`)));
     return;
@@ -78,4 +108,11 @@ async function load() {
 }
 
 $("audit-filter").addEventListener("input", render);
+for (const id of ["audit-actor", "audit-action", "audit-since", "audit-until"]) {
+  $(id).addEventListener("change", load);
+}
+$("audit-filters").addEventListener("submit", (event) => {
+  event.preventDefault(); // Enter in a field applies the filters
+  load();
+});
 load();
