@@ -246,3 +246,46 @@ def test_the_model_dialog_keeps_template_names_whole_and_its_buttons_in_view(
             button,
         )
         assert inside, f"{button} is out of view with the details open"
+
+
+def test_the_dialog_sets_defaults_rate_limits_and_fallbacks(
+    web: Browser, make_user: Callable[..., User], live_server: LiveServer, openai_sim: Any
+) -> None:
+    user = make_user("tuner")
+    backup = add_model(user, live_server, **sim_model(openai_sim, "Backup model"))
+    model = add_model(user, live_server, **sim_model(openai_sim, "Tuned model"))
+    page = web.login(user)
+    page.goto("/models")
+    row(page, "Tuned model").locator("button[aria-label^='Edit']").click()
+    page.click("summary:has-text('Defaults, rate limits')")
+    page.fill("#f-default_temperature", "3")  # out of range: a clear error, nothing saved
+    page.click("#save-model")
+    error = page.locator("[data-error-for=default_temperature]")
+    assert "0 to 2" in error.inner_text()
+    page.fill("#f-default_temperature", "0.4")
+    page.fill("#f-default_top_p", "0.9")
+    page.fill("#f-rpm_limit", "12")
+    page.fill("#f-tpm_limit", "3400")
+    page.select_option("#f-fallback_model_ids", [backup["id"]])
+    page.click("#save-model")
+    page.locator("#model-dialog").wait_for(state="hidden")
+    with user.http(live_server) as http:
+        saved = http.get(f"/api/models/{model['id']}").json()
+    assert (saved["default_temperature"], saved["default_top_p"]) == (0.4, 0.9)
+    assert (saved["rpm_limit"], saved["tpm_limit"]) == (12, 3400)
+    assert saved["fallback_model_ids"] == [backup["id"]]
+
+    # reopened, the dialog shows them; clearing a limit removes it and keeps the rest
+    row(page, "Tuned model").locator("button[aria-label^='Edit']").click()
+    assert page.input_value("#f-rpm_limit") == "12"
+    assert page.locator("#f-fallback_model_ids option:checked").all_inner_texts() == [
+        "Backup model (OpenAI)"
+    ]
+    page.fill("#f-rpm_limit", "")
+    page.click("#save-model")
+    page.locator("#model-dialog").wait_for(state="hidden")
+    with user.http(live_server) as http:
+        saved = http.get(f"/api/models/{model['id']}").json()
+    assert saved["rpm_limit"] is None
+    assert saved["tpm_limit"] == 3400
+    assert saved["fallback_model_ids"] == [backup["id"]]

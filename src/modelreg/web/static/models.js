@@ -279,10 +279,28 @@ function fillForm(source, { keepName = false } = {}) {
   field("max_output_tokens").value = source.max_output_tokens ?? "";
   field("price_per_input_token").value = shiftDecimal(source.price_per_input_token ?? "", 6) ?? "";
   field("price_per_output_token").value = shiftDecimal(source.price_per_output_token ?? "", 6) ?? "";
+  for (const name of ["default_temperature", "default_top_p", "rpm_limit", "tpm_limit"]) {
+    field(name).value = source[name] ?? "";
+  }
+  fillFallbacks(source);
   const caps = source.capabilities ?? {};
   $("f-streaming").checked = source.supports_streaming ?? caps.streaming ?? true;
   $("f-functions").checked = source.supports_functions ?? caps.functions ?? true;
   $("f-vision").checked = source.supports_vision ?? caps.vision ?? false;
+}
+
+/** The fallback choices: the other models the user may use; the chosen ones keep their order. */
+function fillFallbacks(source) {
+  const chosen = (source.fallback_model_ids ?? []).map(String);
+  const own = source.id ? String(source.id) : null;
+  const options = state.models.filter((m) => String(m.id) !== own && m.enabled);
+  const byId = new Map(options.map((m) => [String(m.id), m]));
+  const ordered = [...chosen.filter((id) => byId.has(id)).map((id) => byId.get(id)),
+    ...options.filter((m) => !chosen.includes(String(m.id)))];
+  field("fallback_model_ids").replaceChildren(...ordered.map((m) => el(
+    "option", { value: String(m.id), selected: chosen.includes(String(m.id)) || undefined },
+    `${m.name} (${providerLabel(m.provider)})`,
+  )));
 }
 
 function chooseTemplate(template) {
@@ -373,6 +391,21 @@ function readForm(errors) {
     if (perToken === null || perToken.startsWith("-")) errors[name] = "Enter a price such as 2.50.";
     else data[name] = perToken;
   }
+  for (const [name, max] of [["default_temperature", 2], ["default_top_p", 1]]) {
+    const text = value(name);
+    const number = Number(text);
+    if (text === "") data[name] = null;
+    else if (/^\d*\.?\d+$/.test(text) && number <= max) data[name] = number;
+    else errors[name] = `Enter a number from 0 to ${max}, or leave it empty.`;
+  }
+  for (const name of ["rpm_limit", "tpm_limit"]) {
+    const text = value(name);
+    if (text === "") data[name] = null;
+    else if (/^\d+$/.test(text) && Number(text) > 0) data[name] = Number(text);
+    else errors[name] = "Enter a whole number above 0, or leave it empty for no limit.";
+  }
+  data.fallback_model_ids = [...field("fallback_model_ids").selectedOptions].map((o) => o.value);
+  if (data.fallback_model_ids.length > 5) errors.fallback_model_ids = "Choose at most 5.";
   if (!data.name) errors.name = "Give the model a name.";
   if (!data.model_id) errors.model_id = "Enter the provider's model id.";
   if (!/^https?:\/\/\S+$/.test(data.base_url)) errors.base_url = "Enter an http:// or https:// URL.";
@@ -407,9 +440,12 @@ function updateBody(data) {
     context_length: model.context_length ?? null, max_output_tokens: model.max_output_tokens ?? null,
     price_per_input_token: shiftDecimal(model.price_per_input_token ?? "0", 0),
     price_per_output_token: shiftDecimal(model.price_per_output_token ?? "0", 0),
+    default_temperature: model.default_temperature ?? null, default_top_p: model.default_top_p ?? null,
+    rpm_limit: model.rpm_limit ?? null, tpm_limit: model.tpm_limit ?? null,
+    fallback_model_ids: (model.fallback_model_ids ?? []).map(String),
   };
   for (const [name, value] of Object.entries(data)) {
-    if (value !== before[name]) body[name] = value;
+    if (JSON.stringify(value) !== JSON.stringify(before[name])) body[name] = value;
   }
   const key = field("api_key").value.trim();
   if (key) body.api_key = key; // empty keeps the stored key
