@@ -163,7 +163,7 @@ def _target(adapter: AnthropicAdapter, model: ModelConfig) -> _Target:
         return target
     base = adapter.request_headers(model)
     version = base.pop("anthropic-version", API_VERSION)
-    beta = base.pop("anthropic-beta", None)
+    beta = merge_betas(None, base.pop("anthropic-beta", None))
     base.pop("Accept", None)
     target = _Target(
         model,
