@@ -40,8 +40,8 @@ from modelreg.gateway.core import admit_model, loads_body
 from modelreg.gateway.forward import SSE_HEADERS, Relayed, forward_anthropic, forward_openai
 from modelreg.gateway.passthrough_anthropic import (
     anthropic_passthrough_adapter,
-    check_turns,
     passthrough_target,
+    precheck,
     resolve_target,
 )
 from modelreg.gateway.passthrough_openai import passthrough_adapter
@@ -207,7 +207,7 @@ async def _messages(
     if anthropic_passthrough_adapter(model) is None:
         return None
     assert isinstance(data, dict)  # passthrough_target refuses anything else
-    check_turns(data)
+    precheck(data)
     model = await admit_model(services, actor, model)
     version, beta = _anthropic_headers(headers)
     return await forward_anthropic(

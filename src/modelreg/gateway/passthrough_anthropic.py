@@ -34,6 +34,7 @@ from modelreg.errors import UnknownModelError
 from modelreg.gateway.anthropic_wire import parse_messages_request
 from modelreg.gateway.errors import GatewayRequestError
 from modelreg.gateway.passthrough import Forward, RelayOutcome, data_json, event_ends, not_an_answer
+from modelreg.gateway.tool_choice import check_named_tool
 from modelreg.model_config import ModelConfig
 from modelreg.providers._common import error_from_payload
 from modelreg.providers.anthropic import (
@@ -52,9 +53,9 @@ __all__ = [
     "MessagesTarget",
     "anthropic_passthrough_adapter",
     "anthropic_request",
-    "check_turns",
     "merge_betas",
     "passthrough_target",
+    "precheck",
     "resolve_target",
 ]
 
@@ -75,11 +76,21 @@ async def resolve_target(services: Services, actor: Actor, data: Any, name: str)
         raise
 
 
-def check_turns(data: dict[str, Any]) -> None:
-    """Anthropic's own 400s for missing or empty turns, in its wording, before any upstream
-    call (as the translated path gives them, gateway/anthropic_wire.py): a loop over the
-    turns, not a validation of the body, which the upstream does. Shapes it does not expect
-    are left to the upstream."""
+def precheck(data: dict[str, Any]) -> None:
+    """The 400s the translated path gives before any upstream call (gateway/anthropic_wire.py),
+    in the same words: missing or empty turns (Anthropic's own), a tool_choice naming a tool
+    not offered. A loop over the turns, not a validation of the body, which the upstream does;
+    shapes it does not expect are left to the upstream."""
+    choice = data.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "tool":
+        tools = data.get("tools")
+        offered = (
+            [t.get("name") for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
+        )
+        name = choice.get("name")
+        check_named_tool(
+            name if isinstance(name, str) else None, (n for n in offered if isinstance(n, str))
+        )
     messages = data.get("messages")
     if messages is None or messages == []:
         raise GatewayRequestError("messages: at least one message is required", param="messages")

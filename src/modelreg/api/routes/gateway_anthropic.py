@@ -24,8 +24,8 @@ from modelreg.gateway.openapi import (
 )
 from modelreg.gateway.passthrough_anthropic import (
     anthropic_passthrough_adapter,
-    check_turns,
     passthrough_target,
+    precheck,
     resolve_target,
 )
 
@@ -77,7 +77,7 @@ async def messages(request: Request, actor: CurrentActor, services: ServicesDep)
         raise RuntimeError("a Messages request without a model passed validation")
     model = await resolve_target(services, actor, data, target.model)
     if anthropic_passthrough_adapter(model) is not None:
-        check_turns(data)
+        precheck(data)
         model = await admit_model(services, actor, model)
         reply = await forward_anthropic(
             services, actor, model, data, stream=target.stream,
