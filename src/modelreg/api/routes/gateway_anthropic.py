@@ -84,9 +84,10 @@ async def messages(request: Request, actor: CurrentActor, services: ServicesDep)
             version=request.headers.get("anthropic-version"),
             beta=",".join(request.headers.getlist("anthropic-beta")) or None,
         )  # fmt: skip
-        if reply is not None:
-            request.app.state.routed_passthroughs += 1
-            return relayed_response(reply)
+        if reply is None:  # unreachable: the adapter was checked above
+            raise RuntimeError("pass-through refused after the adapter check")
+        request.app.state.routed_passthroughs += 1
+        return relayed_response(reply)
     req = wire.parse_messages_request(data)
     model = await admit_model(services, actor, model)
     kwargs = wire.to_unified(req)
