@@ -116,7 +116,7 @@ async def _forward(
         forward = await open_forward(
             services.client, adapter, model, http, wire, secrets, stream=stream
         )
-        headers = relay_headers(forward.raw.response.headers)
+        headers = relay_headers(forward.raw.response.headers, forward.secrets)
         if stream:
             events = _relay(services, actor, model, forward, source, error_frame)
             return Relayed(events, headers)

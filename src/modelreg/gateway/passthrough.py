@@ -35,6 +35,7 @@ from modelreg.errors import ProviderError, UnexpectedResponseError
 from modelreg.gateway.sse import EventFramer
 from modelreg.model_config import ModelConfig
 from modelreg.providers.base import HttpRequest, ProviderAdapter
+from modelreg.secret import scrub
 from modelreg.types import Usage
 
 __all__ = [
@@ -124,14 +125,18 @@ _UPSTREAM_IDS: Final = frozenset({"request-id", "x-request-id"})
 UPSTREAM_REQUEST_ID: Final = "upstream-request-id"
 
 
-def relay_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    """The upstream's response headers to pass on (names lower-case, as received)."""
+def relay_headers(headers: Mapping[str, str], secrets: tuple[bytes, ...]) -> list[tuple[str, str]]:
+    """The upstream's response headers to pass on (names lower-case, as received), with the
+    model's credentials masked: an upstream may echo them anywhere, its ids included."""
     out: list[tuple[str, str]] = []
     for name in headers:
         if name.startswith(_RELAYED_PREFIXES) or name in _RELAYED_NAMES:
             out.append((name, headers[name]))
         elif name in _UPSTREAM_IDS:
             out.append((UPSTREAM_REQUEST_ID, headers[name]))
+    if secrets and out:
+        texts = [secret.decode("latin-1") for secret in secrets]
+        out = [(name, scrub(value, texts)) for name, value in out]
     return out
 
 
