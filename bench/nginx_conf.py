@@ -4,6 +4,8 @@
 Locations on 127.0.0.1:PORT (see payloads.py for the bodies):
   POST /v1/chat/completions      -> fixed chat.completion JSON (with usage)
   POST /sse/v1/chat/completions  -> fixed text/event-stream body: 50 chunk events + [DONE]
+  POST /v1/messages              -> fixed Anthropic message JSON (with usage)
+  POST /sse/v1/messages          -> the same 50-event stream in Anthropic's format
   GET  /v1/models, /sse/v1/models, /health
 
 nginx ignores the request body, so every request gets the same answer whatever its "model" or
@@ -70,6 +72,21 @@ http {{
             default_type text/event-stream;
             add_header Cache-Control no-cache;
         }}
+        # the Anthropic Messages counterparts (the anthropic adapter posts to <base>/messages)
+        location = /v1/messages {{
+            default_type application/json;
+            return 200 {anthropic_json};
+        }}
+        location = /sse/v1/messages {{
+            error_page 405 =200 /__anthropic_sse_body;
+            return 405;
+        }}
+        location = /__anthropic_sse_body {{
+            internal;
+            alias {dir}/mock_anthropic_sse_body.txt;
+            default_type text/event-stream;
+            add_header Cache-Control no-cache;
+        }}
         location / {{
             default_type application/json;
             return 404 '{{"error":{{"message":"not found","type":"invalid_request_error"}}}}';
@@ -91,6 +108,7 @@ def write_config(directory: Path, port: int) -> Path:
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "mock_sse_body.txt").write_text(payloads.sse_body())
+    (directory / "mock_anthropic_sse_body.txt").write_text(payloads.anthropic_sse_body())
     conf = directory / "nginx.conf"
     conf.write_text(
         TEMPLATE.format(
@@ -98,6 +116,7 @@ def write_config(directory: Path, port: int) -> Path:
             port=port,
             models=nginx_quote(payloads.models_list()),
             json_body=nginx_quote(payloads.chat_completion()),
+            anthropic_json=nginx_quote(payloads.anthropic_message()),
         )
     )
     return conf

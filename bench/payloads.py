@@ -95,3 +95,89 @@ def models_list() -> str:
             "data": [{"id": MODEL, "object": "model", "created": CREATED, "owned_by": "bench"}],
         }
     )
+
+
+# --- Anthropic Messages: the same answer and the same 50-event stream, in Anthropic's format
+
+ANTHROPIC_MODEL = "claude-sonnet-4-5-20250929"
+
+
+def anthropic_message() -> str:
+    """A non-streaming Messages answer with usage, the same text as `chat_completion`."""
+    body = {
+        "id": "msg_bench0001",
+        "type": "message",
+        "role": "assistant",
+        "model": ANTHROPIC_MODEL,
+        "content": [
+            {
+                "type": "text",
+                "text": "Hello! I am a mock upstream. This fixed reply is used to measure "
+                "gateway overhead.",
+            }
+        ],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 13,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 18,
+        },
+    }
+    return _dumps(body)
+
+
+def _named(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {_dumps(data)}\n\n"
+
+
+def anthropic_sse_body(n_content: int = SSE_CONTENT_EVENTS - 1) -> str:
+    """The Anthropic counterpart of `sse_body`, also 50 events: message_start, a text block
+    (start, n deltas, stop), message_delta (usage), message_stop."""
+    start = {
+        "id": "msg_bench0002",
+        "type": "message",
+        "role": "assistant",
+        "content": [],
+        "model": ANTHROPIC_MODEL,
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 13,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": 1,
+        },
+    }
+    events = [_named("message_start", {"type": "message_start", "message": start})]
+    events.append(
+        _named(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        )
+    )
+    for i in range(n_content):
+        delta = {"type": "text_delta", "text": f"tok{i} "}
+        events.append(
+            _named(
+                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+            )
+        )
+    events.append(_named("content_block_stop", {"type": "content_block_stop", "index": 0}))
+    events.append(
+        _named(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": n_content},
+            },
+        )
+    )
+    events.append(_named("message_stop", {"type": "message_stop"}))
+    return "".join(events)

@@ -63,6 +63,24 @@ ROWS: list[tuple[str, str, int, str, Getter, str]] = [
     ("sse/32/req_s", "sse", 32, "streams/s", lambda r: r["req_per_s"], "rate"),
     ("sse/32/cpu_ms", "sse", 32, "CPU ms / stream", cpu_ms_per_request, "cpu"),
     ("sse/32/p50", "sse", 32, "p50 ms (whole stream)", lambda r: r["p50_ms"], "ms"),
+    (
+        "anthropic-nonstream/32/req_s",
+        "anthropic-nonstream",
+        32,
+        "req/s",
+        lambda r: r["req_per_s"],
+        "rate",
+    ),
+    (
+        "anthropic-nonstream/32/cpu_ms",
+        "anthropic-nonstream",
+        32,
+        "CPU ms / request",
+        cpu_ms_per_request,
+        "cpu",
+    ),
+    ("anthropic-sse/32/req_s", "anthropic-sse", 32, "streams/s", lambda r: r["req_per_s"], "rate"),
+    ("anthropic-sse/32/cpu_ms", "anthropic-sse", 32, "CPU ms / stream", cpu_ms_per_request, "cpu"),
     ("slow/1/ttft_p50", "slow", 1, "TTFT p50 ms", _ms("ttft_ms", "p50"), "ms"),
     ("slow/1/ttft_p99", "slow", 1, "TTFT p99 ms", _ms("ttft_ms", "p99"), "ms"),
     ("slow/1/total_p50", "slow", 1, "total p50 ms", _ms("total_ms", "p50"), "ms"),
@@ -73,7 +91,13 @@ ROWS: list[tuple[str, str, int, str, Getter, str]] = [
     ("slow/32/spread_p50", "slow", 32, "first→last chunk p50 ms", _ms("spread_ms", "p50"), "ms"),
 ]
 
-TEST_NAMES = {"nonstream": "non-stream", "sse": "SSE 50 events", "slow": "slow stream 20×20 ms"}
+TEST_NAMES = {
+    "nonstream": "non-stream",
+    "sse": "SSE 50 events",
+    "anthropic-nonstream": "Anthropic /v1/messages non-stream",
+    "anthropic-sse": "Anthropic /v1/messages SSE 50 events",
+    "slow": "slow stream 20×20 ms",
+}
 
 
 def summary(values: list[float | None]) -> dict[str, float] | None:

@@ -6,6 +6,8 @@ modelreg, LiteLLM (--with-litellm) — each gateway alone on --gateway-cpu with 
 load generators (wrk, loadclient.py) and the upstreams on --load-cpu. Per repetition:
   nonstream c=1, c=32  wrk, --duration s: req/s, p50/p99 of whole responses
   sse c=32             wrk: streamed responses/s (fixed 50-event stream)
+  anthropic-* c=32     modelreg only: the same two on /v1/messages, Anthropic pass-through
+                       (nginx's fixed Anthropic answers), to compare CPU per request
   slow c=1, c=32       loadclient.py: TTFT, total, first→last chunk spread (buffering check)
 Also: start-to-healthy, RSS idle / after warm-up / peak / after load, foreign CPU noise
 (other%) per test; --memory-soak: RSS growth between 10k and 200k requests; /v1/models and
@@ -48,6 +50,37 @@ MESSAGES = [{"role": "user", "content": "Hello, how are you?"}]
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def messages_body(model: str, stream: bool) -> str:
+    body: dict[str, Any] = {"model": model, "messages": MESSAGES, "max_tokens": 64}
+    if stream:
+        body["stream"] = True
+    return json.dumps(body)
+
+
+ANTHROPIC_MODELS = ("mock-anthropic-json", "mock-anthropic-sse")
+
+
+def register_anthropic(t: Target, ups: Upstreams) -> None:
+    """Two Anthropic-provider models on the nginx upstream's /v1/messages locations: the
+    Anthropic pass-through, measured beside the OpenAI one in the same run."""
+    for name, base in zip(ANTHROPIC_MODELS, (ups.fast_base, ups.fast_base_sse), strict=True):
+        targets.api_call(
+            "POST",
+            t.extra["api"] + "/api/models",
+            t.key,
+            {
+                "name": name,
+                "provider": "anthropic",
+                "base_url": base,
+                "model_id": "claude-sonnet-4-5",
+                "api_key": "sk-ant-upstream-dummy-key",
+                "is_global": True,
+                "price_per_input_token": targets.PRICE_IN,
+                "price_per_output_token": targets.PRICE_OUT,
+            },
+        )
 
 
 def chat_body(model: str, stream: bool) -> str:
@@ -223,6 +256,13 @@ def run_target(t: Target, args: argparse.Namespace, load: Load, ups: Upstreams) 
     json_url, sse_url = t.base + "/chat/completions", t.sse_base + "/chat/completions"
     slow_url = t.slow_base + "/chat/completions"
     scaling_only = t.name.startswith("modelreg-w")
+    # the Anthropic pass-through (nginx has its fixed answers; wrk sends any body)
+    anthropic = t.name == "modelreg" and ups.kind == "nginx" and load.use_wrk and args.anthropic
+    if anthropic:
+        register_anthropic(t, ups)
+        messages_url = t.base + "/messages"
+        for model, stream in zip(ANTHROPIC_MODELS, (False, True), strict=True):
+            load.wrk(messages_url, messages_body(model, stream), t.key, 8, 1)  # warm-up
     for rep in range(1, args.repeat + 1):
         if scaling_only:  # throughput with N workers: the capacity tests only
             record(
@@ -257,6 +297,19 @@ def run_target(t: Target, args: argparse.Namespace, load: Load, ups: Upstreams) 
                 sse_url, sse_model, True, t.key, args.sse_conc, args.requests
             ),
         )
+        if anthropic:
+            for test, model, stream in (
+                ("anthropic-nonstream", ANTHROPIC_MODELS[0], False),
+                ("anthropic-sse", ANTHROPIC_MODELS[1], True),
+            ):
+                record(
+                    test,
+                    args.sse_conc,
+                    rep,
+                    lambda m=model, s=stream: load.wrk(
+                        messages_url, messages_body(m, s), t.key, args.sse_conc, args.duration
+                    ),
+                )
         for conc in args.slow_conc:
             n = args.slow_requests_c1 if conc == 1 else conc * args.slow_requests_per_worker
             record(
@@ -485,6 +538,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--conc", type=ints, default=[1, 32])
     ap.add_argument("--sse-conc", type=int, default=32)
+    ap.add_argument(
+        "--no-anthropic",
+        dest="anthropic",
+        action="store_false",
+        help="skip the Anthropic /v1/messages pass-through tests (modelreg target, nginx, wrk)",
+    )
     ap.add_argument("--slow-conc", type=ints, default=[1, 32])
     ap.add_argument("--slow-requests-c1", type=int, default=30)
     ap.add_argument("--slow-requests-per-worker", type=int, default=10)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from modelreg.secret import Secret
 
-__all__ = ["PROVIDERS", "AuthType", "ModelConfig", "Provider"]
+__all__ = ["CACHE_PRICE_RATIOS", "PROVIDERS", "AuthType", "ModelConfig", "Provider"]
 
 Provider = Literal[
     "openai",
@@ -32,6 +32,28 @@ Provider = Literal[
 ]
 PROVIDERS: tuple[str, ...] = Provider.__args__  # type: ignore[attr-defined]
 AuthType = Literal["bearer", "api_key", "none"]
+
+
+_ONE = Decimal(1)
+# (cache read, cache write) as multiples of the input price, by provider. Anthropic: reads
+# 0.1x, writes 1.25x (the default 5-minute TTL; 1-hour writes cost 2x and need the option).
+# OpenAI and Azure OpenAI: cached input at 0.5x (gpt-4o's; newer models discount more, set
+# the option), no separate write charge. Others: the input price, as no discount is known.
+CACHE_PRICE_RATIOS: dict[str, tuple[Decimal, Decimal]] = {
+    "anthropic": (Decimal("0.1"), Decimal("1.25")),
+    "openai": (Decimal("0.5"), _ONE),
+    "azure": (Decimal("0.5"), _ONE),
+}
+
+
+def _price_option(options: dict[str, Any], key: str) -> Decimal | None:
+    value = options.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +89,40 @@ class ModelConfig:
     tpm_limit: int | None = None
     source: str = "db"  # "db" or "env" (from the old single-provider settings)
 
-    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+    def cost(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> Decimal:
+        """The price of one call. `input_tokens` is the whole prompt, cached parts included
+        (the unified convention: OpenAI's prompt_tokens; Anthropic's input_tokens plus its two
+        cache counts); the cached parts are priced at the cache prices instead of the input
+        price (`cache_prices`)."""
+        cost = self.price_per_output_token * output_tokens
+        if not cache_read_tokens and not cache_write_tokens:
+            return cost + self.price_per_input_token * input_tokens
+        read_price, write_price = self.cache_prices()
+        fresh = max(0, input_tokens - cache_read_tokens - cache_write_tokens)
         return (
-            self.price_per_input_token * input_tokens + self.price_per_output_token * output_tokens
+            cost
+            + self.price_per_input_token * fresh
+            + read_price * cache_read_tokens
+            + write_price * cache_write_tokens
+        )
+
+    def cache_prices(self) -> tuple[Decimal, Decimal]:
+        """(per cache-read token, per cache-write token): the model's options
+        `price_per_cache_read_token` / `price_per_cache_write_token` when set, else the input
+        price times the provider's published ratio (docs/api.md, "Cache pricing")."""
+        read_ratio, write_ratio = CACHE_PRICE_RATIOS.get(self.provider, (_ONE, _ONE))
+        return (
+            _price_option(self.options, "price_per_cache_read_token")
+            or self.price_per_input_token * read_ratio,
+            _price_option(self.options, "price_per_cache_write_token")
+            or self.price_per_input_token * write_ratio,
         )
 
     def __repr__(self) -> str:  # the dataclass repr would list every field; keep it short

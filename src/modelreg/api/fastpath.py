@@ -1,12 +1,13 @@
-"""A raw ASGI fast path for the gateway's hottest call, in front of the whole FastAPI app.
+"""A raw ASGI fast path for the gateway's hottest calls, in front of the whole FastAPI app.
 
-`POST /v1/chat/completions` with an API token, for a model whose request is passed through
-byte for byte (gateway/passthrough.py), is answered here: no router, no dependency injection,
-no Response objects or per-stream task group — together they were most of the CPU a request
-cost (docs/performance.md, "Hot path profile"). The steps and the functions are the route's
-own: `resolve_token`, `loads_body`, `parse_chat_request`, `admit`, `forward_openai`, and
-`render_error` for every refusal, so status codes, error shapes, limits and usage records are
-the same.
+`POST /v1/chat/completions` and `POST /v1/messages` with an API token, for a model whose
+request is passed through byte for byte (gateway/passthrough.py), are answered here: no
+router, no dependency injection, no Response objects or per-stream task group — together they
+were most of the CPU a request cost (docs/performance.md, "Hot path profile"). The steps and
+the functions are the route's own: `resolve_token`, `loads_body`, `parse_chat_request` (or
+`passthrough_target`), `admit`, `forward_openai` (or `forward_anthropic`), and `render_error`
+for every refusal, so status codes, error shapes (OpenAI's, Anthropic's), request id headers,
+limits and usage records are the same.
 
 It wraps the FastAPI app from outside (`create_asgi_app`, what uvicorn serves), so FastAPI's
 own middleware stack (error and telemetry middlewares with a `send` wrapper each) is not paid
@@ -36,15 +37,26 @@ from modelreg.api.metrics_middleware import NOSNIFF
 from modelreg.api.startup import report_startup_failure
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import admit_model, loads_body
-from modelreg.gateway.forward import SSE_HEADERS, forward_openai
-from modelreg.gateway.passthrough import passthrough_adapter
-from modelreg.gateway.request_ids import OPENAI_REQUEST_ID_HEADER, new_request_id
+from modelreg.gateway.forward import SSE_HEADERS, Relayed, forward_anthropic, forward_openai
+from modelreg.gateway.passthrough_anthropic import (
+    anthropic_passthrough_adapter,
+    passthrough_target,
+    precheck,
+    resolve_target,
+)
+from modelreg.gateway.passthrough_openai import passthrough_adapter
+from modelreg.gateway.request_ids import (
+    ANTHROPIC_REQUEST_ID_HEADER,
+    OPENAI_REQUEST_ID_HEADER,
+    new_request_id,
+)
 from modelreg.metrics import Metrics
 from modelreg.services import Services
 
 __all__ = ["GatewayFastPath"]
 
 _CHAT: Final = "/v1/chat/completions"
+_MESSAGES: Final = "/v1/messages"
 _JSON_TYPE: Final = (b"content-type", b"application/json")
 # what Starlette's StreamingResponse(media_type="text/event-stream", headers=SSE_HEADERS) sends
 _SSE_START: Final = [
@@ -52,7 +64,10 @@ _SSE_START: Final = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     NOSNIFF,
 ]
-_REQUEST_ID: Final = OPENAI_REQUEST_ID_HEADER.encode("latin-1")
+_REQUEST_ID: Final = {
+    _CHAT: OPENAI_REQUEST_ID_HEADER.encode("latin-1"),
+    _MESSAGES: ANTHROPIC_REQUEST_ID_HEADER.encode("latin-1"),
+}
 _CLIENT_GONE: Final = 499  # nginx's "client closed request", for the metrics only
 
 
@@ -75,7 +90,7 @@ class GatewayFastPath:
         if (
             not self.enabled
             or scope["type"] != "http"
-            or scope["path"] != _CHAT
+            or scope["path"] not in _REQUEST_ID
             or scope["method"] != "POST"
         ):
             if scope["type"] == "lifespan":
@@ -84,6 +99,7 @@ class GatewayFastPath:
             return
         started = time.perf_counter()
         services: Services | None = getattr(self.state, "services", None)
+        path: str = scope["path"]
         token, length = _token_and_length(scope["headers"])
         if (
             services is None
@@ -99,13 +115,13 @@ class GatewayFastPath:
         except Exception as exc:
             self.answered += 1
             status = await _refuse(scope, receive, send, exc, request_id)
-            self._observe(status, started)
+            self._observe(path, status, started)
             return
         if actor is None:
             self.answered += 1
             error = unauthenticated("Invalid or revoked API token")
             status = await _refuse(scope, receive, send, error, request_id)
-            self._observe(status, started)
+            self._observe(path, status, started)
             return
         body = await _read_body(receive)
         if body is None:
@@ -119,10 +135,10 @@ class GatewayFastPath:
             if handled is None:
                 return  # the route answered, and the MetricsMiddleware counted it
             status = handled
-        self._observe(status, started)
+        self._observe(path, status, started)
 
-    def _observe(self, status: int, started: float) -> None:
-        self.metrics.observe_http("POST", _CHAT, status, time.perf_counter() - started)
+    def _observe(self, path: str, status: int, started: float) -> None:
+        self.metrics.observe_http("POST", path, status, time.perf_counter() - started)
 
     async def _serve(
         self,
@@ -135,54 +151,95 @@ class GatewayFastPath:
         request_id: str,
     ) -> int | None:
         """The answer's status, or None when the request went to the route instead."""
+        path: str = scope["path"]
         try:
             data = loads_body(body)
-            req = wire.parse_chat_request(data)
-            # cached; decides before `admit_model` counts the request against the limits, so a
-            # request handed to the route is counted there, once
-            model = await services.registry.resolve(actor, req.model)
-            translated = passthrough_adapter(model) is None
-            if not translated:
-                model = await admit_model(services, actor, model)
-                stream = bool(req.stream)
-                reply = await forward_openai(services, actor, model, data, stream=stream)
-        except Exception as exc:  # nothing was sent yet: answered in OpenAI's shape
+            if path == _CHAT:
+                reply = await _chat(services, actor, data)
+            else:
+                reply = await _messages(services, actor, data, scope["headers"])
+        except Exception as exc:  # nothing was sent yet: answered in the surface's shape
             self.answered += 1
             return await _refuse(scope, receive, send, exc, request_id)
-        if translated:
+        if reply is None:  # translated: the route answers
             await self.app(scope, _replay(body, receive), send)
             return None
         # counted before the first byte goes out: a client may read the whole answer before
         # this task runs again
         self.answered += 1
-        if reply is None:  # unreachable: the adapter was checked above
-            raise RuntimeError("pass-through refused after the adapter check")
-        if isinstance(reply, bytes):
+        id_header = (_REQUEST_ID[path], request_id.encode())
+        relayed = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+        if isinstance(reply.body, bytes):
             await send({
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
-                    (b"content-length", str(len(reply)).encode()), _JSON_TYPE, NOSNIFF,
-                    (_REQUEST_ID, request_id.encode()),
+                    (b"content-length", str(len(reply.body)).encode()), _JSON_TYPE, NOSNIFF,
+                    *relayed, id_header,
                 ],
             })  # fmt: skip
-            await send({"type": "http.response.body", "body": reply})
+            await send({"type": "http.response.body", "body": reply.body})
             return 200
-        return await _stream(reply, receive, send, request_id)
+        return await _stream(reply.body, receive, send, [*relayed, id_header])
+
+
+# The resolution is cached; it decides before `admit_model` counts the request against the
+# limits, so a request handed to the route is counted there, once.
+
+
+async def _chat(services: Services, actor: Actor, data: object) -> Relayed | None:
+    req = wire.parse_chat_request(data)
+    model = await services.registry.resolve(actor, req.model)
+    if passthrough_adapter(model) is None:
+        return None
+    model = await admit_model(services, actor, model)
+    assert isinstance(data, dict)  # parse_chat_request refuses anything else
+    return await forward_openai(services, actor, model, data, stream=bool(req.stream))
+
+
+async def _messages(
+    services: Services, actor: Actor, data: object, headers: list[tuple[bytes, bytes]]
+) -> Relayed | None:
+    target = passthrough_target(data)
+    if target is None:
+        return None  # the route's full check answers
+    model = await resolve_target(services, actor, data, target.model)
+    if anthropic_passthrough_adapter(model) is None:
+        return None
+    assert isinstance(data, dict)  # passthrough_target refuses anything else
+    precheck(data)
+    model = await admit_model(services, actor, model)
+    version, beta = _anthropic_headers(headers)
+    return await forward_anthropic(
+        services, actor, model, data, stream=target.stream, version=version, beta=beta
+    )
+
+
+def _anthropic_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The caller's anthropic-version (the first) and anthropic-beta (repeated ones joined, as
+    the route joins them)."""
+    version = beta = None
+    for name, value in headers:
+        if name == b"anthropic-version" and version is None:
+            version = value.decode("latin-1")
+        elif name == b"anthropic-beta":
+            text = value.decode("latin-1")
+            beta = text if beta is None else f"{beta},{text}"
+    return version, beta
 
 
 async def _refuse(
     scope: Scope, receive: Receive, send: Send, exc: Exception, request_id: str
 ) -> int:
     """Answer `exc` as the route's error handlers would; the status sent."""
-    response: Response = render_error(_CHAT, exc, request_id=request_id)  # logs unexpected ones
+    response: Response = render_error(scope["path"], exc, request_id=request_id)
     response.raw_headers.append(NOSNIFF)
     await response(scope, receive, send)
     return response.status_code
 
 
 async def _stream(
-    blocks: AsyncIterator[bytes], receive: Receive, send: Send, request_id: str
+    blocks: AsyncIterator[bytes], receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
 ) -> int:
     """Send the SSE blocks as they come. A client that disconnects cancels the relay at once
     (as Starlette's StreamingResponse does), which closes the upstream connection."""
@@ -197,7 +254,7 @@ async def _stream(
         if task is not None:
             task.cancel()
 
-    headers = [*_SSE_START, (_REQUEST_ID, request_id.encode())]
+    headers = [*_SSE_START, *extra]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     watcher = asyncio.create_task(watch())
     try:

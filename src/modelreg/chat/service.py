@@ -374,7 +374,12 @@ class ChatService:
         answer = final.response
         served = await self.registry.served_config(turn.model, answer.served_by_id)
         usage = answer.usage
-        cost = served.cost(usage.input_tokens, usage.output_tokens)
+        cost = served.cost(
+            usage.input_tokens,
+            usage.output_tokens,
+            cache_read_tokens=usage.cached_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+        )
         latency = progress.latency_ms
         calls = answer.tool_calls if status == "complete" else ()
         client_calls = tuple(c for c in calls if c.name not in turn.server_tools)
@@ -442,6 +447,7 @@ class ChatService:
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
             cost=cost,
             latency_ms=booking.latency_ms,
             ttft_ms=ttft_ms,

@@ -54,6 +54,7 @@ def encode(record: UsageRecord) -> bytes:
             "input_tokens": record.input_tokens,
             "output_tokens": record.output_tokens,
             "cached_tokens": record.cached_tokens,
+            "cache_write_tokens": record.cache_write_tokens,
             "cost": str(record.cost),
             "latency_ms": record.latency_ms,
             "ttft_ms": record.ttft_ms,
@@ -78,6 +79,7 @@ def decode(line: bytes) -> UsageRecord:
         input_tokens=data["input_tokens"],
         output_tokens=data["output_tokens"],
         cached_tokens=data["cached_tokens"],
+        cache_write_tokens=data.get("cache_write_tokens", 0),  # journals of older versions
         cost=Decimal(data["cost"]),
         latency_ms=data["latency_ms"],
         ttft_ms=data["ttft_ms"],

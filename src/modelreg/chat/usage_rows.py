@@ -30,7 +30,8 @@ class UsageRecord:
     source: str  # chat | openai | anthropic | embeddings
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # cache reads
+    cache_write_tokens: int = 0
     cost: Decimal = Decimal(0)
     latency_ms: float | None = None
     ttft_ms: float | None = None

@@ -237,7 +237,9 @@ class UsageEvent(Base):
     source: Mapped[str] = mapped_column(String(16))  # chat | openai | anthropic | embeddings
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cached_tokens: Mapped[int] = mapped_column(Integer, default=0)  # cache reads
+    # prompt tokens written to the provider's cache (Anthropic prices them above input)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cost: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
     latency_ms: Mapped[float | None] = mapped_column(Float)
     ttft_ms: Mapped[float | None] = mapped_column(Float)

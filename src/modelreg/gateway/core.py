@@ -73,7 +73,12 @@ def account(
 ) -> Decimal:
     """Book one call; never awaits, so it is safe in a stream's `finally`."""
     usage = usage or Usage()
-    cost = model.cost(usage.input_tokens, usage.output_tokens)
+    cost = model.cost(
+        usage.input_tokens,
+        usage.output_tokens,
+        cache_read_tokens=usage.cached_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+    )
     services.usage.record(
         user_id=actor.id,
         llm_model_id=model.id,
@@ -82,6 +87,7 @@ def account(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         cached_tokens=usage.cached_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
         cost=cost,
         latency_ms=latency_ms,
         ttft_ms=ttft_ms,

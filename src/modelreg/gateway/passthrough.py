@@ -1,148 +1,76 @@
-"""Byte pass-through for OpenAI-format requests to OpenAI-compatible upstreams.
+"""Byte pass-through: a request in the upstream's own format, forwarded as it came.
 
-When the caller speaks OpenAI and the model's adapter is the OpenAI-compatible one (OpenAI,
-vLLM, Groq, Ollama /v1, Azure, TGI, ...), there is nothing to translate: the request body is
-forwarded with only `model` replaced by the upstream's model id (plus the model's default
-temperature / top_p / max tokens where the caller gave none, and
-`stream_options.include_usage` so the usage can be recorded), and the upstream's bytes go back
-unchanged — including the `model` field, which therefore shows the upstream's own model name,
-as OpenAI itself reports a dated snapshot name. The SSE stream is relayed event by event; each
-event is looked at only when it contains `"usage"`. When the caller did not ask for usage,
-the usage-only chunk we asked for (empty `choices`) is left out so strict clients never see
-it.
+When the caller speaks the upstream's wire format — OpenAI's chat completions to an
+OpenAI-compatible adapter (OpenAI, vLLM, Groq, Ollama /v1, Azure, TGI, ...), or Anthropic's
+Messages to the Anthropic adapter — there is nothing to translate: the body is forwarded with
+only `model` replaced by the upstream's model id (plus the model's defaults where the caller
+gave none), and the upstream's bytes go back unchanged, the `model` and `id` fields included.
+What each format needs of its own (the body rewrite, which events carry the usage, how a
+stream ends, what a good JSON answer looks like) is its `Wire` (gateway/passthrough_openai.py,
+gateway/passthrough_anthropic.py); the rest is here, shared: the bounded byte relay
+(gateway/sse.py), masking the model's credentials in relayed bytes, checking that a 200 is
+what was asked for, booking before the last event leaves, and reading on for the usage after
+a client left.
 
 Models with a fallback chain go through the unified client instead (fallback may switch to
 another provider's format). The upstream call itself is the client's (`send_raw`: breaker,
-retries, status mapping, credential scrubbing); what is left here is the pass-through's own:
-the body rewrite, the bounded byte relay (gateway/sse.py), usage sniffing, checking that a
-200 answer is what was asked for, and masking the model's credentials in relayed bytes.
+retries, status mapping, credential scrubbing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Final
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final, Protocol
 
 import orjson
 
 from modelreg.client import UnifiedLLMClient
 from modelreg.client.detached import DRAIN_GRACE_SECONDS, spawn
-from modelreg.client.scrub import credential_bytes, scrub_bytes, scrub_credentials
+from modelreg.client.scrub import scrub_bytes, scrub_credentials
 from modelreg.client.unified import RawResponse
 from modelreg.errors import ProviderError, UnexpectedResponseError
 from modelreg.gateway.sse import EventFramer
 from modelreg.model_config import ModelConfig
-from modelreg.providers.base import HttpRequest
-from modelreg.providers.lookup import get_adapter
-from modelreg.providers.openai_compat import OpenAICompatAdapter
+from modelreg.providers.base import HttpRequest, ProviderAdapter
+from modelreg.secret import scrub
 from modelreg.types import Usage
 
 __all__ = [
     "Forward",
     "RelayOutcome",
+    "Wire",
+    "data_json",
+    "event_ends",
     "json_answer",
     "open_forward",
-    "passthrough_adapter",
+    "relay_headers",
     "relay_stream",
-    "usage_of",
 ]
 
-
-_DONE = b"data: [DONE]"
 # after a client left, how much of the upstream is still read for its usage frame (and for
 # how long: DRAIN_GRACE_SECONDS, the same grace as the translated streams')
 _DRAIN_MAX_BYTES: Final = 1024 * 1024
 
 
-def passthrough_adapter(model: ModelConfig) -> OpenAICompatAdapter | None:
-    """The adapter to forward through, or None when the request must be translated."""
-    if model.fallback_model_ids:
-        return None
-    adapter = get_adapter(model)
-    return adapter if isinstance(adapter, OpenAICompatAdapter) else None
+class Wire(Protocol):
+    """One request's view of its format: made per request, it may keep state (Anthropic's
+    usage comes in two events)."""
 
+    answer_noun: str  # what a good JSON answer is, for the error that says it was not
 
-def usage_of(data: Any) -> Usage | None:
-    usage = data.get("usage") if isinstance(data, dict) else None
-    if not isinstance(usage, dict):
-        return None
-    prompt = usage.get("prompt_tokens") or 0
-    completion = usage.get("completion_tokens") or 0
-    details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    return Usage(
-        input_tokens=int(prompt),
-        output_tokens=int(completion),
-        cached_read_tokens=int(details.get("cached_tokens") or 0),
-        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
-    )
+    def scan(self, block: bytes, outcome: RelayOutcome) -> bytes:
+        """The complete events of `block` to pass on; notes the end, the usage, the count of
+        content events and a relayed error event in `outcome`."""
+        ...
 
-
-def _request(
-    adapter: OpenAICompatAdapter, model: ModelConfig, data: dict[str, Any], stream: bool
-) -> tuple[HttpRequest, bool, _Target]:
-    body = dict(data)
-    body["model"] = model.model_id
-    if model.default_temperature is not None and body.get("temperature") is None:
-        body["temperature"] = model.default_temperature
-    if model.default_top_p is not None and body.get("top_p") is None:
-        body["top_p"] = model.default_top_p
-    if (
-        model.max_output_tokens is not None
-        and body.get("max_tokens") is None
-        and body.get("max_completion_tokens") is None
-    ):
-        body[adapter.max_tokens_field(model)] = model.max_output_tokens
-    added_usage = False
-    if stream and adapter.profile.include_usage and model.options.get("include_usage", True):
-        options = body.get("stream_options") or {}
-        if not options.get("include_usage"):
-            body["stream_options"] = {**options, "include_usage": True}
-            added_usage = True
-    extra_body = model.options.get("extra_body")
-    if isinstance(extra_body, dict):
-        for key, value in extra_body.items():
-            body.setdefault(key, value)
-    target = _target(adapter, model)
-    headers = target.sse_headers if stream else target.json_headers
-    return HttpRequest("POST", target.url, headers, orjson.dumps(body)), added_usage, target
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """What a model's upstream requests share: URL and headers, built once per ModelConfig
-    (the registry's cache hands out the same object until the model changes)."""
-
-    model: ModelConfig  # keeps the object alive, so its id() stays unique while cached
-    url: str
-    json_headers: dict[str, str]
-    sse_headers: dict[str, str]
-    secrets: tuple[bytes, ...]  # the credentials as they may appear in relayed bytes
-
-
-_targets: dict[int, _Target] = {}
-_MAX_TARGETS = 4096
-
-
-def _target(adapter: OpenAICompatAdapter, model: ModelConfig) -> _Target:
-    target = _targets.get(id(model))
-    if target is not None and target.model is model:
-        return target
-    auth = adapter.auth_headers(model)
-    target = _Target(
-        model,
-        adapter.chat_url(model),
-        {"Content-Type": "application/json", "Accept": "application/json", **auth},
-        {"Content-Type": "application/json", "Accept": "text/event-stream", **auth},
-        credential_bytes(model),
-    )
-    if len(_targets) >= _MAX_TARGETS:
-        _targets.clear()  # stale models (changed, or cached per user) are dropped wholesale
-    _targets[id(model)] = target
-    return target
+    def check_answer(
+        self, data: Any, body: bytes, forward: Forward, model: ModelConfig
+    ) -> Usage | None:
+        """The usage of a JSON answer; raises when it is not a good answer."""
+        ...
 
 
 @dataclass(slots=True)
@@ -150,8 +78,8 @@ class Forward:
     """An upstream answer whose status was good; the body is still unread."""
 
     raw: RawResponse
-    added_usage: bool
-    secrets: tuple[bytes, ...]
+    wire: Wire
+    secrets: tuple[bytes, ...]  # the credentials as they may appear in relayed bytes
     prompt_chars: int  # for an estimate of the input tokens if the usage never comes
 
     @property
@@ -161,19 +89,20 @@ class Forward:
 
 async def open_forward(
     client: UnifiedLLMClient,
-    adapter: OpenAICompatAdapter,
+    adapter: ProviderAdapter,
     model: ModelConfig,
-    data: dict[str, Any],
+    http: HttpRequest,
+    wire: Wire,
+    secrets: tuple[bytes, ...],
     *,
     stream: bool,
 ) -> Forward:
     """Send the request through the client's one upstream call (`send_raw`)."""
-    http, added_usage, target = _request(adapter, model, data, stream)
     raw = await client.send_raw(adapter, model, http)
-    forward = Forward(raw, added_usage, target.secrets, len(http.body or b""))
+    forward = Forward(raw, wire, secrets, len(http.body or b""))
     if stream and _not_a_stream(raw.response.headers.get("content-type")):
         await json_answer(forward, model)  # raises the error the body describes
-        raise _not_a_completion(model, b"{")  # a completion, where a stream was asked for
+        raise not_an_answer(model, b"{", wire.answer_noun)  # an answer, where a stream was asked
     return forward
 
 
@@ -187,26 +116,46 @@ def _not_a_stream(content_type: str | None) -> bool:
     return kind in ("application/json", "text/html", "text/plain")
 
 
+# upstream response headers passed on to the caller on success: what the official SDKs and
+# clients read (rate-limit state, retry hints, the provider's processing time). The upstream's
+# request id is passed as `upstream-request-id`: `request-id` / `x-request-id` are ours.
+_RELAYED_PREFIXES: Final = ("x-ratelimit-", "anthropic-ratelimit-")
+_RELAYED_NAMES: Final = frozenset({"retry-after", "retry-after-ms", "openai-processing-ms"})
+_UPSTREAM_IDS: Final = frozenset({"request-id", "x-request-id"})
+UPSTREAM_REQUEST_ID: Final = "upstream-request-id"
+
+
+def relay_headers(headers: Mapping[str, str], secrets: tuple[bytes, ...]) -> list[tuple[str, str]]:
+    """The upstream's response headers to pass on (names lower-case, as received), with the
+    model's credentials masked: an upstream may echo them anywhere, its ids included."""
+    out: list[tuple[str, str]] = []
+    for name in headers:
+        if name.startswith(_RELAYED_PREFIXES) or name in _RELAYED_NAMES:
+            out.append((name, headers[name]))
+        elif name in _UPSTREAM_IDS:
+            out.append((UPSTREAM_REQUEST_ID, headers[name]))
+    if secrets and out:
+        texts = [secret.decode("latin-1") for secret in secrets]
+        out = [(name, scrub(value, texts)) for name, value in out]
+    return out
+
+
 async def json_answer(forward: Forward, model: ModelConfig) -> tuple[bytes, Usage | None]:
-    """A non-streamed answer, read whole and checked: a 200 must be a chat completion. An
-    HTML page, an empty body, an error object or an event stream is the upstream's fault
-    (`UnexpectedResponseError`, or the error it describes), never relayed as our 200."""
+    """A non-streamed answer, read whole and checked: a 200 must be what the format answers
+    (a chat completion, a message). An HTML page, an empty body, an error object or an event
+    stream is the upstream's fault (`UnexpectedResponseError`, or the error it describes),
+    never relayed as our 200."""
     async with forward.raw.stack:
         body = await forward.raw.response.read()
     body = scrub_bytes(body, forward.secrets)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise _not_a_completion(model, body) from None
-    if not isinstance(data, dict) or "choices" not in data:
-        if isinstance(data, dict) and data.get("error"):
-            error = get_adapter(model).map_error(502, forward.raw.response.headers, body, model)
-            raise scrub_credentials(error, model)
-        raise _not_a_completion(model, body)
-    return body, usage_of(data)
+        raise not_an_answer(model, body, forward.wire.answer_noun) from None
+    return body, forward.wire.check_answer(data, body, forward, model)
 
 
-def _not_a_completion(model: ModelConfig, body: bytes) -> UnexpectedResponseError:
+def not_an_answer(model: ModelConfig, body: bytes, noun: str) -> UnexpectedResponseError:
     stripped = body.lstrip()
     if not stripped:
         what = "an empty body"
@@ -217,7 +166,7 @@ def _not_a_completion(model: ModelConfig, body: bytes) -> UnexpectedResponseErro
     elif stripped == b"{":
         what = "a complete answer to a request for a stream"
     else:
-        what = "a body that is not a chat completion"
+        what = f"a body that is not {noun}"
     return UnexpectedResponseError(
         f"{model.name}: the upstream answered 200 with {what}",
         provider=model.provider,
@@ -225,7 +174,7 @@ def _not_a_completion(model: ModelConfig, body: bytes) -> UnexpectedResponseErro
     )
 
 
-def _event_ends(block: bytes) -> Iterator[tuple[int, int]]:
+def event_ends(block: bytes) -> Iterator[tuple[int, int]]:
     """(start, end) of each event in `block`, which ends at an event boundary. Linear: the
     CRLF boundary is searched for only when the block has a CR at all."""
     has_cr = b"\r" in block
@@ -241,19 +190,7 @@ def _event_ends(block: bytes) -> Iterator[tuple[int, int]]:
         start = end
 
 
-def _has_usage_object(block: bytes, start: int, end: int) -> bool:
-    """Whether the event holds a `"usage"` that is not null (OpenAI sends `"usage":null` in
-    every chunk of a stream that asked for usage; only the last one carries the numbers)."""
-    at = block.find(b'"usage"', start, end)
-    while at != -1:
-        value = block[at + 7 : at + 40].lstrip()
-        if not value.startswith(b":") or not value[1:].lstrip().startswith(b"null"):
-            return True
-        at = block.find(b'"usage"', at + 7, end)
-    return False
-
-
-def _data_json(event: bytes) -> Any:
+def data_json(event: bytes) -> Any:
     for line in event.splitlines():
         if line.startswith(b"data:"):
             try:
@@ -266,23 +203,27 @@ def _data_json(event: bytes) -> Any:
 @dataclass(slots=True)
 class RelayOutcome:
     usage: Usage | None = None
+    usage_final: bool = False  # the usage seen is the last word (not only message_start's)
     ttft_ms: float | None = None
-    complete: bool = False  # `[DONE]` came
+    complete: bool = False  # the stream's end came (`[DONE]`, `message_stop`)
     error: ProviderError | None = None
-    events: int = 0  # events relayed, for an estimate when the usage never comes
+    error_relayed: bool = False  # `error` came as the upstream's own event, passed on
+    events: int = 0  # content events relayed, for an estimate when the usage never comes
     client_left: bool = False
     estimated: bool = False
     prompt_chars: int = 0
 
     def settle(self) -> None:
-        """Where the usage never came but output was relayed, an estimate marked as such:
-        OpenAI-compatible servers send about one token per content event (less the finish
-        event; at least one token); the input from the request's size (~4 bytes a token)."""
-        if self.usage is not None or self.events == 0:
+        """Where the final usage never came but output was relayed, an estimate marked as
+        such: about one token per content event (less one; at least one token); the input
+        from the request's size (~4 bytes a token) unless the upstream already said it."""
+        if self.usage_final or (self.usage is None and self.events == 0):
             return
-        self.usage = Usage(
-            input_tokens=max(1, self.prompt_chars // 4), output_tokens=max(1, self.events - 1)
-        )
+        output = max(1, self.events - 1)
+        if self.usage is not None:
+            self.usage = replace(self.usage, output_tokens=max(self.usage.output_tokens, output))
+        else:
+            self.usage = Usage(input_tokens=max(1, self.prompt_chars // 4), output_tokens=output)
         self.estimated = True
 
 
@@ -294,12 +235,13 @@ async def relay_stream(
     on_end: Callable[[RelayOutcome], None],
 ) -> AsyncIterator[bytes]:
     """The upstream's SSE events, unchanged but for masked credentials, as they arrive.
-    `outcome` is filled in as the stream goes (usage, time to first token, whether `[DONE]`
-    came); `on_end(outcome)` is called once, when it is final (at `[DONE]`, before it is
-    passed on). A stream that breaks or ends
-    without `[DONE]` ends with one error event in the caller's format. A client that leaves
-    early does not end the books: the upstream is read on, in the background, for a short
-    grace, so that its usage frame is booked (else an estimate, marked as such)."""
+    `outcome` is filled in as the stream goes (usage, time to first token, whether the end
+    came); `on_end(outcome)` is called once, when it is final (at the end event, before it is
+    passed on). A stream that breaks or ends without its end event ends with one error event
+    in the caller's format (none more when the upstream's own error event was passed on). A
+    client that leaves early does not end the books: the upstream is read on, in the
+    background, for a short grace, so that its usage is booked (else an estimate, marked as
+    such)."""
     outcome.prompt_chars = forward.prompt_chars
     framer = EventFramer(provider=model.provider, model=model.name)
     response = forward.raw.response
@@ -313,7 +255,7 @@ async def relay_stream(
                 if ready:
                     out = _look_at(ready, forward, outcome)
                     if outcome.complete and not booked:
-                        # booked (journaled) before `[DONE]` leaves: a client that has seen
+                        # booked (journaled) before the end leaves: a client that has seen
                         # the end of its stream has its usage on disk, even if we die now
                         booked = True
                         outcome.settle()
@@ -328,7 +270,7 @@ async def relay_stream(
                 provider=model.provider,
                 model=model.name,
             )
-        if outcome.error is not None:
+        if outcome.error is not None and not outcome.error_relayed:
             yield error_frame(outcome.error)
     except (GeneratorExit, asyncio.CancelledError):
         outcome.client_left = True
@@ -370,9 +312,9 @@ async def _drain(
                 ready = framer.feed(chunk)
                 if ready:
                     _look_at(ready, forward, outcome)
-                # on to `[DONE]`, not only to the usage frame: the answer is complete (booked
+                # on to the end, not only to the usage frame: the answer is complete (booked
                 # "ok") only at the end, which may come in a later read than the usage
-                if outcome.complete or read > _DRAIN_MAX_BYTES:
+                if outcome.complete or outcome.error_relayed or read > _DRAIN_MAX_BYTES:
                     break
     except (TimeoutError, ProviderError):
         pass  # the estimate below stands in
@@ -383,28 +325,6 @@ async def _drain(
 
 
 def _look_at(block: bytes, forward: Forward, outcome: RelayOutcome) -> bytes:
-    """The complete events of `block` to pass on: all of them, with the model's credentials
-    masked, except the usage-only chunk that only we asked for. Notes `[DONE]`, the usage
-    and the number of events in `outcome`."""
     if forward.secrets:
         block = scrub_bytes(block, forward.secrets)
-    kept: list[bytes] = []
-    run = 0  # start of the events not yet copied into `kept`
-    events = 0
-    for start, end in _event_ends(block):
-        events += 1
-        if block.startswith(_DONE, start):
-            outcome.complete = True
-        elif _has_usage_object(block, start, end):
-            data = _data_json(block[start:end])
-            usage = usage_of(data)
-            if usage is not None:
-                outcome.usage = usage
-                if forward.added_usage and not data.get("choices"):
-                    kept.append(block[run:start])  # the usage chunk only we asked for
-                    run = end
-    outcome.events += events
-    if run == 0:
-        return block
-    kept.append(block[run:])
-    return b"".join(kept)
+    return forward.wire.scan(block, outcome)

@@ -326,6 +326,14 @@ class AnthropicAdapter:
         headers.update(secret_headers(model))
         return headers
 
+    # the pass-through's base (gateway/passthrough_anthropic.py): it sends its own bodies
+    def messages_url(self, model: ModelConfig) -> str:
+        return f"{self._api_root(model)}/messages"
+
+    def request_headers(self, model: ModelConfig) -> dict[str, str]:
+        """Version, beta, Accept and the model's credentials, as every request sends them."""
+        return self._headers(model)
+
     def build_body(self, req: ChatRequest, model: ModelConfig) -> dict[str, Any]:
         system, messages = to_anthropic_messages(req.messages)
         max_tokens = (

@@ -1,5 +1,7 @@
 """Anthropic-compatible gateway: POST /v1/messages, routed to any registered model whatever
-its provider (translated through the unified client). Errors come in Anthropic's shape."""
+its provider. A model whose adapter is the Anthropic one (and has no fallback chain) gets the
+request byte for byte (gateway/passthrough_anthropic.py); others are translated through the
+unified client. Errors come in Anthropic's shape."""
 
 from __future__ import annotations
 
@@ -9,15 +11,22 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from modelreg.api.deps import CurrentActor, ServicesDep
+from modelreg.api.routes._relayed import relayed_response
 from modelreg.api.routes._request_id import RequestIdRoute
 from modelreg.gateway import anthropic_wire as wire
 from modelreg.gateway.anthropic_stream import open_anthropic_stream
-from modelreg.gateway.core import admit, loads_body, translated_chat
-from modelreg.gateway.forward import SSE_HEADERS
+from modelreg.gateway.core import admit_model, loads_body, translated_chat
+from modelreg.gateway.forward import SSE_HEADERS, forward_anthropic
 from modelreg.gateway.openapi import (
     ANTHROPIC_MESSAGES_RESPONSES,
     AnthropicErrorBody,
     json_body,
+)
+from modelreg.gateway.passthrough_anthropic import (
+    anthropic_passthrough_adapter,
+    passthrough_target,
+    precheck,
+    resolve_target,
 )
 
 __all__ = ["router"]
@@ -61,8 +70,26 @@ async def count_tokens(request: Request, actor: CurrentActor, services: Services
     responses=ANTHROPIC_MESSAGES_RESPONSES,
 )
 async def messages(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
-    req = wire.parse_messages_request(loads_body(await request.body()))
-    model = await admit(services, actor, req.model)
+    data = loads_body(await request.body())
+    target = passthrough_target(data)
+    if target is None:  # a body the pass-through cannot route: the full check says why
+        wire.parse_messages_request(data)
+        raise RuntimeError("a Messages request without a model passed validation")
+    model = await resolve_target(services, actor, data, target.model)
+    if anthropic_passthrough_adapter(model) is not None:
+        precheck(data)
+        model = await admit_model(services, actor, model)
+        reply = await forward_anthropic(
+            services, actor, model, data, stream=target.stream,
+            version=request.headers.get("anthropic-version"),
+            beta=",".join(request.headers.getlist("anthropic-beta")) or None,
+        )  # fmt: skip
+        if reply is None:  # unreachable: the adapter was checked above
+            raise RuntimeError("pass-through refused after the adapter check")
+        request.app.state.routed_passthroughs += 1
+        return relayed_response(reply)
+    req = wire.parse_messages_request(data)
+    model = await admit_model(services, actor, model)
     kwargs = wire.to_unified(req)
     if not req.stream:
         response = await translated_chat(services, actor, model, kwargs, source="anthropic")

@@ -18,6 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
+from modelreg.api.routes._relayed import relayed_response
 from modelreg.api.routes._request_id import RequestIdRoute
 from modelreg.errors import ProviderError
 from modelreg.gateway import models_wire
@@ -116,9 +117,7 @@ async def chat_completions(
     if reply is None:
         return await _translated(services, actor, model, req)
     request.app.state.routed_passthroughs += 1
-    if isinstance(reply, bytes):
-        return Response(reply, media_type="application/json")
-    return StreamingResponse(reply, media_type="text/event-stream", headers=SSE_HEADERS)
+    return relayed_response(reply)
 
 
 async def _translated(
