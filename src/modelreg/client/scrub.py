@@ -12,11 +12,12 @@ back only a chunk's tail that could be the start of a secret split across reads.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Final, TypeVar
 
 import orjson
 
-from modelreg.errors import ModelregError
+from modelreg.errors import ModelregError, ProviderStatusError
 from modelreg.model_config import ModelConfig
 from modelreg.secret import scrub
 
@@ -33,11 +34,17 @@ def _secrets(model: ModelConfig) -> list[str]:
 
 
 def scrub_credentials(error: ErrorT, model: ModelConfig) -> ErrorT:
-    """Remove the model's credentials from an error message."""
-    text = scrub(error.message, _secrets(model))
+    """Remove the model's credentials from an error message (and from the upstream's own
+    message it carries, which is passed on to callers)."""
+    secrets = _secrets(model)
+    text = scrub(error.message, secrets)
     if text != error.message:
         error.message = text
         error.args = (text, *error.args[1:])
+    if isinstance(error, ProviderStatusError) and error.upstream is not None:
+        upstream_text = scrub(error.upstream.message, secrets)
+        if upstream_text != error.upstream.message:
+            error.upstream = replace(error.upstream, message=upstream_text)
     return error
 
 
