@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import struct
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -24,6 +25,7 @@ from modelreg.gateway import models_wire
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import account, admit, loads_body, translated_chat
 from modelreg.gateway.errors import GatewayRequestError
+from modelreg.gateway.fallback_forward import Translate, forward_chain
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai
 from modelreg.gateway.openai_stream import open_openai_stream
 from modelreg.gateway.openapi import (
@@ -112,19 +114,34 @@ async def chat_completions(
     data = loads_body(await request.body())
     req = wire.parse_chat_request(data)
     model = await admit(services, actor, req.model)
+    if model.fallback_model_ids:  # the fast path leaves chains to this route
+        chained = await forward_chain(services, actor, model, data, stream=bool(req.stream))
+        if isinstance(chained, Translate):
+            return await _translated(services, actor, chained.model, req, chained.fallbacks)
+        return _forwarded(chained)
     reply = await forward_openai(services, actor, model, data, stream=bool(req.stream))
     if reply is None:
         return await _translated(services, actor, model, req)
     request.app.state.routed_passthroughs += 1
+    return _forwarded(reply)
+
+
+def _forwarded(reply: bytes | AsyncIterator[bytes]) -> Response:
     if isinstance(reply, bytes):
         return Response(reply, media_type="application/json")
     return StreamingResponse(reply, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 async def _translated(
-    services: Services, actor: Actor, model: ModelConfig, req: wire.ChatCompletionRequest
+    services: Services,
+    actor: Actor,
+    model: ModelConfig,
+    req: wire.ChatCompletionRequest,
+    fallbacks: tuple[ModelConfig, ...] | None = None,
 ) -> Response:
     kwargs = wire.to_unified(req)
+    if fallbacks is not None:  # the rest of a chain whose earlier members were forwarded
+        kwargs["fallbacks"] = fallbacks
     if not req.stream:
         response = await translated_chat(services, actor, model, kwargs, source="openai")
         return _json(wire.completion_json(response, model.name))
