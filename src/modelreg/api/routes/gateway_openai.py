@@ -24,6 +24,7 @@ from modelreg.errors import ProviderError
 from modelreg.gateway import models_wire
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import account, admit, loads_body, translated_chat
+from modelreg.gateway.embeddings_forward import forward_embeddings
 from modelreg.gateway.errors import GatewayRequestError
 from modelreg.gateway.fallback_forward import Translate, forward_chain
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai
@@ -166,11 +167,22 @@ def _vector(values: tuple[float, ...], encoding: str | None) -> list[float] | st
     responses=OPENAI_EMBEDDING_RESPONSES,
 )
 async def embeddings(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
-    req = wire.parse_embedding_request(loads_body(await request.body()))
-    inputs = [req.input] if isinstance(req.input, str) else req.input
-    if not inputs:
+    data = loads_body(await request.body())
+    req = wire.parse_embedding_request(data)
+    if not req.input:
         raise GatewayRequestError("input must not be empty", param="input")
     model = await admit(services, actor, req.model)
+    forwarded = await forward_embeddings(services, actor, model, data)
+    if forwarded is not None:
+        return Response(forwarded, media_type="application/json")
+    inputs = req.texts()
+    if inputs is None:
+        raise GatewayRequestError(
+            f"input: token ids are accepted by OpenAI-compatible models only; {model.name} "
+            "takes text, send the input as strings",
+            param="input",
+            code="unsupported_parameter",
+        )
     started = time.perf_counter()
     try:
         result = await services.client.embed(model, inputs, dimensions=req.dimensions)
