@@ -63,11 +63,13 @@ async def list_models(request: Request, actor: CurrentActor, services: ServicesD
     that cache (per user and shape): with 1,000 models, building them took milliseconds."""
     anthropic = models_wire.wants_anthropic(request.headers)
     owner = actor.username
+    page = models_wire.page_of(request.query_params) if anthropic else None
 
     def render(models: list[ModelPublic]) -> bytes:
-        return orjson.dumps(models_wire.listing(models, owner, anthropic=anthropic))
+        return orjson.dumps(models_wire.listing(models, owner, anthropic=anthropic, page=page))
 
-    body = await services.registry.listing(actor, ("v1", anthropic, owner), render, enabled=True)
+    variant = ("v1", anthropic, owner, page)
+    body = await services.registry.listing(actor, variant, render, enabled=True)
     return Response(body, media_type="application/json")
 
 
