@@ -19,6 +19,7 @@ import pytest
 from tests.conformance import replies
 from tests.conformance.conftest import RegisterModel
 from tests.conformance.recording import RecordingUpstream, Reply
+from tests.fixtures.server import LiveServer
 
 QUOTA = "You exceeded your current quota, please check your plan and billing details."
 THROTTLED = "Rate limit reached for gpt-4.1 in organization org-x on requests per min (RPM)."
@@ -283,3 +284,34 @@ def test_openai_upstream_errors_on_the_anthropic_surface_map_to_the_closest_anth
     assert "x-ratelimit-remaining-requests" not in headers
     if case.retried:
         assert headers["retry-after"] == "7"
+
+
+# --- our own surface ---------------------------------------------------------------------------
+
+
+def test_our_chat_api_tells_quota_from_throttling(
+    live_server: LiveServer, user: str, register: RegisterModel, recording: RecordingUpstream
+) -> None:
+    model = register("openai")
+    OPENAI_QUOTA.script(recording)
+    with live_server.client(user) as http:
+        spent = http.post("/api/chat", json={"model_id": model["name"], "message": "Hi"})
+        assert spent.status_code == 502
+        assert spent.json()["error"]["type"] == "upstream_quota_exceeded"
+        OPENAI_THROTTLED.script(recording)
+        throttled = http.post("/api/chat", json={"model_id": model["name"], "message": "Hi"})
+        assert throttled.status_code == 502
+        assert throttled.json()["error"]["type"] == "upstream_rate_limited"
+        # the upstream's advice in whole seconds: its retry-after-ms (5) wins, rounded up
+        assert throttled.headers["retry-after"] == "1"
+
+
+def test_a_connection_test_reports_an_account_out_of_credit_as_such(
+    live_server: LiveServer, register: RegisterModel, recording: RecordingUpstream
+) -> None:
+    model = register("anthropic")
+    ANTHROPIC_BILLING.script(recording)
+    with live_server.client(live_server.admin_token) as http:
+        answer = http.post("/api/models/test-connection", json={"model_id": model["id"]})
+    assert answer.status_code == 200
+    assert answer.json()["reason"] == "quota_exceeded"
