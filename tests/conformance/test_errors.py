@@ -112,6 +112,13 @@ def _anthropic_call(sdk: anthropic.Anthropic, model: str) -> None:
     sdk.messages.create(model=model, max_tokens=64, messages=[{"role": "user", "content": "Hi"}])
 
 
+def _anthropic_stream(sdk: anthropic.Anthropic, model: str) -> None:
+    messages: Any = [{"role": "user", "content": "Hi"}]
+    with sdk.messages.stream(model=model, max_tokens=64, messages=messages) as stream:
+        for _ in stream:
+            pass
+
+
 # --- the OpenAI surface ------------------------------------------------------------------------
 
 
@@ -315,3 +322,35 @@ def test_a_connection_test_reports_an_account_out_of_credit_as_such(
         answer = http.post("/api/models/test-connection", json={"model_id": model["id"]})
     assert answer.status_code == 200
     assert answer.json()["reason"] == "quota_exceeded"
+
+
+# --- errors after a stream started -----------------------------------------------------------
+
+MID_STREAM_OVERLOADED = {"type": "overloaded_error", "message": OVERLOADED}
+
+
+def test_an_overloaded_error_mid_stream_stays_overloaded_on_the_anthropic_surface(
+    anthropic_sdk: anthropic.Anthropic, register: RegisterModel, recording: RecordingUpstream
+) -> None:
+    model = register("anthropic")
+    recording.expect(Reply.sse(replies.anthropic_stream_events(error=MID_STREAM_OVERLOADED)))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        _anthropic_stream(anthropic_sdk, model["name"])
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert body["error"] == MID_STREAM_OVERLOADED
+
+
+def test_an_overloaded_error_mid_stream_reads_as_overloaded_on_the_openai_surface(
+    openai_sdk: openai.OpenAI, register: RegisterModel, recording: RecordingUpstream
+) -> None:
+    model = register("anthropic")
+    recording.expect(Reply.sse(replies.anthropic_stream_events(error=MID_STREAM_OVERLOADED)))
+    with pytest.raises(openai.APIError) as caught:
+        _openai_call(openai_sdk, model["name"], stream=True)
+    assert caught.value.body == {
+        "message": OVERLOADED,
+        "type": "server_error",
+        "param": None,
+        "code": "overloaded",
+    }

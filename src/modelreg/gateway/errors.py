@@ -213,6 +213,10 @@ def classify(exc: BaseException, request_id: str | None = None) -> ErrorInfo:
         return ErrorInfo(503, "overloaded", exc.message, code="upstream_unavailable")
     if isinstance(exc, e.ProviderStatusError):
         return _provider_status(exc)
+    if isinstance(exc, e.StreamInterruptedError) and isinstance(
+        exc.__cause__, e.ProviderStatusError
+    ):  # an error event mid-stream (e.g. Anthropic's overloaded_error): the upstream's words
+        return _provider_status(exc.__cause__)
     if isinstance(exc, e.ProviderError):
         return ErrorInfo(502, "upstream", f"Upstream error: {exc.message}", code="upstream_error")
     log.exception("unhandled error on a gateway path (request_id=%s)", request_id, exc_info=exc)
