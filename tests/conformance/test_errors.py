@@ -181,7 +181,9 @@ def test_an_echoed_key_is_masked_in_the_passed_on_message(
 ) -> None:
     model = register("openai", api_key="sk-conformance-echoed-secret-0123456789")
     text = "Incorrect value for key sk-conformance-echoed-secret-0123456789 in request"
-    recording.expect(Reply.json(replies.openai_error(text, "invalid_request_error", None), 400))
+    key = "sk-conformance-echoed-secret-0123456789"
+    body = replies.openai_error(text, "invalid_request_error", code=key, param=key)
+    recording.expect(Reply.json(body, 400))
     with pytest.raises(openai.BadRequestError) as caught:
         _openai_call(openai_sdk, model["name"])
     assert "echoed-secret" not in _said(caught.value)

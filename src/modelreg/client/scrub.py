@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 
 import orjson
 
-from modelreg.errors import ModelregError, ProviderStatusError
+from modelreg.errors import ModelregError, ProviderStatusError, UpstreamDetail
 from modelreg.model_config import ModelConfig
 from modelreg.secret import scrub
 
@@ -42,10 +42,24 @@ def scrub_credentials(error: ErrorT, model: ModelConfig) -> ErrorT:
         error.message = text
         error.args = (text, *error.args[1:])
     if isinstance(error, ProviderStatusError) and error.upstream is not None:
-        upstream_text = scrub(error.upstream.message, secrets)
-        if upstream_text != error.upstream.message:
-            error.upstream = replace(error.upstream, message=upstream_text)
+        error.upstream = _scrub_detail(error.upstream, secrets)
     return error
+
+
+def _scrub_detail(detail: UpstreamDetail, secrets: list[str]) -> UpstreamDetail:
+    """The upstream's own error with the secrets out of every field passed on to callers."""
+
+    def clean(text: str | None) -> str | None:
+        return None if text is None else scrub(text, secrets)
+
+    return replace(
+        detail,
+        type=clean(detail.type),
+        code=clean(detail.code),
+        param=clean(detail.param),
+        message=scrub(detail.message, secrets),
+        headers=tuple((name, scrub(value, secrets)) for name, value in detail.headers),
+    )
 
 
 def credential_bytes(model: ModelConfig) -> tuple[bytes, ...]:

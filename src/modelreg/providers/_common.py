@@ -344,14 +344,21 @@ def _upstream_detail(
 ) -> UpstreamDetail | None:
     if info.family is None:
         return None
+
+    def safe(text: str | None) -> str | None:
+        # every field goes to the caller: an upstream may echo the key anywhere (even `code`)
+        return None if text is None else redact(text, model)
+
     relayed = tuple(
-        (name.lower(), value) for name, value in headers.items() if _RELAYED_HEADERS.match(name)
+        (name.lower(), redact(value, model))
+        for name, value in headers.items()
+        if _RELAYED_HEADERS.match(name)
     )
     return UpstreamDetail(
         family=info.family,
-        type=info.type,
-        code=info.code,
-        param=info.param,
+        type=safe(info.type),
+        code=safe(info.code),
+        param=safe(info.param),
         message=redact(info.message[:_UPSTREAM_MESSAGE_LIMIT], model),
         headers=relayed,
     )
