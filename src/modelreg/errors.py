@@ -9,19 +9,26 @@ ModelregError
 │                                           RateLimiterUnavailableError
 └── ProviderError(provider, model)
     ├── ProviderConnectionError ── ProviderTimeoutError, UnsafeURLError
-    ├── ProviderStatusError(status, retry_after, request_id)
-    │   ├── AuthenticationError, PermissionDeniedError, NotFoundError, RateLimitError, ServerError
+    ├── ProviderStatusError(status, retry_after, request_id, upstream)
+    │   ├── AuthenticationError, PermissionDeniedError, NotFoundError, ServerError
+    │   ├── RateLimitError ── QuotaExceededError
     │   └── BadRequestError ── ContextLengthExceededError, ContentFilteredError
     ├── StreamInterruptedError
     ├── UnexpectedResponseError
     └── CircuitOpenError
 ```
 
+`upstream` (an `UpstreamDetail`) keeps what the upstream's error body said, its own type, code,
+param and message, so a caller of the same API family gets the upstream's error unchanged.
+
 Every message is safe to show: no error ever carries an API key. Each API surface
 (ours, OpenAI's, Anthropic's) has one handler that turns this tree into its own shape.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "AccessDeniedError",
@@ -43,6 +50,7 @@ __all__ = [
     "ProviderError",
     "ProviderStatusError",
     "ProviderTimeoutError",
+    "QuotaExceededError",
     "RateLimitError",
     "RateLimitedError",
     "RateLimiterUnavailableError",
@@ -52,6 +60,7 @@ __all__ = [
     "UnexpectedResponseError",
     "UnknownModelError",
     "UnsafeURLError",
+    "UpstreamDetail",
     "ValidationFailedError",
 ]
 
@@ -172,8 +181,26 @@ class UnsafeURLError(ProviderConnectionError):
     retryable = False
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamDetail:
+    """The upstream's own error, as its body said it (the message with secrets removed).
+
+    `family` is the shape the body came in: "openai" (`{"error": {message, type, param,
+    code}}`) or "anthropic" (`{"type": "error", "error": {type, message}}`). `headers` are the
+    upstream's retry and rate-limit headers, to relay with the error."""
+
+    family: str
+    type: str | None
+    code: str | None
+    param: str | None
+    message: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
 class ProviderStatusError(ProviderError):
     """The upstream answered with an error status."""
+
+    upstream: UpstreamDetail | None = None
 
     def __init__(
         self,
@@ -211,6 +238,15 @@ class NotFoundError(ProviderStatusError):
 
 class RateLimitError(ProviderStatusError):
     """429 (or 529 overloaded): slow down; `retry_after` in seconds when known."""
+
+
+class QuotaExceededError(RateLimitError):
+    """429 `insufficient_quota` / 402 `billing_error`: the account is out of credit or quota.
+    Waiting will not help (not retried), but another model may have credit (fallback)."""
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retryable = False
 
 
 class ServerError(ProviderStatusError):

@@ -56,16 +56,22 @@ def text_read(whole: str) -> Callable[[dict[str, Any]], bool]:
     return stop
 
 
-def translated_model(server: LiveServer, user: str, sim: SimulatorServer, **fields: Any) -> str:
-    """An OpenAI-compatible model with a fallback chain: its requests are translated."""
-    spare = create_model(server, user, sim, model_id="spare")
-    return str(create_model(server, user, sim, fallback_model_ids=[spare["id"]], **fields)["id"])
+def translated_model(
+    server: LiveServer, user: str, sim: SimulatorServer, claude: SimulatorServer, **fields: Any
+) -> tuple[str, str]:
+    """(asked, serving) model ids, where an OpenAI-compatible model serves translated: the
+    chain starts at an Anthropic model, out of credit for the next request, so the request is
+    translated from there on. (A chain of OpenAI-compatible models is forwarded as bytes.)"""
+    serving = create_model(server, user, sim, **fields)
+    claude.enqueue(Script(status=402, error_message="Your credit balance is too low"))
+    asked = create_model(server, user, claude, fallback_model_ids=[serving["id"]])
+    return str(asked["id"]), str(serving["id"])
 
 
 def test_openai_translated_stream_left_before_usage_books_the_real_usage(
-    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer, anthropic_sim: SimulatorServer
 ) -> None:
-    model_id = translated_model(live_server, user, openai_sim)
+    model_id, served_id = translated_model(live_server, user, openai_sim, anthropic_sim)
     openai_sim.enqueue(Script(chunks=["Hello ", "there"], usage=(100, 500), chunk_delay=GAP))
     with live_server.client(user) as http:
         frames = read_until(
@@ -74,7 +80,7 @@ def test_openai_translated_stream_left_before_usage_books_the_real_usage(
             text_read("Hello there"),
         )  # fmt: skip
     assert not any(finished(f) for f in frames)
-    (row,) = usage_events(live_server, model_id)
+    (row,) = usage_events(live_server, served_id)
     assert (row.input_tokens, row.output_tokens) == (100, 500)
     assert Decimal(row.cost) == 100 * IN_PRICE + 500 * OUT_PRICE
     assert row.estimated is False
@@ -82,10 +88,12 @@ def test_openai_translated_stream_left_before_usage_books_the_real_usage(
 
 
 def test_openai_translated_stream_without_any_usage_books_an_estimate(
-    live_server: LiveServer, user: str, openai_sim: SimulatorServer
+    live_server: LiveServer, user: str, openai_sim: SimulatorServer, anthropic_sim: SimulatorServer
 ) -> None:
     # a server that never reports usage: the options switch the usage request off
-    model_id = translated_model(live_server, user, openai_sim, options={"include_usage": False})
+    model_id, served_id = translated_model(
+        live_server, user, openai_sim, anthropic_sim, options={"include_usage": False}
+    )
     openai_sim.enqueue(Script(chunks=["Twelve chars", " and more text"], chunk_delay=GAP))
     with live_server.client(user) as http:
         read_until(
@@ -94,7 +102,7 @@ def test_openai_translated_stream_without_any_usage_books_an_estimate(
             finished,
         )  # fmt: skip
     assert "stream_options" not in (openai_sim.requests[-1].json or {})
-    (row,) = usage_events(live_server, model_id)
+    (row,) = usage_events(live_server, served_id)
     assert row.estimated is True
     assert row.input_tokens > 0
     assert row.output_tokens >= len("Twelve chars and more text") // 4

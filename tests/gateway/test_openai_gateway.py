@@ -212,18 +212,14 @@ def test_n_choices_pass_through_to_an_openai_upstream(
     assert sorted((e.input_tokens, e.output_tokens) for e in events) == [(9, 4), (9, 6)]
 
 
-@pytest.mark.parametrize("flavor", ["anthropic", "ollama", "fallback"])
+# a chain whose first member speaks OpenAI's format forwards n=2 to it (a member of another
+# family refuses it only when it serves): tests/conformance/test_fallback_fidelity.py
+@pytest.mark.parametrize("flavor", ["anthropic", "ollama"])
 def test_n_on_a_translated_model_is_a_clear_400(
     live_server: LiveServer, user: str, flavor: str, request: pytest.FixtureRequest
 ) -> None:
-    if flavor == "fallback":  # OpenAI-compatible, but a chain may switch to another format
-        openai_sim: SimulatorServer = request.getfixturevalue("openai_sim")
-        spare = create_model(live_server, user, request.getfixturevalue("anthropic_sim"))
-        model = create_model(live_server, user, openai_sim, fallback_model_ids=[spare["id"]])
-        sim = openai_sim
-    else:
-        sim = request.getfixturevalue(f"{flavor}_sim")
-        model = create_model(live_server, user, sim)
+    sim = request.getfixturevalue(f"{flavor}_sim")
+    model = create_model(live_server, user, sim)
     client = sdk(live_server, user)
     for stream in (False, True):
         with pytest.raises(openai.BadRequestError) as bad:

@@ -23,7 +23,10 @@ RateLimiterUnavailableError            503 rate_limiter_unavailable + Retry-Afte
 UnsafeURLError                         422 unsafe_url     (field: base_url)
 ProviderTimeoutError                   504 upstream_timeout
 ProviderConnectionError, CircuitOpen   502/503 upstream_unavailable
-ProviderStatusError                    502 upstream_error (4xx from upstream stays 4xx-ish)
+QuotaExceededError                     502 upstream_quota_exceeded (the provider account is
+                                           out of credit: not a rate limit)
+RateLimitError (upstream)              502 upstream_rate_limited + the upstream's Retry-After
+ProviderStatusError                    502 upstream_error
 ProviderError (other)                  502 upstream_error
 ApiError / HTTPException               its own status
 RequestValidationError                 422 validation_error (field = the offending location)
@@ -183,6 +186,10 @@ def status_for(exc: e.ModelregError) -> tuple[int, str]:
             return 503, "upstream_unavailable"
         case e.ProviderConnectionError():
             return 502, "upstream_unavailable"
+        case e.QuotaExceededError():
+            return 502, "upstream_quota_exceeded"
+        case e.RateLimitError():
+            return 502, "upstream_rate_limited"
         case e.ProviderStatusError():
             return 502, "upstream_error"
         case _:
@@ -211,7 +218,7 @@ def _our_response(exc: Exception) -> JSONResponse:
         status, kind = status_for(exc)
         field = "base_url" if isinstance(exc, e.UnsafeURLError) else getattr(exc, "field", None)
         limit_headers = None
-        if isinstance(exc, e.LimitExceededError | e.ServiceUnavailableError):
+        if isinstance(exc, e.LimitExceededError | e.ServiceUnavailableError | e.RateLimitError):
             limit_headers = _retry_after_header(exc.retry_after) or None
         message = exc.message if status < 500 or status >= 502 else "Internal server error"
         return error_response(

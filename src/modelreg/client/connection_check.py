@@ -27,6 +27,7 @@ def connection_reason(error: E.ModelregError) -> str:
         (E.AuthenticationError, "bad_key"),
         (E.PermissionDeniedError, "permission_denied"),
         (E.NotFoundError, "unknown_model"),
+        (E.QuotaExceededError, "quota_exceeded"),  # before its base: not a rate limit
         (E.RateLimitError, "rate_limited"),
         (E.ServerError, "upstream_error"),
         (E.BadRequestError, "bad_request"),

@@ -12,11 +12,12 @@ back only a chunk's tail that could be the start of a secret split across reads.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Final, TypeVar
 
 import orjson
 
-from modelreg.errors import ModelregError
+from modelreg.errors import ModelregError, ProviderStatusError, UpstreamDetail
 from modelreg.model_config import ModelConfig
 from modelreg.secret import scrub
 
@@ -33,12 +34,32 @@ def _secrets(model: ModelConfig) -> list[str]:
 
 
 def scrub_credentials(error: ErrorT, model: ModelConfig) -> ErrorT:
-    """Remove the model's credentials from an error message."""
-    text = scrub(error.message, _secrets(model))
+    """Remove the model's credentials from an error message (and from the upstream's own
+    message it carries, which is passed on to callers)."""
+    secrets = _secrets(model)
+    text = scrub(error.message, secrets)
     if text != error.message:
         error.message = text
         error.args = (text, *error.args[1:])
+    if isinstance(error, ProviderStatusError) and error.upstream is not None:
+        error.upstream = _scrub_detail(error.upstream, secrets)
     return error
+
+
+def _scrub_detail(detail: UpstreamDetail, secrets: list[str]) -> UpstreamDetail:
+    """The upstream's own error with the secrets out of every field passed on to callers."""
+
+    def clean(text: str | None) -> str | None:
+        return None if text is None else scrub(text, secrets)
+
+    return replace(
+        detail,
+        type=clean(detail.type),
+        code=clean(detail.code),
+        param=clean(detail.param),
+        message=scrub(detail.message, secrets),
+        headers=tuple((name, scrub(value, secrets)) for name, value in detail.headers),
+    )
 
 
 def credential_bytes(model: ModelConfig) -> tuple[bytes, ...]:

@@ -14,8 +14,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, replace
-from typing import Any, Final, TypedDict, TypeVar, Unpack
+from typing import Any, Final, TypeVar, Unpack
 
+from modelreg.client.call_options import CallOptions, build_request, with_defaults
 from modelreg.client.connection_check import ConnectionResult, connection_reason
 from modelreg.client.resilience import (
     CircuitBreakerRegistry,
@@ -55,8 +56,6 @@ from modelreg.types import (
     Message,
     MetaEvent,
     StreamEvent,
-    ToolChoice,
-    ToolDefinition,
 )
 
 __all__ = ["CallOptions", "ConnectionResult", "RawResponse", "UnifiedLLMClient"]
@@ -121,7 +120,7 @@ class UnifiedLLMClient:
     ) -> ChatResponse:
         """One answer. `call`: what the request asks for (CallOptions: tools, tool_choice,
         temperature, top_p, max_tokens, stop, parallel_tool_calls, seed, extra)."""
-        request = _build_request(messages, call, stream=False)
+        request = build_request(messages, call, stream=False)
 
         async def send(req: ChatRequest) -> ChatResponse:
             return await self._chat_routed(model, fallbacks, req)
@@ -147,7 +146,7 @@ class UnifiedLLMClient:
         finish reason "tool_calls" is followed by the next round's MetaEvent. (`call`: as for
         `chat`.)"""
         if tool_handler is None:
-            request = _build_request(messages, call, stream=True)
+            request = build_request(messages, call, stream=True)
             async for event in self._stream_routed(model, fallbacks, request):
                 yield event
             return
@@ -174,7 +173,7 @@ class UnifiedLLMClient:
     ) -> AsyncIterator[StreamEvent | ToolRound]:
         """The streamed tool loop (client/tool_loop.py): each round's events, folded into
         `fold`, and after a round that ran tools its `ToolRound` with the results."""
-        request = _build_request(messages, call, stream=True)
+        request = build_request(messages, call, stream=True)
 
         def open_round(req: ChatRequest) -> AsyncIterator[StreamEvent]:
             return self._stream_routed(model, fallbacks, req)
@@ -243,31 +242,32 @@ class UnifiedLLMClient:
                 continue
             yield resolved
 
-    def _skip_reason(self, model: ModelConfig, request: ChatRequest) -> str | None:
-        if not model.enabled:
-            return f"{model.name}: disabled"
-        if request.tools and not model.supports_functions:
-            return f"{model.name}: does not support tools"
-        return None
+    async def fallback_chain(self, model: ModelConfig) -> list[ModelConfig]:
+        """The model's fallbacks that can still be resolved, in order (for `route`)."""
+        return [c async for c in self._candidates(model, None, []) if c is not model]
 
-    async def _route(
+    async def route(
         self,
         model: ModelConfig,
-        fallbacks: Sequence[ModelConfig] | None,
-        request: ChatRequest,
-        once: Callable[[ModelConfig, ChatRequest], Awaitable[T]],
+        once: Callable[[ModelConfig], Awaitable[T]],
+        *,
+        fallbacks: Sequence[ModelConfig] | None = None,
+        wants_tools: bool = False,
     ) -> tuple[ModelConfig, T, tuple[str, ...]]:
-        """Try the candidates in order; the first success wins. Returns who served it and
-        why the ones before it were passed over."""
+        """Try `model`, then its fallbacks (`fallbacks`, else its own chain), with
+        `once(candidate)`; the first success wins. A failure that another model would share
+        (an invalid request) ends the tries. Returns who served it and why the ones before it
+        were passed over. The pass-through's fallback (gateway/fallback_forward.py) routes its
+        raw calls here too, so both decide alike."""
         reasons: list[str] = []
         last_error: ModelregError | None = None
         async for candidate in self._candidates(model, fallbacks, reasons):
-            skip = self._skip_reason(candidate, request) if candidate is not model else None
+            skip = _skip_reason(candidate, wants_tools) if candidate is not model else None
             if skip:
                 reasons.append(skip)
                 continue
             try:
-                outcome = await once(candidate, _with_defaults(request, candidate))
+                outcome = await once(candidate)
             except (ProviderError, ConfigError) as e:  # ConfigError: e.g. a missing key
                 if isinstance(e, ProviderError) and not should_fall_back(e):
                     raise
@@ -276,6 +276,20 @@ class UnifiedLLMClient:
                 continue
             return candidate, outcome, tuple(reasons)
         raise _exhausted(last_error, reasons)
+
+    async def _route(
+        self,
+        model: ModelConfig,
+        fallbacks: Sequence[ModelConfig] | None,
+        request: ChatRequest,
+        once: Callable[[ModelConfig, ChatRequest], Awaitable[T]],
+    ) -> tuple[ModelConfig, T, tuple[str, ...]]:
+        async def attempt(candidate: ModelConfig) -> T:
+            return await once(candidate, with_defaults(request, candidate))
+
+        return await self.route(
+            model, attempt, fallbacks=fallbacks, wants_tools=bool(request.tools)
+        )
 
     async def _chat_routed(
         self, model: ModelConfig, fallbacks: Sequence[ModelConfig] | None, request: ChatRequest
@@ -442,53 +456,16 @@ class UnifiedLLMClient:
             ) from e
 
 
+def _skip_reason(model: ModelConfig, wants_tools: bool) -> str | None:
+    if not model.enabled:
+        return f"{model.name}: disabled"
+    if wants_tools and not model.supports_functions:
+        return f"{model.name}: does not support tools"
+    return None
+
+
 def _exhausted(last_error: ModelregError | None, reasons: list[str]) -> ModelregError:
     assert last_error is not None  # the first candidate is never skipped
     if len(reasons) > 1:
         last_error.add_note("tried: " + "; ".join(reasons))
     return last_error
-
-
-class CallOptions(TypedDict, total=False):
-    """What one call asks of the model, beyond its messages."""
-
-    tools: Sequence[ToolDefinition] | None
-    tool_choice: ToolChoice | None
-    temperature: float | None
-    top_p: float | None
-    max_tokens: int | None
-    stop: str | Sequence[str] | None
-    parallel_tool_calls: bool | None
-    seed: int | None
-    extra: dict[str, Any] | None
-
-
-def _build_request(messages: Sequence[Message], call: CallOptions, *, stream: bool) -> ChatRequest:
-    stop = call.get("stop")
-    return ChatRequest(
-        messages=tuple(messages),
-        tools=tuple(call.get("tools") or ()),
-        tool_choice=call.get("tool_choice"),
-        temperature=call.get("temperature"),
-        top_p=call.get("top_p"),
-        max_tokens=call.get("max_tokens"),
-        stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
-        stream=stream,
-        parallel_tool_calls=call.get("parallel_tool_calls"),
-        seed=call.get("seed"),
-        extra=dict(call.get("extra") or {}),
-    )
-
-
-def _with_defaults(request: ChatRequest, model: ModelConfig) -> ChatRequest:
-    """The model's defaults where the call did not say (per candidate: fallbacks differ)."""
-    return replace(
-        request,
-        temperature=request.temperature
-        if request.temperature is not None
-        else model.default_temperature,
-        top_p=request.top_p if request.top_p is not None else model.default_top_p,
-        max_tokens=request.max_tokens
-        if request.max_tokens is not None
-        else model.max_output_tokens,
-    )

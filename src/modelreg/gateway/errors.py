@@ -13,6 +13,12 @@ Choices (documented in docs/api.md):
   stays 400 (the caller's prompt was refused, e.g. context length), upstream 5xx becomes 502
   (503 when the upstream said 503 or the circuit is open), a timeout 504. Anthropic's
   "overloaded" 529 passes as 529 on the Anthropic surface and as 503 on the OpenAI one.
+- What the upstream said passes on: its message as it wrote it (secrets masked), and on the
+  surface of its own API family its error `type`, `code` and `param` too, and its retry and
+  rate-limit headers.
+- Quota is not throttling: an account out of credit (OpenAI's 429 `insufficient_quota`,
+  Anthropic's 402 `billing_error`, our spent budget) is answered in each surface's own words
+  for it: 429 `insufficient_quota` on the OpenAI surface, 402 `billing_error` on Anthropic's.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ class ErrorInfo:
     code: str | None = None
     param: str | None = None
     retry_after: float | None = None
+    # the upstream's own error: its type, code and param go to a caller of the same family
+    upstream: e.UpstreamDetail | None = None
 
 
 # our kind → (OpenAI `type`, Anthropic `type`)
@@ -79,6 +87,8 @@ _KINDS: dict[str, tuple[str, str]] = {
     "not_found": ("invalid_request_error", "not_found_error"),
     "too_large": ("invalid_request_error", "request_too_large"),
     "rate_limit": ("rate_limit_error", "rate_limit_error"),
+    # out of credit: each API's own word for it (OpenAI answers 429, Anthropic 402)
+    "quota": ("insufficient_quota", "billing_error"),
     "upstream": ("api_error", "api_error"),
     "overloaded": ("server_error", "overloaded_error"),
     "timeout": ("timeout_error", "api_error"),
@@ -112,7 +122,16 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 def _provider_status(exc: e.ProviderStatusError) -> ErrorInfo:
-    upstream = f"Upstream {exc.provider or 'provider'} error: {exc.message}"
+    upstream = exc.upstream
+    if isinstance(exc, e.AuthenticationError | e.PermissionDeniedError | e.NotFoundError):
+        # the registry's stored credentials or model id are wrong: not the caller's token, and
+        # not the upstream's words for it either (they would blame the caller's key)
+        ours = f"Upstream {exc.provider or 'provider'} error: {exc.message}"
+        return ErrorInfo(502, "upstream", ours, code="upstream_configuration_error")
+    # the upstream's own words where its body had them; else ours, which say who failed
+    message = upstream.message if upstream is not None and upstream.message else None
+    said = message or f"Upstream {exc.provider or 'provider'} error: {exc.message}"
+    retry_after = exc.retry_after
     if isinstance(exc, e.BadRequestError):
         code = (
             "context_length_exceeded"
@@ -120,31 +139,24 @@ def _provider_status(exc: e.ProviderStatusError) -> ErrorInfo:
             else ("content_filter" if isinstance(exc, e.ContentFilteredError) else exc.code)
         )
         status = 413 if exc.status == 413 else 400
+        kind = "invalid_request" if status == 400 else "too_large"
+        param = upstream.param if upstream is not None else None
         return ErrorInfo(
-            status, "invalid_request" if status == 400 else "too_large", exc.message, code=code
+            status, kind, message or exc.message, code=code, param=param, upstream=upstream
         )
-    if isinstance(exc, e.RateLimitError):
-        if exc.status == 529:
-            return ErrorInfo(
-                529, "overloaded", upstream, code="overloaded", retry_after=exc.retry_after
-            )
-        return ErrorInfo(
-            429, "rate_limit", upstream, code="upstream_rate_limited", retry_after=exc.retry_after
-        )
-    if isinstance(exc, e.AuthenticationError | e.PermissionDeniedError | e.NotFoundError):
-        # the registry's stored credentials or model id are wrong: not the caller's token
-        return ErrorInfo(502, "upstream", upstream, code="upstream_configuration_error")
+    if isinstance(exc, e.QuotaExceededError):
+        return ErrorInfo(429, "quota", said, "insufficient_quota", None, retry_after, upstream)
     if exc.status == 529:
-        return ErrorInfo(
-            529, "overloaded", upstream, code="overloaded", retry_after=exc.retry_after
-        )
+        return ErrorInfo(529, "overloaded", said, "overloaded", None, retry_after, upstream)
+    if isinstance(exc, e.RateLimitError):
+        code = "upstream_rate_limited"
+        return ErrorInfo(429, "rate_limit", said, code, None, retry_after, upstream)
     if exc.status == 503:
-        return ErrorInfo(
-            503, "overloaded", upstream, code="upstream_unavailable", retry_after=exc.retry_after
-        )
+        code = "upstream_unavailable"
+        return ErrorInfo(503, "overloaded", said, code, None, retry_after, upstream)
     if exc.status == 504:
-        return ErrorInfo(504, "timeout", upstream, code="upstream_timeout")
-    return ErrorInfo(502, "upstream", upstream, code="upstream_error")
+        return ErrorInfo(504, "timeout", said, "upstream_timeout", upstream=upstream)
+    return ErrorInfo(502, "upstream", said, "upstream_error", upstream=upstream)
 
 
 def classify(exc: BaseException, request_id: str | None = None) -> ErrorInfo:
@@ -176,11 +188,14 @@ def classify(exc: BaseException, request_id: str | None = None) -> ErrorInfo:
         return ErrorInfo(500, "server", "The model's stored credentials cannot be read.")
     if isinstance(exc, e.ConfigError):
         return ErrorInfo(400, "invalid_request", exc.message)
-    if isinstance(exc, e.LimitExceededError):
-        code = (
-            "budget_exceeded" if isinstance(exc, e.BudgetExceededError) else "rate_limit_exceeded"
+    if isinstance(exc, e.BudgetExceededError):  # spent, as an upstream quota: not throttling
+        return ErrorInfo(
+            429, "quota", exc.message, code="budget_exceeded", retry_after=exc.retry_after
         )
-        return ErrorInfo(429, "rate_limit", exc.message, code=code, retry_after=exc.retry_after)
+    if isinstance(exc, e.LimitExceededError):
+        return ErrorInfo(
+            429, "rate_limit", exc.message, code="rate_limit_exceeded", retry_after=exc.retry_after
+        )
     if isinstance(exc, e.ServiceUnavailableError):
         code = (
             "database_unavailable"
@@ -198,20 +213,48 @@ def classify(exc: BaseException, request_id: str | None = None) -> ErrorInfo:
         return ErrorInfo(503, "overloaded", exc.message, code="upstream_unavailable")
     if isinstance(exc, e.ProviderStatusError):
         return _provider_status(exc)
+    if isinstance(exc, e.StreamInterruptedError) and isinstance(
+        exc.__cause__, e.ProviderStatusError
+    ):  # an error event mid-stream (e.g. Anthropic's overloaded_error): the upstream's words
+        return _provider_status(exc.__cause__)
     if isinstance(exc, e.ProviderError):
         return ErrorInfo(502, "upstream", f"Upstream error: {exc.message}", code="upstream_error")
     log.exception("unhandled error on a gateway path (request_id=%s)", request_id, exc_info=exc)
     return ErrorInfo(500, "server", "Internal server error.")
 
 
-def _headers(info: ErrorInfo) -> dict[str, str]:
-    if info.retry_after is None:
-        return {}
-    return {"retry-after": str(max(1, math.ceil(info.retry_after)))}
+def _same_family(info: ErrorInfo, family: str) -> e.UpstreamDetail | None:
+    return info.upstream if info.upstream is not None and info.upstream.family == family else None
+
+
+def _headers(info: ErrorInfo, family: str) -> dict[str, str]:
+    """Retry-After (the upstream's own, else ours), and the upstream's rate-limit headers when
+    the caller speaks the upstream's API (its SDK reads them by those names)."""
+    headers: dict[str, str] = {}
+    if info.upstream is not None:
+        prefix = "x-ratelimit-" if family == "openai" else "anthropic-ratelimit-"
+        for name, value in info.upstream.headers:
+            if name.startswith("retry-after") or (
+                info.upstream.family == family and name.startswith(prefix)
+            ):
+                headers[name] = value
+    if info.retry_after is not None and "retry-after" not in headers:
+        headers["retry-after"] = str(max(1, math.ceil(info.retry_after)))
+    return headers
 
 
 def openai_error_body(info: ErrorInfo) -> dict[str, Any]:
     # OpenAI reports a 503/529 as "server_error"; our 529 is shown as 503 on this surface
+    same = _same_family(info, "openai")
+    if same is not None:  # the upstream's error as it was, for `e.code`, `e.param` checks
+        return {
+            "error": {
+                "message": info.message,
+                "type": same.type or _KINDS[info.kind][0],
+                "param": same.param,
+                "code": same.code,
+            }
+        }
     return {
         "error": {
             "message": info.message,
@@ -223,10 +266,9 @@ def openai_error_body(info: ErrorInfo) -> dict[str, Any]:
 
 
 def anthropic_error_body(info: ErrorInfo, request_id: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "error",
-        "error": {"type": _KINDS[info.kind][1], "message": info.message},
-    }
+    same = _same_family(info, "anthropic")
+    kind = same.type if same is not None and same.type else _KINDS[info.kind][1]
+    body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": info.message}}
     if request_id is not None:  # Anthropic repeats its request-id header in the body
         body["request_id"] = request_id
     return body
@@ -257,16 +299,17 @@ def openai_error_response(exc: BaseException, request_id: str | None = None) -> 
         orjson.dumps(openai_error_body(info)),
         status_code=status,
         media_type="application/json",
-        headers=_headers(info),
+        headers=_headers(info, "openai"),
     )
 
 
 def anthropic_error_response(exc: BaseException, request_id: str | None = None) -> Response:
     info = classify(exc, request_id)
     _log_failure(exc, info, request_id)
+    status = 402 if info.kind == "quota" else info.status  # Anthropic's billing_error status
     return Response(
         orjson.dumps(anthropic_error_body(info, request_id)),
-        status_code=info.status,
+        status_code=status,
         media_type="application/json",
-        headers=_headers(info),
+        headers=_headers(info, "anthropic"),
     )

@@ -132,11 +132,26 @@ class ChatCompletionRequest(_Open):
     top_logprobs: StrictInt | None = None
 
 
+EmbeddingInput = StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
+
+
 class EmbeddingRequest(_Open):
     model: StrictStr = Field(min_length=1, max_length=255)
-    input: StrictStr | list[StrictStr] = Field(description="Text or texts (token arrays: no)")
+    input: EmbeddingInput = Field(
+        description="Text, texts, or token ids (one array, or one per input: OpenAI-compatible "
+        "models only)"
+    )
     encoding_format: Literal["float", "base64"] | None = "float"
     dimensions: StrictInt | None = Field(default=None, ge=1)
+    user: StrictStr | None = None
+
+    def texts(self) -> list[str] | None:
+        """The input as texts, or None when it is token ids."""
+        if isinstance(self.input, str):
+            return [self.input]
+        if all(isinstance(item, str) for item in self.input):
+            return [str(item) for item in self.input]
+        return None
 
 
 def _first_problem(exc: ValidationError) -> GatewayRequestError:
@@ -166,12 +181,21 @@ def parse_chat_request(data: object) -> ChatCompletionRequest:
     return req
 
 
+_EMBEDDING_INPUT = (
+    "input: expected a string, an array of strings, an array of token ids or an array of "
+    "token-id arrays"
+)
+
+
 def parse_embedding_request(data: object) -> EmbeddingRequest:
     if not isinstance(data, dict):
         raise GatewayRequestError("the request body must be a JSON object")
     try:
         return EmbeddingRequest.model_validate(data)
     except ValidationError as exc:
+        if any(error.get("loc", ("",))[0] == "input" for error in exc.errors()):
+            # one clear sentence, not the first branch of the union pydantic tried
+            raise GatewayRequestError(_EMBEDDING_INPUT, param="input") from None
         raise _first_problem(exc) from None
 
 

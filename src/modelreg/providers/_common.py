@@ -22,9 +22,11 @@ from modelreg.errors import (
     NotFoundError,
     PermissionDeniedError,
     ProviderStatusError,
+    QuotaExceededError,
     RateLimitError,
     ServerError,
     UnexpectedResponseError,
+    UpstreamDetail,
 )
 from modelreg.model_config import ModelConfig
 from modelreg.providers._sse import NotAnEventStreamError, SSEEvent, iter_sse
@@ -57,6 +59,7 @@ __all__ = [
 ]
 
 _MESSAGE_LIMIT = 600  # provider messages can be whole HTML pages; keep errors readable
+_UPSTREAM_MESSAGE_LIMIT = 4000  # a JSON error's own message, passed on as the upstream wrote it
 
 
 # --- JSON ----------------------------------------------------------------------------------
@@ -122,6 +125,8 @@ class ErrorInfo:
     status: int | None = None  # a status embedded in the body (TGI, vLLM, Google)
     request_id: str | None = None
     not_json: str | None = None  # set when the body was empty / HTML / not JSON
+    param: str | None = None
+    family: str | None = None  # "openai" or "anthropic" when the body had that API's shape
 
 
 def extract_error_info(body: bytes) -> ErrorInfo:
@@ -156,6 +161,8 @@ def error_info_from_payload(payload: Any) -> ErrorInfo:
             code=None if isinstance(code, int) else _str_or_none(code),
             status=status if isinstance(status, int) else None,
             request_id=request_id,
+            param=_str_or_none(error.get("param")),
+            family=_family(payload, error, code),
         )
     if isinstance(error, str):  # Ollama native, TGI / TEI
         return ErrorInfo(
@@ -175,6 +182,17 @@ def error_info_from_payload(payload: Any) -> ErrorInfo:
     if "detail" in payload:  # FastAPI-style servers
         return ErrorInfo(message=_text(payload["detail"]), request_id=request_id)
     return ErrorInfo(message=str(payload)[:_MESSAGE_LIMIT], request_id=request_id)
+
+
+def _family(payload: dict[str, Any], error: dict[str, Any], code: Any) -> str | None:
+    """Which API's error shape the body has: Anthropic's `{"type": "error", "error": {type,
+    message}}`, OpenAI's `{"error": {message, type, param, code}}` (with a string code or
+    none: vLLM and Google put a number there and are not passed on as OpenAI's)."""
+    if payload.get("type") == "error" and isinstance(error.get("type"), str):
+        return "anthropic"
+    if "message" in error and "type" in error and not isinstance(code, int):
+        return "openai"
+    return None
 
 
 def _text(value: Any) -> str:
@@ -258,7 +276,9 @@ def _class_for(status: int, info: ErrorInfo) -> type[ProviderStatusError]:
     facts = " ".join(x for x in (info.code, info.type, info.message) if x)
     if status == 401:
         return AuthenticationError
-    if status in (402, 403):
+    if status == 402 or (status == 429 and _NO_QUOTA.search(facts)):
+        return QuotaExceededError  # out of money, not out of breath: retrying cannot help
+    if status == 403:
         return PermissionDeniedError
     if status == 404:
         return NotFoundError
@@ -304,15 +324,44 @@ def error_from_status(
         request_id=info.request_id or request_id_from(headers),
         code=info.code or info.type,
     )
-    facts = " ".join(x for x in (info.code, info.type, info.message) if x)
-    if cls is RateLimitError and _NO_QUOTA.search(facts):
-        error.retryable = False  # out of money, not out of breath: retrying cannot help
+    error.upstream = _upstream_detail(info, headers, model)
     if cls is ContentFilteredError:
         error.retryable = False
     should_retry = get_header(headers, "x-should-retry")
     if should_retry in ("true", "false"):
         error.retryable = should_retry == "true"
     return error
+
+
+# what an error relays of the upstream's headers: when to retry, and the rate-limit state
+_RELAYED_HEADERS = re.compile(
+    r"^(retry-after(-ms)?|x-ratelimit-[\w-]+|anthropic-ratelimit-[\w-]+)$", re.IGNORECASE
+)
+
+
+def _upstream_detail(
+    info: ErrorInfo, headers: Mapping[str, str], model: ModelConfig
+) -> UpstreamDetail | None:
+    if info.family is None:
+        return None
+
+    def safe(text: str | None) -> str | None:
+        # every field goes to the caller: an upstream may echo the key anywhere (even `code`)
+        return None if text is None else redact(text, model)
+
+    relayed = tuple(
+        (name.lower(), redact(value, model))
+        for name, value in headers.items()
+        if _RELAYED_HEADERS.match(name)
+    )
+    return UpstreamDetail(
+        family=info.family,
+        type=safe(info.type),
+        code=safe(info.code),
+        param=safe(info.param),
+        message=redact(info.message[:_UPSTREAM_MESSAGE_LIMIT], model),
+        headers=relayed,
+    )
 
 
 def error_from_payload(

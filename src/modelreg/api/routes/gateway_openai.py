@@ -24,7 +24,9 @@ from modelreg.errors import ProviderError
 from modelreg.gateway import models_wire
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import account, admit, loads_body, translated_chat
+from modelreg.gateway.embeddings_forward import forward_embeddings
 from modelreg.gateway.errors import GatewayRequestError
+from modelreg.gateway.fallback_forward import Translate, forward_chain
 from modelreg.gateway.forward import SSE_HEADERS, forward_openai
 from modelreg.gateway.openai_stream import open_openai_stream
 from modelreg.gateway.openapi import (
@@ -61,11 +63,13 @@ async def list_models(request: Request, actor: CurrentActor, services: ServicesD
     that cache (per user and shape): with 1,000 models, building them took milliseconds."""
     anthropic = models_wire.wants_anthropic(request.headers)
     owner = actor.username
+    page = models_wire.page_of(request.query_params) if anthropic else None
 
     def render(models: list[ModelPublic]) -> bytes:
-        return orjson.dumps(models_wire.listing(models, owner, anthropic=anthropic))
+        return orjson.dumps(models_wire.listing(models, owner, anthropic=anthropic, page=page))
 
-    body = await services.registry.listing(actor, ("v1", anthropic, owner), render, enabled=True)
+    variant = ("v1", anthropic, owner, page)
+    body = await services.registry.listing(actor, variant, render, enabled=True)
     return Response(body, media_type="application/json")
 
 
@@ -113,6 +117,11 @@ async def chat_completions(
     data = loads_body(await request.body())
     req = wire.parse_chat_request(data)
     model = await admit(services, actor, req.model)
+    if model.fallback_model_ids:  # the fast path leaves chains to this route
+        chained = await forward_chain(services, actor, model, data, stream=bool(req.stream))
+        if isinstance(chained, Translate):
+            return await _translated(services, actor, chained.model, req, chained.fallbacks)
+        return relayed_response(chained)
     reply = await forward_openai(services, actor, model, data, stream=bool(req.stream))
     if reply is None:
         return await _translated(services, actor, model, req)
@@ -121,9 +130,15 @@ async def chat_completions(
 
 
 async def _translated(
-    services: Services, actor: Actor, model: ModelConfig, req: wire.ChatCompletionRequest
+    services: Services,
+    actor: Actor,
+    model: ModelConfig,
+    req: wire.ChatCompletionRequest,
+    fallbacks: tuple[ModelConfig, ...] | None = None,
 ) -> Response:
     kwargs = wire.to_unified(req)
+    if fallbacks is not None:  # the rest of a chain whose earlier members were forwarded
+        kwargs["fallbacks"] = fallbacks
     if not req.stream:
         response = await translated_chat(services, actor, model, kwargs, source="openai")
         return _json(wire.completion_json(response, model.name))
@@ -148,11 +163,22 @@ def _vector(values: tuple[float, ...], encoding: str | None) -> list[float] | st
     responses=OPENAI_EMBEDDING_RESPONSES,
 )
 async def embeddings(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
-    req = wire.parse_embedding_request(loads_body(await request.body()))
-    inputs = [req.input] if isinstance(req.input, str) else req.input
-    if not inputs:
+    data = loads_body(await request.body())
+    req = wire.parse_embedding_request(data)
+    if not req.input:
         raise GatewayRequestError("input must not be empty", param="input")
     model = await admit(services, actor, req.model)
+    forwarded = await forward_embeddings(services, actor, model, data)
+    if forwarded is not None:
+        return Response(forwarded, media_type="application/json")
+    inputs = req.texts()
+    if inputs is None:
+        raise GatewayRequestError(
+            f"input: token ids are accepted by OpenAI-compatible models only; {model.name} "
+            "takes text, send the input as strings",
+            param="input",
+            code="unsupported_parameter",
+        )
     started = time.perf_counter()
     try:
         result = await services.client.embed(model, inputs, dimensions=req.dimensions)
