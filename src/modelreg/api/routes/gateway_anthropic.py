@@ -63,7 +63,7 @@ async def count_tokens(request: Request, actor: CurrentActor, services: Services
 async def messages(request: Request, actor: CurrentActor, services: ServicesDep) -> Response:
     req = wire.parse_messages_request(loads_body(await request.body()))
     model = await admit(services, actor, req.model)
-    kwargs = wire.to_unified(req)
+    kwargs = wire.to_unified(req, request.headers.get("anthropic-beta"))
     if not req.stream:
         response = await translated_chat(services, actor, model, kwargs, source="anthropic")
         body = wire.message_json(response, model.name)
