@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from modelreg.actor import Actor
-from modelreg.errors import ModelregError
+from modelreg.errors import ModelregError, ProviderStatusError, StreamInterruptedError
 from modelreg.gateway import anthropic_reply as reply
 from modelreg.gateway.core import open_translated_stream
 from modelreg.gateway.errors import anthropic_error_body, classify
@@ -45,6 +45,11 @@ class AnthropicFramer:
         return _frames(self._writer.finish(usage))
 
     def error(self, exc: ModelregError) -> bytes:
+        # an upstream's own error event mid-stream (overloaded_error, say) keeps its type:
+        # the interruption wraps it, and Anthropic's clients retry on overloaded_error
+        cause = exc.__cause__
+        if isinstance(exc, StreamInterruptedError) and isinstance(cause, ProviderStatusError):
+            exc = cause
         return sse_frame(anthropic_error_body(classify(exc)), "error")
 
 
