@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "CacheControl",
     "ChatRequest",
     "ChatResponse",
     "ContentPart",
@@ -19,7 +20,11 @@ __all__ = [
     "ImagePart",
     "Message",
     "MetaEvent",
+    "NativeFields",
+    "ReasoningBlock",
     "ReasoningDelta",
+    "ReasoningSignature",
+    "RefusalDelta",
     "Role",
     "StreamEvent",
     "TextDelta",
@@ -38,10 +43,16 @@ Role = Literal["system", "developer", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "other"]
 
 
+# Anthropic's prompt-caching marker ({"type": "ephemeral", "ttl"?}), kept on the block it
+# came on; adapters of providers that cache on their own (OpenAI) leave it out
+CacheControl = dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class TextPart:
     text: str
     type: Literal["text"] = "text"
+    cache_control: CacheControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +62,7 @@ class ImagePart:
     url: str
     detail: str | None = None
     type: Literal["image"] = "image"
+    cache_control: CacheControl | None = None
 
 
 ContentPart = TextPart | ImagePart
@@ -69,12 +81,25 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningBlock:
+    """One block of a model's visible reasoning, as Anthropic returns it and wants it back in
+    the history of a tool-use turn: the text and its `signature`, or (redacted) only `data`."""
+
+    text: str = ""
+    signature: str | None = None
+    redacted_data: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     role: Role
     content: str | tuple[ContentPart, ...] | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None  # role == "tool": which call this answers
     name: str | None = None  # role == "tool": the tool's name (Ollama wants it)
+    reasoning: tuple[ReasoningBlock, ...] = ()  # role == "assistant": thinking before the answer
+    is_error: bool = False  # role == "tool": the tool failed (Anthropic's tool_result.is_error)
+    cache_control: CacheControl | None = None  # role == "tool": on the whole tool_result
 
     @property
     def text(self) -> str:
@@ -97,6 +122,8 @@ class ToolDefinition:
     name: str
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None  # OpenAI function.strict / Anthropic tool strict
+    cache_control: CacheControl | None = None
 
 
 # "auto" | "none" | "required", or the name of one tool the model must call
@@ -115,8 +142,27 @@ class ChatRequest:
     stream: bool = False
     parallel_tool_calls: bool | None = None
     seed: int | None = None
-    # provider-specific fields passed through as-is (e.g. top_k, response_format)
+    # provider-specific fields passed through as-is (e.g. response_format)
     extra: dict[str, Any] = field(default_factory=dict)
+    # "minimal" | "low" | "medium" | "high" (OpenAI); or a thinking budget in tokens
+    # (Anthropic). Each adapter maps the one it gets (providers/reasoning.py)
+    reasoning_effort: str | None = None
+    thinking_budget: int | None = None
+    user: str | None = None  # an end-user id: OpenAI `user`, Anthropic `metadata.user_id`
+    top_k: int | None = None
+    service_tier: str | None = None  # as the caller's surface spelled it
+    native: NativeFields | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NativeFields:
+    """Fields of the caller's surface that have no unified meaning: honoured only by an
+    upstream of the same family (`family`: "openai" | "anthropic"), refused by the others
+    with a 400 naming the first of them. `headers` are the surface's own (anthropic-beta)."""
+
+    family: str
+    body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +199,8 @@ class ChatResponse:
     model: str = ""  # the provider's own model name, as it reported it
     response_id: str | None = None
     reasoning: str = ""
+    reasoning_blocks: tuple[ReasoningBlock, ...] = ()  # with signatures where the provider signs
+    refusal: str | None = None  # OpenAI's `refusal`: the model declined, in its words
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     # registry id/name of the model that answered (differs from the asked one after fallback)
@@ -180,6 +228,8 @@ class MetaEvent:
     response_id: str | None = None
     model: str | None = None
     type: Literal["meta"] = "meta"
+    # the prompt's usage when the provider tells it at the start (Anthropic's message_start)
+    usage: Usage | None = None
     served_by_id: str | None = None
     served_by_name: str | None = None
     fallback_reasons: tuple[str, ...] = ()
@@ -195,6 +245,21 @@ class TextDelta:
 class ReasoningDelta:
     text: str
     type: Literal["reasoning_delta"] = "reasoning_delta"
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningSignature:
+    """The end of a reasoning block: its signature, or the opaque data of a redacted one."""
+
+    signature: str | None = None
+    redacted_data: str | None = None
+    type: Literal["reasoning_signature"] = "reasoning_signature"
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalDelta:
+    text: str
+    type: Literal["refusal_delta"] = "refusal_delta"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +303,8 @@ StreamEvent = (
     MetaEvent
     | TextDelta
     | ReasoningDelta
+    | ReasoningSignature
+    | RefusalDelta
     | ToolCallStart
     | ToolCallDelta
     | ToolCallEnd

@@ -13,7 +13,10 @@ from modelreg.providers.accumulate import StreamAccumulator, ToolCallAssembler, 
 from modelreg.types import (
     FinishEvent,
     MetaEvent,
+    ReasoningBlock,
     ReasoningDelta,
+    ReasoningSignature,
+    RefusalDelta,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -161,3 +164,16 @@ def test_tool_arguments_reassemble_byte_exact(calls: list[dict[str, object]], se
     assert [c.raw_arguments for c in response.tool_calls] == raws
     assert [c.arguments for c in response.tool_calls] == calls
     assert response.warnings == ()
+
+
+def test_reasoning_blocks_keep_their_signatures_and_refusals_stay_apart() -> None:
+    response = fold_events([
+        ReasoningDelta("a"), ReasoningDelta("b"), ReasoningSignature("sig-1"),
+        ReasoningSignature(redacted_data="opaque"), ReasoningDelta("c"), RefusalDelta("No."),
+    ])  # fmt: skip
+    assert response.reasoning_blocks == (
+        ReasoningBlock("ab", "sig-1"),
+        ReasoningBlock("", None, "opaque"),
+        ReasoningBlock("c"),  # unsigned: reasoning from a provider that does not sign
+    )
+    assert (response.text, response.refusal) == ("", "No.")

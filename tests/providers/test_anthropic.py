@@ -19,6 +19,7 @@ from modelreg.errors import (
     ServerError,
     StreamInterruptedError,
     UnexpectedResponseError,
+    ValidationFailedError,
 )
 from modelreg.providers.accumulate import fold_events
 from modelreg.providers.anthropic import AnthropicAdapter
@@ -29,6 +30,7 @@ from modelreg.types import (
     Message,
     MetaEvent,
     ReasoningDelta,
+    ReasoningSignature,
     TextDelta,
     TextPart,
     ToolCall,
@@ -47,6 +49,14 @@ WEATHER = ToolDefinition("get_weather", "Weather", {"type": "object", "propertie
 
 
 # --- request ------------------------------------------------------------------------------
+
+
+def test_seed_is_refused_naming_the_field_not_dropped() -> None:
+    """Anthropic has no seed; dropping it silently was wrong (issue 16): a 400 names it."""
+    req = ChatRequest(messages=(Message("user", "hi"),), seed=1)
+    with pytest.raises(ValidationFailedError) as caught:
+        ADAPTER.build_request(req, MODEL)
+    assert caught.value.field == "seed"
 
 
 def test_request_snapshot() -> None:
@@ -69,7 +79,6 @@ def test_request_snapshot() -> None:
         temperature=0.2,
         top_p=0.9,
         stop=("\n\nHuman:",),
-        seed=1,  # Anthropic has no seed: dropped
         stream=True,
         extra={"top_k": 40},
     )
@@ -374,8 +383,10 @@ async def test_stream_event_sequence() -> None:
     events = await collect(ADAPTER, [body], MODEL)
     call = ToolCall("toolu_01", "get_weather", {"city": "Paris"}, '{"city": "Paris"}')
     assert events == [
-        MetaEvent("msg_1", "claude-x"),
+        # message_start's usage is the prompt's, known before any output (issue 16)
+        MetaEvent("msg_1", "claude-x", usage=Usage(410, 1, cached_read_tokens=10)),
         ReasoningDelta("hm"),
+        ReasoningSignature("s"),  # the thinking block's signature, kept (issue 16)
         TextDelta("Let me check."),
         ToolCallStart(0, "toolu_01", "get_weather"),  # block index 2, tool index 0
         ToolCallDelta(0, '{"city": "Pa'),

@@ -22,6 +22,7 @@ from modelreg.types import (
     ImagePart,
     Message,
     MetaEvent,
+    NativeFields,
     ReasoningDelta,
     TextDelta,
     TextPart,
@@ -264,3 +265,15 @@ def test_connection_test_requires_the_model_to_be_pulled() -> None:
         ADAPTER.check_connection_response(tags, make_model("ollama", model_id="mistral"))
     with pytest.raises(UnexpectedResponseError):
         ADAPTER.check_connection_response(b'{"version":"0.5.1"}', MODEL)
+
+
+def test_reasoning_and_top_k_map_and_other_surfaces_fields_are_refused() -> None:
+    req = ChatRequest(messages=(Message("user", "hi"),), reasoning_effort="low", top_k=7)
+    body = body_of(ADAPTER.build_request(req, MODEL))
+    assert (body["think"], body["options"]["top_k"]) == (True, 7)
+    foreign = ChatRequest(
+        messages=(Message("user", "hi"),), native=NativeFields("openai", {"store": True})
+    )
+    with pytest.raises(ValidationFailedError) as caught:
+        ADAPTER.build_request(foreign, MODEL)
+    assert caught.value.field == "store"

@@ -31,6 +31,7 @@ from modelreg.types import (
     Message,
     MetaEvent,
     ReasoningDelta,
+    RefusalDelta,
     StreamEvent,
     TextDelta,
     TextPart,
@@ -314,7 +315,8 @@ def test_stop_with_tool_calls_is_tool_calls_and_reasoning_is_kept() -> None:
     assert (response.text, response.reasoning) == ("Checking.", "Let me think.")
 
 
-def test_refusal_becomes_the_text() -> None:
+def test_refusal_stays_a_refusal() -> None:
+    """A refusal is not content (issue 16: callers check `message.refusal`)."""
     body = {
         "choices": [
             {
@@ -325,7 +327,7 @@ def test_refusal_becomes_the_text() -> None:
         ]
     }
     response = OPENAI.parse_response(orjson.dumps(body), MODEL)
-    assert response.text == "I can't."
+    assert (response.text, response.refusal) == ("", "I can't.")
     assert not response.usage_reported
 
 
@@ -411,7 +413,7 @@ async def test_azure_empty_first_chunk_reasoning_and_refusal() -> None:
     assert events[1:] == [
         ReasoningDelta("hmm"),
         ReasoningDelta(" ok"),
-        TextDelta("No."),
+        RefusalDelta("No."),
         FinishEvent("stop", "stop"),
     ]
 

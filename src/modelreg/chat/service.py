@@ -59,6 +59,7 @@ from modelreg.types import (
     ChatResponse,
     Message,
     ReasoningDelta,
+    RefusalDelta,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -279,7 +280,7 @@ class ChatService:
     def _on_event(
         self, turn: Turn, progress: Progress, event: StreamEvent | ToolRound
     ) -> list[ChatEvent]:
-        if isinstance(event, TextDelta):
+        if isinstance(event, TextDelta | RefusalDelta):  # the chat shows a refusal as text
             progress.first_output()
             return [("text_delta", {"text": event.text})]
         if isinstance(event, ReasoningDelta):
@@ -391,7 +392,7 @@ class ChatService:
             conversation_id=turn.conversation_id,
             user_id=turn.user_id,
             role="assistant",
-            content=answer.text,
+            content=answer.text or answer.refusal or "",
             tool_calls=tool_calls_json(calls),
             llm_model_id=uuid_or_none(served.id),
             model_name=served.name,
@@ -423,7 +424,7 @@ class ChatService:
             message_id=turn.assistant_id,
             model_id=served.id,
             model_name=served.name,
-            text=answer.text,
+            text=answer.text or answer.refusal or "",
             reasoning="".join((*progress.reasoning, answer.reasoning)),
             tool_calls=client_calls,
             usage=usage,

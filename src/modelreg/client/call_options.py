@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any, TypedDict
 
 from modelreg.model_config import ModelConfig
-from modelreg.types import ChatRequest, Message, ToolChoice, ToolDefinition
+from modelreg.types import ChatRequest, Message, NativeFields, ToolChoice, ToolDefinition
 
 __all__ = ["CallOptions", "build_request", "with_defaults"]
 
@@ -25,22 +25,24 @@ class CallOptions(TypedDict, total=False):
     parallel_tool_calls: bool | None
     seed: int | None
     extra: dict[str, Any] | None
+    reasoning_effort: str | None
+    thinking_budget: int | None
+    user: str | None
+    top_k: int | None
+    service_tier: str | None
+    native: NativeFields | None
 
 
 def build_request(messages: Sequence[Message], call: CallOptions, *, stream: bool) -> ChatRequest:
     stop = call.get("stop")
+    rest: dict[str, Any] = {k: v for k, v in call.items() if k not in ("tools", "stop", "extra")}
     return ChatRequest(
         messages=tuple(messages),
         tools=tuple(call.get("tools") or ()),
-        tool_choice=call.get("tool_choice"),
-        temperature=call.get("temperature"),
-        top_p=call.get("top_p"),
-        max_tokens=call.get("max_tokens"),
         stop=(stop,) if isinstance(stop, str) else tuple(stop or ()),
         stream=stream,
-        parallel_tool_calls=call.get("parallel_tool_calls"),
-        seed=call.get("seed"),
         extra=dict(call.get("extra") or {}),
+        **rest,
     )
 
 

@@ -40,7 +40,9 @@ class OpenStream:
         async with self._stack:
             meta, first = self._meta, self._first
             if meta is not None:
-                route = replace(route, response_id=meta.response_id, model=meta.model)
+                route = replace(
+                    route, response_id=meta.response_id, model=meta.model, usage=meta.usage
+                )
             yield route
             yield first
             finished = isinstance(first, FinishEvent)

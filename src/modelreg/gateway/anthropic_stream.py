@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from modelreg.actor import Actor
-from modelreg.errors import ModelregError
-from modelreg.gateway import anthropic_wire as wire
+from modelreg.errors import ModelregError, ProviderStatusError, StreamInterruptedError
+from modelreg.gateway import anthropic_reply as reply
 from modelreg.gateway.core import open_translated_stream
 from modelreg.gateway.errors import anthropic_error_body, classify
 from modelreg.gateway.sse import sse_frame
@@ -21,21 +21,21 @@ from modelreg.types import MetaEvent, StreamEvent, Usage
 __all__ = ["AnthropicFramer", "open_anthropic_stream"]
 
 
-def _frames(frames: Iterable[wire.Frame]) -> bytes:
+def _frames(frames: Iterable[reply.Frame]) -> bytes:
     return b"".join(sse_frame(data, name) for name, data in frames)
 
 
 class AnthropicFramer:
     def __init__(self, model_name: str, first: StreamEvent) -> None:
-        self._writer = wire.StreamWriter(model_name)
-        if isinstance(first, MetaEvent) and first.model:  # message_start names the model
-            self._writer.model = first.model
+        # message_start names the upstream's id and model, and the prompt's usage if known
+        meta = first if isinstance(first, MetaEvent) else None
+        self._writer = reply.StreamWriter(model_name, meta)
 
     def start(self) -> bytes:
         return _frames(self._writer.start())
 
     def meta(self, event: MetaEvent) -> None:
-        pass  # the model was named in message_start, before any event
+        pass  # the id and model were named in message_start, before any event
 
     def event(self, event: StreamEvent) -> bytes | None:
         frames = self._writer.event(event)
@@ -45,6 +45,11 @@ class AnthropicFramer:
         return _frames(self._writer.finish(usage))
 
     def error(self, exc: ModelregError) -> bytes:
+        # an upstream's own error event mid-stream (overloaded_error, say) keeps its type:
+        # the interruption wraps it, and Anthropic's clients retry on overloaded_error
+        cause = exc.__cause__
+        if isinstance(exc, StreamInterruptedError) and isinstance(cause, ProviderStatusError):
+            exc = cause
         return sse_frame(anthropic_error_body(classify(exc)), "error")
 
 

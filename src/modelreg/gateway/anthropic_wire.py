@@ -1,47 +1,42 @@
 """Anthropic Messages wire format ↔ the unified types.
 
-Requests: `system` (string or text blocks) becomes a system message; `tool_result` blocks in a
-user turn become `tool` messages (placed before the turn's remaining text); `tool_use` blocks
-in an assistant turn become its tool calls. Thinking blocks sent back by a client are dropped
-(their signatures only mean something to Anthropic itself).
+Requests: `system` (string or text blocks) becomes a system message, its blocks kept as
+blocks; `tool_result` blocks in a user turn become `tool` messages (placed before the turn's
+remaining text, their images and `is_error` kept); `tool_use` blocks in an assistant turn
+become its tool calls and its `thinking` / `redacted_thinking` blocks its reasoning (with
+their signatures, which only Anthropic can check). `cache_control` stays on the block it came
+on. `thinking`, `metadata.user_id`, `top_k` and `service_tier` become unified fields; other
+top-level fields and the `anthropic-beta` header travel as `NativeFields`, which only an
+Anthropic upstream takes (others refuse them with a 400 naming the field). A field inside a
+block that we do not know is refused here, on the translated path: it would be lost.
 
-Streams follow Anthropic's exact order: `message_start`, then per content block
-`content_block_start` / `content_block_delta`* / `content_block_stop`, then `message_delta`
-(stop reason and usage) and `message_stop`. Text streams as it arrives; a tool_use block is
-sent when its call is complete (one `input_json_delta` with the whole input), because
-providers may interleave several calls' fragments and Anthropic blocks cannot interleave.
+The answer's shapes are in gateway/anthropic_reply.py.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
+from modelreg.gateway.anthropic_reply import message_json
 from modelreg.gateway.errors import GatewayRequestError
 from modelreg.gateway.tool_choice import check_named_tool
 from modelreg.types import (
-    ChatResponse,
     ContentPart,
-    FinishEvent,
-    FinishReason,
     ImagePart,
     Message,
-    StreamEvent,
-    TextDelta,
+    NativeFields,
+    ReasoningBlock,
     TextPart,
     ToolCall,
-    ToolCallEnd,
     ToolDefinition,
-    Usage,
 )
 
 __all__ = [
     "CountTokensRequest",
     "MessagesRequest",
-    "StreamWriter",
     "estimate_input_tokens",
     "message_json",
     "parse_count_tokens_request",
@@ -67,6 +62,10 @@ class Block(_Open):
     tool_use_id: StrictStr | None = None
     content: StrictStr | list[dict[str, Any]] | None = None
     is_error: StrictBool | None = None
+    cache_control: dict[str, Any] | None = None
+    thinking: StrictStr | None = None
+    signature: StrictStr | None = None
+    data: StrictStr | None = None
 
 
 class MessageIn(_Open):
@@ -78,6 +77,8 @@ class ToolIn(_Open):
     name: StrictStr = Field(min_length=1, max_length=128)
     description: StrictStr | None = None
     input_schema: dict[str, Any]
+    cache_control: dict[str, Any] | None = None
+    strict: StrictBool | None = None
 
 
 class ToolChoiceIn(_Open):
@@ -89,6 +90,16 @@ class ToolChoiceIn(_Open):
 class SystemBlock(_Open):
     type: Literal["text"] = "text"
     text: StrictStr
+    cache_control: dict[str, Any] | None = None
+
+
+class ThinkingIn(_Open):
+    type: Literal["enabled", "disabled"]
+    budget_tokens: StrictInt | None = Field(default=None, ge=1024)
+
+
+class MetadataIn(_Open):
+    user_id: StrictStr | None = None
 
 
 class MessagesRequest(_Open):
@@ -104,6 +115,10 @@ class MessagesRequest(_Open):
     top_p: float | None = Field(default=None, ge=0, le=1)
     stop_sequences: list[StrictStr] | None = None
     stream: StrictBool | None = False
+    thinking: ThinkingIn | None = None
+    metadata: MetadataIn | None = None
+    top_k: StrictInt | None = Field(default=None, ge=0)
+    service_tier: Literal["auto", "standard_only"] | None = None
 
 
 class CountTokensRequest(MessagesRequest):
@@ -203,34 +218,82 @@ def estimate_input_tokens(req: CountTokensRequest) -> int:
 
 def _image(block: Block) -> ImagePart:
     source = block.source or {}
+    cache = block.cache_control
     if source.get("type") == "base64":
         media = source.get("media_type", "image/png")
-        return ImagePart(f"data:{media};base64,{source.get('data', '')}")
+        return ImagePart(f"data:{media};base64,{source.get('data', '')}", cache_control=cache)
     if source.get("type") == "url" and isinstance(source.get("url"), str):
-        return ImagePart(source["url"])
+        return ImagePart(source["url"], cache_control=cache)
     raise GatewayRequestError("unsupported image source", param="messages")
 
 
-def _tool_result_text(block: Block) -> str:
+_BLOCK_FIELDS: dict[str, frozenset[str]] = {
+    "text": frozenset({"type", "text", "cache_control"}),
+    "image": frozenset({"type", "source", "cache_control"}),
+    "tool_use": frozenset({"type", "id", "name", "input", "cache_control"}),
+    "tool_result": frozenset({"type", "tool_use_id", "content", "is_error", "cache_control"}),
+    "thinking": frozenset({"type", "thinking", "signature"}),
+    "redacted_thinking": frozenset({"type", "data"}),
+}
+
+
+def _check_fields(block: Block, where: str) -> None:
+    """A block field we would not carry (citations, ...) is a 400, not a silent drop."""
+    known = _BLOCK_FIELDS.get(block.type, frozenset())
+    for name in block.model_fields_set | set(block.model_extra or ()):
+        if name not in known and getattr(block, name, None) is not None:
+            raise GatewayRequestError(
+                f"{where}.{name}: not supported when this model's request is translated "
+                "for another provider",
+                param=f"{where}.{name}",
+            )
+
+
+def _tool_result(block: Block, where: str) -> Message:
     content = block.content
-    if content is None:
-        text = ""
-    elif isinstance(content, str):
-        text = content
+    parts: list[ContentPart] = []
+    for j, raw in enumerate(content if isinstance(content, list) else ()):
+        inner = Block.model_validate(raw)
+        _check_fields(inner, f"{where}.content.{j}")
+        if inner.type == "text":
+            parts.append(TextPart(inner.text or "", cache_control=inner.cache_control))
+        elif inner.type == "image":
+            parts.append(_image(inner))
+        else:
+            raise GatewayRequestError(
+                f"{where}.content.{j}: unsupported block type {inner.type!r} in a tool_result",
+                param=f"{where}.content.{j}.type",
+            )
+    plain = all(isinstance(p, TextPart) and p.cache_control is None for p in parts)
+    text: str | tuple[ContentPart, ...]
+    if isinstance(content, str) or content is None:
+        text = content or ""
     else:
-        text = "".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
-    return f"error: {text}" if block.is_error else text
+        text = "".join(p.text for p in parts if isinstance(p, TextPart)) if plain else tuple(parts)
+    return Message(role="tool", content=text, tool_call_id=block.tool_use_id,
+                   is_error=bool(block.is_error), cache_control=block.cache_control)  # fmt: skip
 
 
-def _turn(m: MessageIn) -> list[Message]:
+def _parts_content(parts: list[ContentPart]) -> str | tuple[ContentPart, ...]:
+    """Plain text blocks as one string (what every provider takes); blocks that carry more
+    (an image, cache_control) as blocks."""
+    if all(isinstance(p, TextPart) and p.cache_control is None for p in parts):
+        return "".join(p.text for p in parts if isinstance(p, TextPart))
+    return tuple(parts)
+
+
+def _turn(m: MessageIn, i: int) -> list[Message]:
     if isinstance(m.content, str):
         return [Message(role=m.role, content=m.content)]
     parts: list[ContentPart] = []
     calls: list[ToolCall] = []
     results: list[Message] = []
-    for block in m.content:
+    reasoning: list[ReasoningBlock] = []
+    for j, block in enumerate(m.content):
+        where = f"messages.{i}.content.{j}"
+        _check_fields(block, where)
         if block.type == "text":
-            parts.append(TextPart(block.text or ""))
+            parts.append(TextPart(block.text or "", cache_control=block.cache_control))
         elif block.type == "image":
             parts.append(_image(block))
         elif block.type == "tool_use" and m.role == "assistant":
@@ -238,197 +301,104 @@ def _turn(m: MessageIn) -> list[Message]:
             raw = orjson.dumps(arguments).decode()
             calls.append(ToolCall(block.id or "", block.name or "", arguments, raw))
         elif block.type == "tool_result" and m.role == "user":
-            results.append(
-                Message(
-                    role="tool", content=_tool_result_text(block), tool_call_id=block.tool_use_id
-                )
-            )
-        elif block.type in ("thinking", "redacted_thinking"):
-            continue
+            results.append(_tool_result(block, where))
+        elif block.type == "thinking" and m.role == "assistant":
+            reasoning.append(ReasoningBlock(block.thinking or "", block.signature))
+        elif block.type == "redacted_thinking" and m.role == "assistant":
+            reasoning.append(ReasoningBlock(redacted_data=block.data or ""))
         else:
             raise GatewayRequestError(
                 f"unsupported content block type {block.type!r} in a {m.role} message",
-                param="messages",
+                param=f"{where}.type",
             )
     out = list(results)
     if m.role == "assistant":
-        text = "".join(p.text for p in parts if isinstance(p, TextPart))
-        if text or calls:
-            out.append(Message(role="assistant", content=text or None, tool_calls=tuple(calls)))
+        if parts or calls or reasoning:
+            content = _parts_content(parts) if parts else None
+            out.append(Message(role="assistant", content=content or None,
+                               tool_calls=tuple(calls), reasoning=tuple(reasoning)))  # fmt: skip
     elif parts:
-        only_text = all(isinstance(p, TextPart) for p in parts)
-        content = "".join(p.text for p in parts if isinstance(p, TextPart))
-        out.append(Message(role="user", content=content if only_text else tuple(parts)))
+        out.append(Message(role="user", content=_parts_content(parts)))
     return out
 
 
-def to_unified(req: MessagesRequest) -> dict[str, Any]:
-    """Keyword arguments for `UnifiedLLMClient.chat` / `.stream` (model left out)."""
-    messages: list[Message] = []
-    if req.system:
+_UNIFIED_FIELDS = frozenset(MessagesRequest.model_fields) - {"model"}
+
+
+def _system(req: MessagesRequest) -> Message | None:
+    if not req.system:
+        return None
+    if isinstance(req.system, str):
+        return Message(role="system", content=req.system)
+    parts = tuple(TextPart(b.text, cache_control=b.cache_control) for b in req.system if b.text)
+    if all(p.cache_control is None for p in parts):
         # separate blocks are separate instructions: joined as paragraphs, never glued
-        system = req.system if isinstance(req.system, str) else "\n\n".join(
-            b.text for b in req.system if b.text
-        )  # fmt: skip
-        messages.append(Message(role="system", content=system))
-    for m in req.messages:
-        messages.extend(_turn(m))
-    tools = [ToolDefinition(t.name, t.description or "", t.input_schema) for t in req.tools or ()]
-    tool_choice: str | None = None
-    parallel: bool | None = None
-    if req.tool_choice is not None:
-        kind = req.tool_choice.type
-        tool_choice = {"auto": "auto", "any": "required", "none": "none"}.get(kind)
-        if kind == "tool":
-            if not req.tool_choice.name:
-                raise GatewayRequestError("tool_choice.name is required for type tool")
-            tool_choice = req.tool_choice.name
-        if req.tool_choice.disable_parallel_tool_use:
-            parallel = False
+        return Message(role="system", content="\n\n".join(p.text for p in parts))
+    return Message(role="system", content=parts)
+
+
+def _tool_choice(req: MessagesRequest, tools: bool) -> tuple[str | None, bool | None]:
+    if req.tool_choice is None:
+        return None, None
+    kind = req.tool_choice.type
+    choice = {"auto": "auto", "any": "required", "none": "none"}.get(kind)
+    if kind == "tool":
+        if not req.tool_choice.name:
+            raise GatewayRequestError("tool_choice.name is required for type tool")
+        choice = req.tool_choice.name
+    parallel = False if req.tool_choice.disable_parallel_tool_use else None
+    return (choice if tools else None), parallel
+
+
+def _check_extras(req: MessagesRequest) -> None:
+    for name, part in (("tool_choice", req.tool_choice), ("thinking", req.thinking)):
+        if part is not None and part.model_extra:
+            field = f"{name}.{next(iter(part.model_extra))}"
+            raise GatewayRequestError(f"{field}: unknown field", param=field)
+    if req.metadata is not None and req.metadata.model_extra:
+        field = f"metadata.{next(iter(req.metadata.model_extra))}"
+        raise GatewayRequestError(f"{field}: Anthropic's metadata has only user_id", param=field)
+
+
+def to_unified(req: MessagesRequest, beta: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for `UnifiedLLMClient.chat` / `.stream` (model left out). `beta`:
+    the caller's `anthropic-beta` header, honoured only by an Anthropic upstream."""
+    _check_extras(req)
+    messages: list[Message] = []
+    system = _system(req)
+    if system is not None:
+        messages.append(system)
+    for i, m in enumerate(req.messages):
+        messages.extend(_turn(m, i))
+    tools = [
+        ToolDefinition(t.name, t.description or "", t.input_schema, t.strict, t.cache_control)
+        for t in req.tools or ()
+    ]
+    tool_choice, parallel = _tool_choice(req, bool(tools))
+    thinking = req.thinking
+    budget = thinking.budget_tokens if thinking and thinking.type == "enabled" else None
+    if thinking is not None and thinking.type == "enabled" and budget is None:
+        raise GatewayRequestError(
+            "thinking.budget_tokens: required", param="thinking.budget_tokens"
+        )
+    native = NativeFields(
+        "anthropic",
+        {k: v for k, v in (req.model_extra or {}).items() if k not in _UNIFIED_FIELDS},
+        {"anthropic-beta": beta} if beta else {},
+    )
+    tier = {"standard_only": "default"}.get(req.service_tier or "", req.service_tier)
     return {
         "messages": messages,
         "tools": tools or None,
-        "tool_choice": tool_choice if tools else None,
+        "tool_choice": tool_choice,
         "temperature": req.temperature,
         "top_p": req.top_p,
         "max_tokens": req.max_tokens,
         "stop": req.stop_sequences,
         "parallel_tool_calls": parallel,
+        "thinking_budget": budget,
+        "user": req.metadata.user_id if req.metadata else None,
+        "top_k": req.top_k,
+        "service_tier": tier,
+        "native": native if native.body or native.headers else None,
     }
-
-
-# --- unified → response ---------------------------------------------------------------------
-
-_STOP: dict[FinishReason, str] = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "content_filter": "refusal",
-    "error": "end_turn",
-    "other": "end_turn",
-}
-
-
-def stop_json(reason: FinishReason, stop_sequence: str | None) -> tuple[str, str | None]:
-    """`stop_reason` and `stop_sequence` as Anthropic sends them. `stop_sequence` only when the
-    upstream said which sequence matched (Anthropic does); OpenAI-format and Ollama upstreams
-    report a stop on a sequence as a plain "stop", so that reads `end_turn` with no sequence:
-    a guess of `stop_sequence` could name a sequence that never matched."""
-    if stop_sequence is not None:
-        return "stop_sequence", stop_sequence
-    return _STOP[reason], None
-
-
-def usage_json(usage: Usage) -> dict[str, int]:
-    # Anthropic's input_tokens leaves out the cached parts; ours is the whole prompt
-    fresh = max(0, usage.input_tokens - usage.cached_read_tokens - usage.cache_write_tokens)
-    return {
-        "input_tokens": fresh,
-        "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": usage.cache_write_tokens,
-        "cache_read_input_tokens": usage.cached_read_tokens,
-    }
-
-
-def _tool_use(call: ToolCall) -> dict[str, Any]:
-    return {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
-
-
-def new_id() -> str:
-    return "msg_" + uuid.uuid4().hex
-
-
-def message_json(response: ChatResponse, model_name: str) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
-    if response.text:
-        content.append({"type": "text", "text": response.text})
-    content.extend(_tool_use(c) for c in response.tool_calls)
-    stop_reason, stop_sequence = stop_json(response.finish_reason, response.stop_sequence)
-    return {
-        "id": new_id(),
-        "type": "message",
-        "role": "assistant",
-        "model": response.model or model_name,
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": stop_sequence,
-        "usage": usage_json(response.usage),
-    }
-
-
-Frame = tuple[str, dict[str, Any]]
-
-
-class StreamWriter:
-    """Unified events → Anthropic's SSE events, in Anthropic's exact order."""
-
-    def __init__(self, model_name: str) -> None:
-        self.id = new_id()
-        self.model = model_name
-        self._index = -1
-        self._text_open = False
-        self.stop_reason = "end_turn"
-        self.stop_sequence: str | None = None
-
-    def start(self) -> list[Frame]:
-        message: dict[str, Any] = {
-            "id": self.id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
-        }
-        return [("message_start", {"type": "message_start", "message": message}),
-                ("ping", {"type": "ping"})]  # fmt: skip
-
-    def _close_text(self) -> list[Frame]:
-        if not self._text_open:
-            return []
-        self._text_open = False
-        return [("content_block_stop", {"type": "content_block_stop", "index": self._index})]
-
-    def event(self, event: StreamEvent) -> list[Frame]:
-        frames: list[Frame] = []
-        if isinstance(event, TextDelta) and event.text:
-            if not self._text_open:
-                self._index += 1
-                self._text_open = True
-                frames.append(("content_block_start", {"type": "content_block_start",
-                               "index": self._index,
-                               "content_block": {"type": "text", "text": ""}}))  # fmt: skip
-            frames.append(("content_block_delta", {"type": "content_block_delta",
-                           "index": self._index,
-                           "delta": {"type": "text_delta", "text": event.text}}))  # fmt: skip
-        elif isinstance(event, ToolCallEnd):
-            frames.extend(self._close_text())
-            self._index += 1
-            call = event.call
-            start = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
-            partial = orjson.dumps(call.arguments).decode()
-            frames += [
-                ("content_block_start", {"type": "content_block_start", "index": self._index,
-                                         "content_block": start}),
-                ("content_block_delta", {"type": "content_block_delta", "index": self._index,
-                                         "delta": {"type": "input_json_delta",
-                                                   "partial_json": partial}}),
-                ("content_block_stop", {"type": "content_block_stop", "index": self._index}),
-            ]  # fmt: skip
-        elif isinstance(event, FinishEvent):
-            self.stop_reason, self.stop_sequence = stop_json(event.reason, event.stop_sequence)
-        return frames
-
-    def finish(self, usage: Usage) -> list[Frame]:
-        frames = self._close_text()
-        u = usage_json(usage)
-        frames.append(("message_delta", {
-            "type": "message_delta",
-            "delta": {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence},
-            "usage": {"output_tokens": u["output_tokens"], "input_tokens": u["input_tokens"],
-                      "cache_read_input_tokens": u["cache_read_input_tokens"],
-                      "cache_creation_input_tokens": u["cache_creation_input_tokens"]},
-        }))  # fmt: skip
-        frames.append(("message_stop", {"type": "message_stop"}))
-        return frames

@@ -23,8 +23,9 @@ __all__ = ["OpenAIFramer", "open_openai_stream"]
 
 
 class OpenAIFramer:
-    def __init__(self, model_name: str, *, include_usage: bool) -> None:
-        self._writer = wire.ChunkWriter(model_name)
+    def __init__(self, model_name: str, first: StreamEvent, *, include_usage: bool) -> None:
+        # the first chunk already carries the upstream's id and model
+        self._writer = wire.ChunkWriter(model_name, first if isinstance(first, MetaEvent) else None)
         self._include_usage = include_usage
 
     def start(self) -> bytes:
@@ -57,7 +58,7 @@ async def open_openai_stream(
     """Start the stream (errors before any output raise, for a proper status), then its
     frames."""
     opened = await open_translated_stream(services, actor, model, kwargs, source="openai")
-    framer = OpenAIFramer(model.name, include_usage=include_usage)
+    framer = OpenAIFramer(model.name, opened[0], include_usage=include_usage)
     size = request_chars(kwargs.get("messages", ()), kwargs.get("tools") or ())
     return relay_translated(
         services, actor, model, opened, framer, source="openai", prompt_chars=size

@@ -1,8 +1,10 @@
 """OpenAI Chat Completions wire format ↔ the unified types.
 
 The request is validated by pydantic models that allow unknown fields (so the byte
-pass-through can forward them to an OpenAI-compatible upstream); translation to the unified
-request keeps the fields every provider understands and drops the OpenAI-only rest.
+pass-through can forward them to an OpenAI-compatible upstream). Translation maps every field
+with a unified meaning (`reasoning_effort`, `user`, `service_tier`, `function.strict` ...);
+the other top-level fields travel as `NativeFields`, which an OpenAI-compatible upstream
+takes as they are and every other upstream refuses with a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from modelreg.types import (
     FinishEvent,
     ImagePart,
     Message,
+    MetaEvent,
+    NativeFields,
     ReasoningDelta,
+    RefusalDelta,
     StreamEvent,
     TextDelta,
     TextPart,
@@ -85,6 +90,7 @@ class FunctionDefIn(_Open):
     name: StrictStr = Field(min_length=1, max_length=128)
     description: StrictStr | None = None
     parameters: dict[str, Any] | None = None
+    strict: StrictBool | None = None
 
 
 class ToolIn(_Open):
@@ -130,6 +136,9 @@ class ChatCompletionRequest(_Open):
     response_format: dict[str, Any] | None = None
     logprobs: StrictBool | None = None
     top_logprobs: StrictInt | None = None
+    reasoning_effort: StrictStr | None = None
+    user: StrictStr | None = None
+    service_tier: StrictStr | None = None
 
 
 EmbeddingInput = StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
@@ -292,7 +301,9 @@ def to_unified(req: ChatCompletionRequest) -> dict[str, Any]:
                 code="unsupported_parameter",
             )
         parameters = t.function.parameters or {"type": "object", "properties": {}}
-        tools.append(ToolDefinition(t.function.name, t.function.description or "", parameters))
+        f = t.function
+        tools.append(ToolDefinition(f.name, f.description or "", parameters, f.strict))
+    native = {k: v for k, v in (req.model_extra or {}).items() if v is not None}
     return {
         "messages": [_message(m) for m in req.messages],
         "tools": tools or None,
@@ -304,6 +315,10 @@ def to_unified(req: ChatCompletionRequest) -> dict[str, Any]:
         "parallel_tool_calls": req.parallel_tool_calls,
         "seed": req.seed,
         "extra": extra or None,
+        "reasoning_effort": req.reasoning_effort,
+        "user": req.user,
+        "service_tier": req.service_tier,
+        "native": NativeFields("openai", native) if native else None,
     }
 
 
@@ -338,13 +353,13 @@ def new_id() -> str:
 
 def completion_json(response: ChatResponse, model_name: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": response.text or None,
-                               "refusal": None}  # fmt: skip
+                               "refusal": response.refusal}  # fmt: skip
     if response.tool_calls:
         message["tool_calls"] = [_tool_call_json(c) for c in response.tool_calls]
     if response.reasoning:
         message["reasoning_content"] = response.reasoning
     return {
-        "id": new_id(),
+        "id": response.response_id or new_id(),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": response.model or model_name,
@@ -363,10 +378,10 @@ def completion_json(response: ChatResponse, model_name: str) -> dict[str, Any]:
 class ChunkWriter:
     """Unified stream events → `chat.completion.chunk` objects, as OpenAI sends them."""
 
-    def __init__(self, model_name: str) -> None:
-        self.id = new_id()
+    def __init__(self, model_name: str, meta: MetaEvent | None = None) -> None:
+        self.id = (meta.response_id if meta else None) or new_id()
         self.created = int(time.time())
-        self.model = model_name
+        self.model = (meta.model if meta else None) or model_name
         self._tool_index: dict[int, int] = {}  # unified index → OpenAI's 0-based index
         self._started = False
 
@@ -391,6 +406,8 @@ class ChunkWriter:
             return self._chunk({"content": event.text})
         if isinstance(event, ReasoningDelta):
             return self._chunk({"reasoning_content": event.text})
+        if isinstance(event, RefusalDelta):
+            return self._chunk({"refusal": event.text})
         if isinstance(event, ToolCallStart):
             call = {"index": self._index(event.index), "id": event.id, "type": "function",
                     "function": {"name": event.name, "arguments": ""}}  # fmt: skip

@@ -30,7 +30,10 @@ from modelreg.types import (
     FinishReason,
     Message,
     MetaEvent,
+    ReasoningBlock,
     ReasoningDelta,
+    ReasoningSignature,
+    RefusalDelta,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -148,6 +151,9 @@ class StreamAccumulator:
     def _reset(self) -> None:
         self._text: list[str] = []
         self._reasoning: list[str] = []
+        self._blocks: list[ReasoningBlock] = []  # closed reasoning blocks (with signatures)
+        self._block_start = 0  # where the open reasoning block starts in `_reasoning`
+        self._refusal: list[str] = []
         self._tools = ToolCallAssembler()
         self._calls: dict[int, ToolCall] = {}
         self._usage: Usage | None = None
@@ -222,6 +228,12 @@ class StreamAccumulator:
             self._text.append(event.text)
         elif isinstance(event, ReasoningDelta):
             self._reasoning.append(event.text)
+        elif isinstance(event, ReasoningSignature):
+            text = "".join(self._reasoning[self._block_start :])
+            self._block_start = len(self._reasoning)
+            self._blocks.append(ReasoningBlock(text, event.signature, event.redacted_data))
+        elif isinstance(event, RefusalDelta):
+            self._refusal.append(event.text)
         elif isinstance(event, ToolCallStart):
             self._tools.start(event.index, event.id, event.name)
         elif isinstance(event, ToolCallDelta):
@@ -243,6 +255,12 @@ class StreamAccumulator:
         for event in events:
             self.add(event)
         return self
+
+    def _reasoning_blocks(self) -> tuple[ReasoningBlock, ...]:
+        """The signed blocks, and a last unsigned one for reasoning that never got a
+        signature (OpenAI-compatible upstreams send none)."""
+        rest = "".join(self._reasoning[self._block_start :])
+        return (*self._blocks, ReasoningBlock(rest)) if rest else tuple(self._blocks)
 
     def result(self) -> ChatResponse:
         for end in self._tools.end_all():
@@ -267,6 +285,8 @@ class StreamAccumulator:
             model=self._model,
             response_id=self._response_id,
             reasoning="".join(self._reasoning),
+            reasoning_blocks=self._reasoning_blocks(),
+            refusal="".join(self._refusal) if self._refusal else None,
             served_by_id=self._meta.served_by_id if self._meta else None,
             served_by_name=self._meta.served_by_name if self._meta else None,
             fallback_reasons=self._meta.fallback_reasons if self._meta else (),

@@ -35,12 +35,19 @@ from modelreg.providers._common import (
     extract_error_info,
     load_json,
     map_finish_reason,
-    parse_data_url,
     secret_headers,
     sse_events,
     unexpected,
 )
 from modelreg.providers.accumulate import ToolCallAssembler, fold_events
+from modelreg.providers.anthropic_request import (
+    DEFAULT_MAX_TOKENS,
+    caller_fields,
+    clamp_temperature,
+    to_anthropic_messages,
+    tool_choice,
+    tool_json,
+)
 from modelreg.providers.base import HttpRequest, StreamFormat
 from modelreg.types import (
     ChatRequest,
@@ -48,10 +55,9 @@ from modelreg.types import (
     EmbeddingResponse,
     FinishEvent,
     FinishReason,
-    ImagePart,
-    Message,
     MetaEvent,
     ReasoningDelta,
+    ReasoningSignature,
     StreamEvent,
     TextDelta,
     Usage,
@@ -63,7 +69,6 @@ __all__ = ["DEFAULT_MAX_TOKENS", "STOP_REASONS", "AnthropicAdapter", "to_anthrop
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
-DEFAULT_MAX_TOKENS = 4096
 API_VERSION = "2023-06-01"
 
 STOP_REASONS: dict[str, FinishReason] = {
@@ -75,112 +80,6 @@ STOP_REASONS: dict[str, FinishReason] = {
     "refusal": "content_filter",
     "pause_turn": "other",
 }
-
-
-# --- request side ---------------------------------------------------------------------------
-
-
-def _image_block(part: ImagePart) -> dict[str, Any]:
-    data_url = parse_data_url(part.url)
-    if data_url is not None:
-        media_type, data = data_url
-        return {
-            "type": "image",
-            "source": {"type": "base64", "media_type": media_type, "data": data},
-        }
-    return {"type": "image", "source": {"type": "url", "url": part.url}}
-
-
-def _user_blocks(message: Message) -> list[dict[str, Any]]:
-    if message.content is None:
-        return []
-    if isinstance(message.content, str):
-        return [{"type": "text", "text": message.content}] if message.content else []
-    return [
-        _image_block(p) if isinstance(p, ImagePart) else {"type": "text", "text": p.text}
-        for p in message.content
-        if isinstance(p, ImagePart) or p.text
-    ]
-
-
-def _assistant_blocks(message: Message) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    if message.text:
-        blocks.append({"type": "text", "text": message.text})
-    for call in message.tool_calls:
-        # invalid arguments were kept raw; Anthropic wants an object, `{}` is the fallback
-        arguments = {} if call.arguments_error else call.arguments
-        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": arguments})
-    return blocks
-
-
-def to_anthropic_messages(
-    messages: Sequence[Message],
-) -> tuple[str | None, list[dict[str, Any]]]:
-    """(system, messages) in Anthropic's shape."""
-    system: list[str] = []
-    out: list[dict[str, Any]] = []
-    pending_results: list[dict[str, Any]] = []
-
-    def flush_results(extra: list[dict[str, Any]]) -> None:
-        if pending_results:
-            out.append({"role": "user", "content": [*pending_results, *extra]})
-            pending_results.clear()
-        elif extra:
-            out.append({"role": "user", "content": extra})
-
-    for m in messages:
-        if m.role in ("system", "developer"):
-            if m.text:
-                system.append(m.text)
-        elif m.role == "tool":
-            pending_results.append(
-                {"type": "tool_result", "tool_use_id": m.tool_call_id or "", "content": m.text}
-            )
-        elif m.role == "user":
-            blocks = _user_blocks(m)
-            if pending_results:
-                flush_results(blocks)
-            elif isinstance(m.content, str):
-                out.append({"role": "user", "content": m.content})
-            else:
-                out.append({"role": "user", "content": blocks})
-        else:
-            flush_results([])
-            blocks = _assistant_blocks(m)
-            if not blocks:
-                continue  # Anthropic refuses empty assistant turns
-            if not m.tool_calls and isinstance(m.content, str):
-                out.append({"role": "assistant", "content": m.content})
-            else:
-                out.append({"role": "assistant", "content": blocks})
-    flush_results([])
-    return ("\n\n".join(system) if system else None), out
-
-
-def _tool_choice(choice: str | None, parallel: bool | None) -> dict[str, Any] | None:
-    mapped: dict[str, Any] | None
-    if choice is None:
-        mapped = {"type": "auto"} if parallel is False else None
-    elif choice == "auto":
-        mapped = {"type": "auto"}
-    elif choice == "required":
-        mapped = {"type": "any"}
-    elif choice == "none":
-        mapped = {"type": "none"}
-    else:
-        mapped = {"type": "tool", "name": choice}
-    if mapped is not None and parallel is False and mapped["type"] != "none":
-        mapped["disable_parallel_tool_use"] = True
-    return mapped
-
-
-def _clamp_temperature(value: float, model: ModelConfig) -> float:
-    if 0.0 <= value <= 1.0:
-        return value
-    clamped = min(max(value, 0.0), 1.0)
-    log.info("temperature %s clamped to %s for Anthropic model %s", value, clamped, model.name)
-    return clamped
 
 
 # --- response side --------------------------------------------------------------------------
@@ -204,6 +103,7 @@ def usage_from_anthropic(usage: Mapping[str, Any]) -> Usage:
 class _Block:
     kind: str  # text | tool_use | thinking | other
     tool_index: int = -1
+    signature: str = ""
 
 
 class _EventReader:
@@ -221,8 +121,10 @@ class _EventReader:
     def handle(self, name: str, data: Mapping[str, Any]) -> list[StreamEvent]:
         if name == "message_start":
             message = data.get("message") or {}
-            self.usage_fields.update(message.get("usage") or {})
-            return [MetaEvent(message.get("id"), message.get("model"))]
+            start_usage = message.get("usage") or {}
+            self.usage_fields.update(start_usage)
+            usage = usage_from_anthropic(start_usage) if start_usage else None
+            return [MetaEvent(message.get("id"), message.get("model"), usage=usage)]
         if name == "content_block_start":
             return self.block_start(int(data.get("index", 0)), data.get("content_block") or {})
         if name == "content_block_delta":
@@ -232,6 +134,8 @@ class _EventReader:
             if block is not None and block.kind == "tool_use":
                 end = self.tools.end(block.tool_index)
                 return [end] if end else []
+            if block is not None and block.kind == "thinking":
+                return [ReasoningSignature(block.signature)]
             return []
         if name == "message_delta":
             # counts here are cumulative: the last message_delta is the final word
@@ -264,8 +168,11 @@ class _EventReader:
         self.blocks[index] = _Block(kind if kind in ("text", "thinking") else "other")
         if kind == "text" and block.get("text"):
             return [TextDelta(str(block["text"]))]
-        if kind == "thinking" and block.get("thinking"):
-            return [ReasoningDelta(str(block["thinking"]))]
+        if kind == "thinking":
+            self.blocks[index].signature = str(block.get("signature") or "")
+            return [ReasoningDelta(str(block["thinking"]))] if block.get("thinking") else []
+        if kind == "redacted_thinking":
+            return [ReasoningSignature(redacted_data=str(block.get("data", "")))]
         return []
 
     def _block_delta(self, index: int, delta: Mapping[str, Any]) -> list[StreamEvent]:
@@ -280,7 +187,12 @@ class _EventReader:
                 raise unexpected(self.model, "Anthropic sent tool input for a non-tool block")
             event = self.tools.append(block.tool_index, str(delta.get("partial_json", "")))
             return [event] if event else []
-        # signature_delta, citations_delta ...: nothing the unified stream carries
+        if kind == "signature_delta":
+            block = self.blocks.get(index)
+            if block is not None:
+                block.signature += str(delta.get("signature", ""))
+            return []
+        # citations_delta ...: nothing the unified stream carries
         return []
 
     def finish(self) -> list[StreamEvent]:
@@ -350,18 +262,15 @@ class AnthropicAdapter:
             body["system"] = system
         temperature = req.temperature if req.temperature is not None else model.default_temperature
         if temperature is not None:
-            body["temperature"] = _clamp_temperature(temperature, model)
+            body["temperature"] = clamp_temperature(temperature, model)
         top_p = req.top_p if req.top_p is not None else model.default_top_p
         if top_p is not None:
             body["top_p"] = top_p
         if req.stop:
             body["stop_sequences"] = list(req.stop)
         if req.tools:
-            body["tools"] = [
-                {"name": t.name, "description": t.description, "input_schema": t.parameters}
-                for t in req.tools
-            ]
-            choice = _tool_choice(req.tool_choice, req.parallel_tool_calls)
+            body["tools"] = [tool_json(t) for t in req.tools]
+            choice = tool_choice(req.tool_choice, req.parallel_tool_calls)
             if choice is not None:
                 body["tool_choice"] = choice
         if req.stream:
@@ -375,11 +284,18 @@ class AnthropicAdapter:
                 "supported for Anthropic models; ask for JSON in the prompt instead",
                 field="response_format",
             )
+        body.update(caller_fields(req, model, body["max_tokens"], set_max=req.max_tokens is None))
         body.update(extra)
         return body
 
     def build_request(self, req: ChatRequest, model: ModelConfig) -> HttpRequest:
         headers = {"Content-Type": "application/json", **self._headers(model)}
+        beta = req.native.headers.get("anthropic-beta") if req.native else None
+        if beta and req.native is not None and req.native.family == "anthropic":
+            # the caller's betas, after the model's own
+            headers["anthropic-beta"] = ",".join(
+                b for b in (headers.get("anthropic-beta"), beta) if b
+            )
         if req.stream:
             headers["Accept"] = "text/event-stream"
         body = dumps(self.build_body(req, model))

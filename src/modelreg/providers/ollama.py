@@ -32,6 +32,7 @@ from modelreg.providers._common import (
     secret_headers,
     unexpected,
 )
+from modelreg.providers._fields import native_body, refuse, system_text, tool_text
 from modelreg.providers._ndjson import iter_ndjson
 from modelreg.providers.accumulate import ToolCallAssembler, fold_events
 from modelreg.providers.base import HttpRequest, StreamFormat
@@ -96,12 +97,30 @@ def _arguments_object(call: ToolCall) -> dict[str, Any]:
     return {} if call.arguments_error else call.arguments
 
 
+def _caller_fields(req: ChatRequest, model: ModelConfig, options: dict[str, Any]) -> dict[str, Any]:
+    """Reasoning becomes `think` (Ollama's switch: no budget or level for most models);
+    top_k is a sampling option; `user` has no place here and Ollama would ignore it
+    (documented); service tiers and other surfaces' own fields are refused."""
+    fields: dict[str, Any] = {}
+    if req.reasoning_effort is not None:
+        fields["think"] = req.reasoning_effort != "none"
+    elif req.thinking_budget is not None:
+        fields["think"] = True
+    if req.top_k is not None:
+        options["top_k"] = req.top_k
+    if req.service_tier is not None:
+        raise refuse(model, "service_tier", "Ollama has no service tiers")
+    native_body(req, "ollama", model)  # raises for any caller-surface-only field
+    return fields
+
+
 def to_ollama_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     names_by_call_id: dict[str, str] = {}
     for m in messages:
         role = "system" if m.role == "developer" else m.role
-        item: dict[str, Any] = {"role": role, "content": m.text}
+        text = system_text(m) if role == "system" else tool_text(m) if role == "tool" else m.text
+        item: dict[str, Any] = {"role": role, "content": text}
         if m.images:
             item["images"] = _images(m)
         if m.tool_calls:
@@ -246,6 +265,7 @@ class OllamaAdapter:
                 body[key] = value
             else:
                 options[key] = value
+        body.update(_caller_fields(req, model, options))
         if options:
             body["options"] = options
         return body

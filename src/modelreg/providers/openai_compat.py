@@ -29,19 +29,23 @@ from modelreg.providers._common import (
 from modelreg.providers.accumulate import ToolCallAssembler, fold_events
 from modelreg.providers.base import HttpRequest, StreamFormat
 from modelreg.providers.openai_profiles import PROFILES, OpenAIProfile
+from modelreg.providers.openai_request import (
+    caller_fields,
+    to_openai_messages,
+    tool_choice,
+    tool_json,
+)
 from modelreg.types import (
     ChatRequest,
     ChatResponse,
     EmbeddingResponse,
     FinishEvent,
     FinishReason,
-    ImagePart,
-    Message,
     MetaEvent,
     ReasoningDelta,
+    RefusalDelta,
     StreamEvent,
     TextDelta,
-    ToolDefinition,
     Usage,
     UsageEvent,
 )
@@ -68,69 +72,6 @@ FINISH_REASONS: dict[str, FinishReason] = {
     "eos_token": "stop",  # older TGI
     "eos": "stop",
 }
-
-
-# --- request side ---------------------------------------------------------------------------
-
-
-def _content_parts(message: Message) -> str | list[dict[str, Any]] | None:
-    if message.content is None or isinstance(message.content, str):
-        return message.content
-    parts: list[dict[str, Any]] = []
-    for part in message.content:
-        if isinstance(part, ImagePart):
-            image: dict[str, Any] = {"url": part.url}
-            if part.detail:
-                image["detail"] = part.detail
-            parts.append({"type": "image_url", "image_url": image})
-        else:
-            parts.append({"type": "text", "text": part.text})
-    return parts
-
-
-def to_openai_messages(
-    messages: Sequence[Message], *, developer_role: bool
-) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role in ("system", "developer"):
-            role = m.role if developer_role else "system"
-            out.append({"role": role, "content": m.text})
-        elif m.role == "tool":
-            # no `name`: Groq rejects messages[].name with a 400
-            out.append({"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.text})
-        elif m.role == "assistant":
-            item: dict[str, Any] = {"role": "assistant", "content": _content_parts(m)}
-            if m.tool_calls:
-                item["tool_calls"] = [
-                    {
-                        "id": call.id,
-                        "type": "function",
-                        "function": {
-                            "name": call.name,
-                            # echo exactly what the model produced when we have it
-                            "arguments": call.raw_arguments or arguments_to_raw(call.arguments),
-                        },
-                    }
-                    for call in m.tool_calls
-                ]
-            out.append(item)
-        else:
-            out.append({"role": "user", "content": _content_parts(m) or ""})
-    return out
-
-
-def _tool(tool: ToolDefinition) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name, "parameters": tool.parameters}
-    if tool.description:
-        function["description"] = tool.description
-    return {"type": "function", "function": function}
-
-
-def _tool_choice(choice: str) -> str | dict[str, Any]:
-    if choice in ("auto", "none", "required"):
-        return choice
-    return {"type": "function", "function": {"name": choice}}
 
 
 # --- response side --------------------------------------------------------------------------
@@ -202,7 +143,7 @@ class _ChunkReader:
             events += _reasoning_events(delta)
             events += _content_events(delta.get("content"))
             if isinstance(delta.get("refusal"), str) and delta["refusal"]:
-                events.append(TextDelta(delta["refusal"]))
+                events.append(RefusalDelta(delta["refusal"]))
             for call in delta.get("tool_calls") or ():
                 if isinstance(call, dict):
                     events += self._tool_fragment(call)
@@ -318,15 +259,16 @@ class OpenAICompatAdapter:
         if req.seed is not None:
             body[p.seed_field] = req.seed
         if req.tools:
-            body["tools"] = [_tool(t) for t in req.tools]
+            body["tools"] = [tool_json(t) for t in req.tools]
             if req.tool_choice is not None and p.tool_choice:
-                body["tool_choice"] = _tool_choice(req.tool_choice)
+                body["tool_choice"] = tool_choice(req.tool_choice)
             if req.parallel_tool_calls is not None:
                 body["parallel_tool_calls"] = req.parallel_tool_calls
         if req.stream:
             body["stream"] = True
             if p.include_usage and model.options.get("include_usage", True):
                 body["stream_options"] = {"include_usage": True}
+        body.update(caller_fields(req, p, model))
         extra_body = model.options.get("extra_body")
         if isinstance(extra_body, dict):
             body.update(extra_body)
@@ -353,8 +295,8 @@ class OpenAICompatAdapter:
         events: list[StreamEvent] = [MetaEvent(payload.get("id"), payload.get("model"))]
         events += _reasoning_events(message)
         events += _content_events(message.get("content"))
-        if not message.get("content") and isinstance(message.get("refusal"), str):
-            events.append(TextDelta(message["refusal"]))
+        if isinstance(message.get("refusal"), str) and message["refusal"]:
+            events.append(RefusalDelta(message["refusal"]))
         tools = ToolCallAssembler()
         for i, call in enumerate(message.get("tool_calls") or ()):
             function = call.get("function") or {}

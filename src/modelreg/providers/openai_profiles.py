@@ -21,6 +21,8 @@ class OpenAIProfile:
     tool_choice: bool = True  # Ollama /v1 has no tool_choice
     seed_field: str = "seed"  # Mistral: random_seed
     verify_model_listed: bool = False  # connection test: the model must appear in GET /models
+    top_k: bool = False  # takes `top_k` (vLLM, Together, OpenRouter); the rest refuse it
+    service_tier: bool = False  # has service tiers (OpenAI, Groq)
 
 
 PROFILES: dict[str, OpenAIProfile] = {
@@ -32,17 +34,20 @@ PROFILES: dict[str, OpenAIProfile] = {
             max_tokens_field="max_completion_tokens",
             developer_role=True,
             verify_model_listed=True,
+            service_tier=True,
         ),
-        OpenAIProfile("vllm", "http://localhost:8000/v1", verify_model_listed=True),
+        OpenAIProfile("vllm", "http://localhost:8000/v1", verify_model_listed=True, top_k=True),
         OpenAIProfile("lmstudio", "http://localhost:1234/v1", verify_model_listed=True),
-        OpenAIProfile("groq", "https://api.groq.com/openai/v1", verify_model_listed=True),
+        OpenAIProfile(
+            "groq", "https://api.groq.com/openai/v1", verify_model_listed=True, service_tier=True
+        ),
         # Mistral always sends usage in the last chunk and rejects unknown fields
         OpenAIProfile(
             "mistral", "https://api.mistral.ai/v1", include_usage=False, seed_field="random_seed"
         ),
         OpenAIProfile("deepseek", "https://api.deepseek.com/v1", verify_model_listed=True),
-        OpenAIProfile("openrouter", "https://openrouter.ai/api/v1"),
-        OpenAIProfile("together", "https://api.together.ai/v1"),
+        OpenAIProfile("openrouter", "https://openrouter.ai/api/v1", top_k=True),
+        OpenAIProfile("together", "https://api.together.ai/v1", top_k=True),
         OpenAIProfile("gemini", "https://generativelanguage.googleapis.com/v1beta/openai"),
         OpenAIProfile("custom"),
         OpenAIProfile(

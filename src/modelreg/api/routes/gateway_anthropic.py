@@ -90,7 +90,7 @@ async def messages(request: Request, actor: CurrentActor, services: ServicesDep)
         return relayed_response(reply)
     req = wire.parse_messages_request(data)
     model = await admit_model(services, actor, model)
-    kwargs = wire.to_unified(req)
+    kwargs = wire.to_unified(req, request.headers.get("anthropic-beta"))
     if not req.stream:
         response = await translated_chat(services, actor, model, kwargs, source="anthropic")
         body = wire.message_json(response, model.name)
