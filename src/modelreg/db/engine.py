@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -105,6 +106,24 @@ class Database:
                 sql, params = rls_context_sql(actor, self.app_role)
                 await session.execute(text(sql), params)
             yield session
+
+    @asynccontextmanager
+    async def connection(self, actor: Actor | None = None) -> AsyncIterator[AsyncConnection]:
+        """One transaction on a Core connection, without the ORM's unit of work (the chat
+        path's reads and batched writes): committed when the block ends, rolled back on error.
+        `actor`: who is asking, as in `session`; None: the caller sets it with `act_as`
+        (a transaction that carries the writes of several users switches between them)."""
+        async with self._watching_outages(), self.engine.begin() as conn:
+            if actor is not None:
+                await self.act_as(conn, actor)
+            yield conn
+
+    async def act_as(self, conn: AsyncConnection, actor: Actor) -> None:
+        """PostgreSQL: the app role and `actor` for the rest of this transaction (settings
+        local to the transaction; a later call switches to another actor)."""
+        if self.dialect == "postgresql":
+            sql, params = rls_context_sql(actor, self.app_role)
+            await conn.execute(text(sql), params)
 
     async def ping(self) -> None:
         async with self._watching_outages(), self.engine.connect() as conn:

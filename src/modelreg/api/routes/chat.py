@@ -93,10 +93,15 @@ async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Resp
             ),
         )
     if body.stream:
+        # the input is stored before the stream starts: a database outage is still a 503,
+        # and the conversation that `meta` announces exists
+        with not_found():
+            await services.chat.store_input(turn)
         return StreamingResponse(
             _frames(services.chat.stream(turn)),
             media_type="text/event-stream",
             headers=_SSE_HEADERS,
         )
-    result = await services.chat.complete(turn)
+    with not_found():  # the conversation was deleted while the model answered
+        result = await services.chat.complete(turn)
     return Response(orjson.dumps(result_json(result)), media_type="application/json")
