@@ -138,6 +138,7 @@ def main() -> None:
     except SystemExit:
         pass
     finally:
+        profile.dump_stats(out.removesuffix(".json") + ".pstats")  # for pstats / snakeviz
         result = summarize(profile)
         result["wall_s"] = round(time.perf_counter() - started, 3)
         result["db_wall"] = {k: {"n": n, "s": round(s, 4)} for k, (n, s) in WALL.items()}
