@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from modelreg.actor import Actor
@@ -79,14 +79,21 @@ async def load_messages(session: AsyncSession, conversation: Conversation) -> li
 
 
 _C, _M = Conversation.__table__.c, MessageRow.__table__.c
-# a conversation and its messages in one query; no message: one row whose role is NULL
+# a conversation and its messages in one query; no message: one row whose role is NULL. The
+# messages' owner is compared in Python: in the join, SQLite's planner took the index on
+# (user_id, created_at) and read every message of the user (+9 ms at some 10k of them)
 _HISTORY = (
-    select(_C.llm_model_id, _M.role, _M.content, _M.tool_calls, _M.tool_call_id, _M.status)
+    select(
+        _C.llm_model_id,
+        _M.user_id,
+        _M.role,
+        _M.content,
+        _M.tool_calls,
+        _M.tool_call_id,
+        _M.status,
+    )
     .select_from(
-        Conversation.__table__.outerjoin(
-            MessageRow.__table__,
-            and_(_M.conversation_id == _C.id, _M.user_id == _C.user_id),
-        )
+        Conversation.__table__.outerjoin(MessageRow.__table__, _M.conversation_id == _C.id)
     )
     .order_by(_M.created_at, _M.id)
 )
@@ -97,12 +104,11 @@ async def read_history(
 ) -> tuple[uuid.UUID | None, list[Message]]:
     """The caller's conversation: its model and its messages as unified messages, in one
     query (Core rows, no ORM identity map)."""
-    rows = (
-        await conn.execute(_HISTORY.where(_C.id == conversation_id, _C.user_id == owner_id(actor)))
-    ).all()
+    owner = owner_id(actor)
+    rows = (await conn.execute(_HISTORY.where(_C.id == conversation_id, _C.user_id == owner))).all()
     if not rows:
         raise ConversationNotFoundError()
-    return rows[0].llm_model_id, history_messages(rows)
+    return rows[0].llm_model_id, history_messages([r for r in rows if r.user_id == owner])
 
 
 def conversation_row(
