@@ -100,9 +100,13 @@ class Server:
             cmd = [sys.executable, serve, str(self.profile_out), "--", *cmd[1:]]
         with open(workdir / f"{name}-{db}.log", "ab") as out:
             self.proc = subprocess.Popen(
-                pinned(cmd, args.gateway_cpu), env=self.env, stdout=out,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+                pinned(cmd, args.gateway_cpu),
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self.api = f"http://127.0.0.1:{self.port}"
         try:
             wait_http(self.api + "/healthz", 120, self.proc)
@@ -136,7 +140,8 @@ class Bench:
 
     def measured(self, srv: Server | None, fn: Any) -> dict[str, Any]:
         pid = srv.proc.pid if srv else None
-        procstat.wait_quiet([pid, *self.ups.pids], self.args.quiet_pct, self.args.quiet_max_wait, log)
+        roots = [pid, *self.ups.pids]
+        procstat.wait_quiet(roots, self.args.quiet_pct, self.args.quiet_max_wait, log)
         with procstat.Sampler(pid, self.ups.pids) as s:
             started = time.monotonic()
             r: dict[str, Any] = fn()
@@ -151,9 +156,11 @@ class Bench:
         r = self.measured(
             srv, lambda: self.load.wrk(srv.api + path, body, srv.key, conc, self.args.duration)
         )
-        log(f"  [{srv.name}/{srv.db}] {path} c={conc}: {r['req_per_s']}/s p50 {r['p50_ms']:.2f} "
+        log(
+            f"  [{srv.name}/{srv.db}] {path} c={conc}: {r['req_per_s']}/s p50 {r['p50_ms']:.2f} "
             f"p99 {r['p99_ms']:.2f} ms err={r['errors']} cpu/req={r.get('cpu_ms_per_req')} ms "
-            f"other={r['other_pct']}%")  # fmt: skip
+            f"other={r['other_pct']}%"
+        )
         return r
 
     def client(
@@ -186,10 +193,13 @@ class Bench:
         for label, path in (("first", first), ("history", cont)):
             r = self.client(srv, url, srv.key, "json", 1, n, "--api", "chat", "--bodies", str(path))
             out[label] = r
-        out["delta_p50_ms"] = round(out["history"]["total_ms"]["p50"] - out["first"]["total_ms"]["p50"], 3)
-        log(f"  [{srv.name}/{srv.db}] history: first p50 {out['first']['total_ms']['p50']} ms, "
-            f"{HISTORY} earlier p50 {out['history']['total_ms']['p50']} ms "
-            f"(+{out['delta_p50_ms']} ms), errors {out['first']['errors']}/{out['history']['errors']}")  # fmt: skip
+        first_p50, history_p50 = out["first"]["total_ms"]["p50"], out["history"]["total_ms"]["p50"]
+        out["delta_p50_ms"] = round(history_p50 - first_p50, 3)
+        log(
+            f"  [{srv.name}/{srv.db}] history: first p50 {first_p50} ms, {HISTORY} earlier "
+            f"p50 {history_p50} ms (+{out['delta_p50_ms']} ms), errors "
+            f"{out['first']['errors']}/{out['history']['errors']}"
+        )
         return out
 
     def slow_streams(self, srv: Server) -> dict[str, Any]:
@@ -205,9 +215,11 @@ class Bench:
         for label, (who, url, key, extra) in cases.items():
             r = self.client(who, url, key, "stream", conc, n, *extra)
             out[label] = r
-            log(f"  [{srv.name}/{srv.db}] slow {label} c={conc}: ttft p50 {r['ttft_ms']['p50']} "
+            log(
+                f"  [{srv.name}/{srv.db}] slow {label} c={conc}: ttft p50 {r['ttft_ms']['p50']} "
                 f"p99 {r['ttft_ms']['p99']} ms, ok {r['ok']}/{r['sent']}, err {r['errors']} "
-                f"{r['error_samples'][:1]}")  # fmt: skip
+                f"{r['error_samples'][:1]}"
+            )
         return out
 
     def run(self, srv: Server, workdir: Path) -> dict[str, Any]:
@@ -241,36 +253,50 @@ def goals(name: str, db: str, r: dict[str, Any], ref: dict[str, Any] | None) -> 
 
     c32, g32 = r.get("chat_c32"), r.get("gateway_c32")
     if c32:
-        row("chat c=32 ≥ 2,000 turns/s, p99 ≤ 30 ms",
+        row(
+            "chat c=32 ≥ 2,000 turns/s, p99 ≤ 30 ms",
             c32["req_per_s"] >= 2000 and c32["p99_ms"] <= 30 and not c32["errors"],
             f"{c32['req_per_s']:,.0f}/s, p50 {c32['p50_ms']:.1f} ms, p99 {c32['p99_ms']:.1f} ms "
-            f"(gateway {g32['req_per_s']:,.0f}/s, p99 {g32['p99_ms']:.1f} ms)")  # fmt: skip
+            f"(gateway {g32['req_per_s']:,.0f}/s, p99 {g32['p99_ms']:.1f} ms)",
+        )
     c1, g1 = r.get("chat_c1"), r.get("gateway_c1")
     if c1:
         delta = c1["p50_ms"] - g1["p50_ms"]
-        row("chat c=1 p50 ≤ gateway p50 + 1 ms", delta <= 1.0,
+        row(
+            "chat c=1 p50 ≤ gateway p50 + 1 ms",
+            delta <= 1.0,
             f"chat {c1['p50_ms']:.2f} ms vs gateway {g1['p50_ms']:.2f} ms (+{delta:.2f} ms); "
-            f"{c1['req_per_s']:,.0f}/s vs {g1['req_per_s']:,.0f}/s")  # fmt: skip
+            f"{c1['req_per_s']:,.0f}/s vs {g1['req_per_s']:,.0f}/s",
+        )
     slow = r.get("slow")
     if slow:
         d, c = slow["direct"]["ttft_ms"], slow["chat"]["ttft_ms"]
         g = slow["gateway"]["ttft_ms"]
         ok = slow["chat"]["errors"] == 0 and c["p50"] - d["p50"] <= 2.0
-        row("chat stream TTFT (slow, c=32) within 2 ms of direct", ok,
+        row(
+            "chat stream TTFT (slow, c=32) within 2 ms of direct",
+            ok,
             f"p50 chat {c['p50']:.1f} / gateway {g['p50']:.1f} / direct {d['p50']:.1f} ms "
             f"(+{c['p50'] - d['p50']:.1f} ms); p99 {c['p99']:.1f} / {g['p99']:.1f} / "
-            f"{d['p99']:.1f} ms")  # fmt: skip
+            f"{d['p99']:.1f} ms",
+        )
     hist = r.get("history")
     if hist:
-        row(f"turn with {HISTORY} earlier messages ≤ first turn + 1 ms (p50, c=1)",
+        row(
+            f"turn with {HISTORY} earlier messages ≤ first turn + 1 ms (p50, c=1)",
             hist["delta_p50_ms"] <= 1.0 and not hist["history"]["errors"],
             f"first {hist['first']['total_ms']['p50']:.2f} ms, with history "
-            f"{hist['history']['total_ms']['p50']:.2f} ms (+{hist['delta_p50_ms']:.2f} ms)")  # fmt: skip
+            f"{hist['history']['total_ms']['p50']:.2f} ms "
+            f"(+{hist['delta_p50_ms']:.2f} ms)",
+        )
     if ref and g32 and ref.get("gateway_c32"):
         mine, theirs = g32.get("cpu_ms_per_req"), ref["gateway_c32"].get("cpu_ms_per_req")
         if mine and theirs:
-            row("gateway CPU ms/request within 5 % of ref", mine <= theirs * 1.05,
-                f"{mine:.3f} vs ref {theirs:.3f} ms/request (c=32)")  # fmt: skip
+            row(
+                "gateway CPU ms/request within 5 % of ref",
+                mine <= theirs * 1.05,
+                f"{mine:.3f} vs ref {theirs:.3f} ms/request (c=32)",
+            )
     return rows
 
 
@@ -292,17 +318,26 @@ def profile_table(name: str, db: str, r: dict[str, Any], prof: dict[str, Any]) -
     for k, v in sorted(prof["db_wall"].items(), key=lambda kv: -kv[1]["s"]):
         lines.append(f"| {k} | {v['n']} | {v['n'] / turns:.2f} | {v['s']} |")
     lines.append("")
-    lines.append("Top functions by own time: " + "; ".join(
-        f"{name} {t}" for t, name in prof["top_self"][:12]))  # fmt: skip
+    lines.append(
+        "Top functions by own time: "
+        + "; ".join(f"{name} {t}" for t, name in prof["top_self"][:12])
+    )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ints = lambda s: [int(x) for x in s.split(",") if x.strip()]  # noqa: E731
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--dbs", default="sqlite,postgresql")
-    ap.add_argument("--ref-src", type=Path, action="append", default=[],
-                    help="src/ of another checkout, run as target `ref` (then `ref2`, ...)")  # fmt: skip
+    ap.add_argument(
+        "--ref-src",
+        type=Path,
+        action="append",
+        default=[],
+        help="src/ of another checkout: target `ref` (then `ref2`, ...)",
+    )
     ap.add_argument("--duration", type=float, default=8.0, help="seconds per wrk test")
     ap.add_argument("--conc", type=ints, default=[1, 32])
     ap.add_argument("--slow-conc", type=int, default=32, help="0: skip the slow streams")
@@ -320,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     args.client, args.no_pin, args.requests = "wrk", False, 2000
     names = ["modelreg"] + [f"ref{i + 1 if i else ''}" for i in range(len(args.ref_src))]
     # this checkout's src/ (the venv's editable install may point at another checkout)
-    args.src_for = {"modelreg": HERE.parent / "src"} | dict(zip(names[1:], args.ref_src, strict=True))
+    args.src_for = {"modelreg": HERE.parent / "src"}
+    args.src_for |= dict(zip(names[1:], args.ref_src, strict=True))
     load = Load(args)
     if not load.use_wrk:
         raise SystemExit("chat_bench needs wrk (apt-get install wrk)")
@@ -352,15 +388,19 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 ref = results.get(f"ref/{db}") if name == "modelreg" else None
                 report.extend(goals(name, db, results[f"{name}/{db}"], ref))
-            report.append(f"| {db} | — | 2,000 open slow streams per worker | **NOT RUN** | "
-                          "a separate mode, not built yet (docs/performance.md) |")  # fmt: skip
+            report.append(
+                f"| {db} | — | 2,000 open slow streams per worker | **NOT RUN** | "
+                "a separate mode, not built yet (docs/performance.md) |"
+            )
     text = "\n".join(report)
     print(text)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stem = args.out_dir / f"{time.strftime('%Y-%m-%d-%H%M')}-{args.label}"
     stem.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
-    stem.with_suffix(".md").write_text(f"# chat bench {results['started']}\n\n"
-                                       f"`bench/chat_bench.py {' '.join(args.argv if hasattr(args, 'argv') else sys.argv[1:])}`\n\n{text}\n")  # fmt: skip
+    command = " ".join(sys.argv[1:])
+    stem.with_suffix(".md").write_text(
+        f"# chat bench {results['started']}\n\n`bench/chat_bench.py {command}`\n\n{text}\n"
+    )
     print(f"results: {stem}.json / .md")
     return 0
 

@@ -116,7 +116,9 @@ def summarize(profile: cProfile.Profile) -> dict[str, Any]:
     tops.sort(reverse=True)
     return {
         "cpu_s": round(total, 3),
-        "cpu_by_bucket_s": {k: round(v, 3) for k, v in sorted(by_bucket.items(), key=lambda x: -x[1])},
+        "cpu_by_bucket_s": {
+            k: round(v, 3) for k, v in sorted(by_bucket.items(), key=lambda x: -x[1])
+        },
         "top_self": [(round(t, 3), name) for t, name in tops[:25]],
     }
 

@@ -264,12 +264,16 @@ def summarize(run: Run, wall: float) -> dict[str, Any]:
     return out
 
 
+def read_bodies(path: str) -> list[bytes]:
+    with open(path, "rb") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
 async def load(args: argparse.Namespace, path: str, headers: dict[str, str]) -> dict[str, Any]:
     body = b"" if args.mode == "get" else chat_body(args.model, args.mode == "stream", args.api)
     run = Run(args, path, headers, body)
     if args.bodies:
-        with open(args.bodies, "rb") as f:
-            run.bodies = [line.strip() for line in f if line.strip()]
+        run.bodies = read_bodies(args.bodies)
         args.requests = min(args.requests, len(run.bodies))
     t0 = time.monotonic()
     tasks = [

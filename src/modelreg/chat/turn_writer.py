@@ -25,9 +25,10 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Connection, Executable, Table, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from modelreg.actor import Actor
@@ -118,23 +119,47 @@ class TurnWriter:
                 _settle(future, None)
 
     async def _transaction(self, works: list[TurnWrite]) -> None:
-        by_actor: dict[tuple[uuid.UUID, str], list[TurnWrite]] = {}
-        for work in works:
-            by_actor.setdefault((work.user_id, work.actor.role), []).append(work)
+        plan = _plan(works)
+        if self.db.runs_sync:  # SQLite: the whole transaction in one hop to its thread
+            await self.db.run_sync(partial(_run_plan, plan), write=True)
+            return
         async with self.db.connection() as conn:
-            for group in by_actor.values():
-                await self.db.act_as(conn, group[0].actor)
-                new = [w.conversation for w in group if w.conversation is not None]
-                if new:
-                    await conn.execute(insert(CONVERSATIONS), new)
-                touches = [w for w in group if w.touch is not None]
-                for statement, with_model in ((_TOUCH, False), (_TOUCH_MODEL, True)):
-                    params = [p for w in touches if (p := _touch_params(w, with_model)) is not None]
-                    if params:
-                        await conn.execute(statement, params)
-                rows = [row for w in group for row in w.messages]
-                if rows:
-                    await conn.execute(insert(MESSAGES), rows)
+            for actor, steps in plan:
+                await self.db.act_as(conn, actor)
+                for statement, params in steps:
+                    await conn.execute(statement, params)
+
+
+Step = tuple[Executable, list[dict[str, Any]]]
+
+
+def _plan(works: list[TurnWrite]) -> list[tuple[Actor, list[Step]]]:
+    """The statements of a batch, per user (the RLS context is set per user): multi-row
+    INSERTs of the new conversations, the updates of continuing ones, then the messages."""
+    by_actor: dict[tuple[uuid.UUID, str], list[TurnWrite]] = {}
+    for work in works:
+        by_actor.setdefault((work.user_id, work.actor.role), []).append(work)
+    plan = []
+    for group in by_actor.values():
+        steps: list[Step] = []
+        new = [w.conversation for w in group if w.conversation is not None]
+        if new:
+            steps.append((insert(CONVERSATIONS), new))
+        for statement, with_model in ((_TOUCH, False), (_TOUCH_MODEL, True)):
+            params = [p for w in group if (p := _touch_params(w, with_model)) is not None]
+            if params:
+                steps.append((statement, params))
+        rows = [row for w in group for row in w.messages]
+        if rows:
+            steps.append((insert(MESSAGES), rows))
+        plan.append((group[0].actor, steps))
+    return plan
+
+
+def _run_plan(plan: list[tuple[Actor, list[Step]]], conn: Connection) -> None:
+    for _actor, steps in plan:  # SQLite: no RLS context
+        for statement, params in steps:
+            conn.execute(statement, params)
 
 
 def _touch_params(work: TurnWrite, with_model: bool) -> dict[str, Any] | None:
