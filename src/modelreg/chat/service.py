@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -221,7 +221,7 @@ class ChatService:
 
     # --- phase 2b: events as they arrive -------------------------------------------------
 
-    async def stream(self, turn: Turn) -> AsyncIterator[ChatEvent]:
+    async def stream(self, turn: Turn) -> AsyncGenerator[ChatEvent, None]:
         """Events: meta, text_delta, reasoning_delta, tool_call, tool_result, usage, done —
         or error (then the message is stored as incomplete when text had arrived, else as
         error). If the consumer goes away, the upstream is read on for a short grace (for the
