@@ -225,13 +225,15 @@ class Bench:
     def run(self, srv: Server, workdir: Path) -> dict[str, Any]:
         json_model = targets.MODELS[0]
         res: dict[str, Any] = {"rss_idle_mb": procstat.tree_rss_mb(srv.proc.pid)}
-        # warm-up of both paths
-        self.load.wrk(srv.api + "/api/chat", chat_json(json_model), srv.key, 8, 2)
-        self.load.wrk(srv.api + "/v1/chat/completions", gateway_json(json_model), srv.key, 8, 2)
+        # warm-up of both paths (profiles: at the lowest concurrency measured)
+        warm = min(self.args.conc) if self.args.profile else 8
+        self.load.wrk(srv.api + "/api/chat", chat_json(json_model), srv.key, warm, 2)
+        self.load.wrk(srv.api + "/v1/chat/completions", gateway_json(json_model), srv.key, warm, 2)
         for conc in self.args.conc:
-            res[f"gateway_c{conc}"] = self.wrk(
-                srv, "/v1/chat/completions", gateway_json(json_model), conc
-            )
+            if not (self.args.profile and self.args.chat_only):
+                res[f"gateway_c{conc}"] = self.wrk(
+                    srv, "/v1/chat/completions", gateway_json(json_model), conc
+                )
             res[f"chat_c{conc}"] = self.wrk(srv, "/api/chat", chat_json(json_model), conc)
         if self.args.profile:
             return res
@@ -344,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-per-conn", type=int, default=5)
     ap.add_argument("--history-turns", type=int, default=300, help="0: skip the history test")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--chat-only", action="store_true", help="--profile: no gateway runs")
     ap.add_argument("--gateway-cpu", default="1")
     ap.add_argument("--load-cpu", default="0")
     ap.add_argument("--quiet-pct", type=float, default=30.0)
