@@ -184,21 +184,23 @@ class Bench:
                 "POST", srv.api + "/api/chat", srv.key, {"model_id": model, "messages": earlier}
             )
             ids.append(made["conversation_id"])
-        first = workdir / f"first-{srv.name}-{srv.db}.jsonl"
-        first.write_text("\n".join(chat_json(model) for _ in ids) + "\n")
-        cont = workdir / f"cont-{srv.name}-{srv.db}.jsonl"
-        cont.write_text("\n".join(chat_json(model, conversation_id=c) for c in ids) + "\n")
-        url = srv.api + "/api/chat"
-        out = {}
-        for label, path in (("first", first), ("history", cont)):
-            r = self.client(srv, url, srv.key, "json", 1, n, "--api", "chat", "--bodies", str(path))
-            out[label] = r
-        first_p50, history_p50 = out["first"]["total_ms"]["p50"], out["history"]["total_ms"]["p50"]
+        # interleaved, a first turn and a continuing turn one after the other: a busy
+        # machine slows both alike
+        mixed = workdir / f"history-{srv.name}-{srv.db}.jsonl"
+        lines = [x for c in ids for x in (chat_json(model), chat_json(model, conversation_id=c))]
+        mixed.write_text("\n".join(lines) + "\n")
+        r = self.client(
+            srv, srv.api + "/api/chat", srv.key, "json", 1, 2 * n,
+            "--api", "chat", "--bodies", str(mixed), "--groups", "2",
+        )  # fmt: skip
+        first_p50 = round(r["groups"][0]["total_ms"]["p50"], 3)
+        history_p50 = round(r["groups"][1]["total_ms"]["p50"], 3)
+        out = {"run": r, "first_p50_ms": first_p50, "history_p50_ms": history_p50}
         out["delta_p50_ms"] = round(history_p50 - first_p50, 3)
+        out["errors"] = r["errors"]
         log(
             f"  [{srv.name}/{srv.db}] history: first p50 {first_p50} ms, {HISTORY} earlier "
-            f"p50 {history_p50} ms (+{out['delta_p50_ms']} ms), errors "
-            f"{out['first']['errors']}/{out['history']['errors']}"
+            f"p50 {history_p50} ms (+{out['delta_p50_ms']} ms), errors {r['errors']}"
         )
         return out
 
@@ -286,10 +288,9 @@ def goals(name: str, db: str, r: dict[str, Any], ref: dict[str, Any] | None) -> 
     if hist:
         row(
             f"turn with {HISTORY} earlier messages ≤ first turn + 1 ms (p50, c=1)",
-            hist["delta_p50_ms"] <= 1.0 and not hist["history"]["errors"],
-            f"first {hist['first']['total_ms']['p50']:.2f} ms, with history "
-            f"{hist['history']['total_ms']['p50']:.2f} ms "
-            f"(+{hist['delta_p50_ms']:.2f} ms)",
+            hist["delta_p50_ms"] <= 1.0 and not hist["errors"],
+            f"first {hist['first_p50_ms']:.2f} ms, with history {hist['history_p50_ms']:.2f} ms "
+            f"(+{hist['delta_p50_ms']:.2f} ms), interleaved",
         )
     if ref and g32 and ref.get("gateway_c32"):
         mine, theirs = g32.get("cpu_ms_per_req"), ref["gateway_c32"].get("cpu_ms_per_req")

@@ -14,7 +14,9 @@ until --requests were sent in total or --max-seconds passed (both bounds always 
 --api chat     modelreg's own POST /api/chat ({"model_id", "message"}; its events
                `text_delta` ... `done`) instead of the OpenAI wire format.
 --bodies FILE  one JSON request body per line, taken in turn (e.g. a different conversation
-               for every request); --requests is bounded by their number.
+               for every request); --requests is bounded by their number. --groups N:
+               line i is variant i % N, and latencies are also given per variant
+               (interleaved, so that a busy machine slows every variant alike).
 
 Prints one JSON object on stdout.
 """
@@ -227,6 +229,7 @@ class Run:
                     else:
                         method = "GET" if self.args.mode == "get" else "POST"
                         rec = await one_plain(conn, method, self.path, self.headers, body)
+                    rec["index"] = self.sent - 1
                     self.results.append(rec)
                     if not rec["ok"]:
                         self.errors.append(f"status {rec['status']} or incomplete")
@@ -261,6 +264,12 @@ def summarize(run: Run, wall: float) -> dict[str, Any]:
         stats = {p: percentile(vals, q) for p, q in (("p50", 50), ("p90", 90), ("p99", 99))}
         stats["max"] = max(vals, default=None)
         out[key + "_ms"] = {k: round(v, 3) if v is not None else None for k, v in stats.items()}
+    if run.args.groups > 1:  # request i belongs to group i % groups (interleaved variants)
+        out["groups"] = []
+        for g in range(run.args.groups):
+            vals = [r["total"] * 1000.0 for r in ok if r["index"] % run.args.groups == g]
+            stats = {p: percentile(vals, q) for p, q in (("p50", 50), ("p90", 90), ("p99", 99))}
+            out["groups"].append({"ok": len(vals), "total_ms": stats})
     return out
 
 
@@ -351,6 +360,9 @@ def main() -> None:
     ap.add_argument("--stream-url", default="", help="with --check: its URL (same host:port)")
     ap.add_argument("--api", choices=["openai", "chat"], default="openai")
     ap.add_argument("--bodies", default="", help="a file of request bodies, one JSON per line")
+    ap.add_argument(
+        "--groups", type=int, default=1, help="with --bodies: line i is variant i %% groups"
+    )
     args = ap.parse_args()
     json.dump(asyncio.run(main_async(args)), sys.stdout)
     sys.stdout.write("\n")

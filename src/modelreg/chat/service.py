@@ -127,10 +127,7 @@ class ChatService:
         model_of_conversation: uuid.UUID | None = None
         history: list[Message] = []
         if inp.conversation_id is not None:
-            async with self.db.connection(actor) as conn:
-                model_of_conversation, history = await read_history(
-                    conn, actor, inp.conversation_id
-                )
+            model_of_conversation, history = await read_history(self.db, actor, inp.conversation_id)
         model = await self._choose_model(
             actor, inp.model, inp.conversation_id is not None, model_of_conversation
         )

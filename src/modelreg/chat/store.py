@@ -10,11 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.actor import Actor
 from modelreg.db.models import Conversation, utcnow
@@ -23,6 +23,9 @@ from modelreg.errors import ConfigError
 from modelreg.model_config import ModelConfig
 from modelreg.providers.tool_arguments import parse_tool_arguments
 from modelreg.types import Message, ToolCall
+
+if TYPE_CHECKING:
+    from modelreg.db.engine import Database
 
 __all__ = [
     "ConversationNotFoundError",
@@ -100,12 +103,17 @@ _HISTORY = (
 
 
 async def read_history(
-    conn: AsyncConnection, actor: Actor, conversation_id: uuid.UUID
+    db: Database, actor: Actor, conversation_id: uuid.UUID
 ) -> tuple[uuid.UUID | None, list[Message]]:
     """The caller's conversation: its model and its messages as unified messages, in one
-    query (Core rows, no ORM identity map)."""
+    query (Core rows, no ORM identity map; on SQLite one hop to a thread, not one per step)."""
     owner = owner_id(actor)
-    rows = (await conn.execute(_HISTORY.where(_C.id == conversation_id, _C.user_id == owner))).all()
+    query = _HISTORY.where(_C.id == conversation_id, _C.user_id == owner)
+    if db.runs_sync:
+        rows = await db.run_sync(lambda conn: conn.execute(query).all(), write=False)
+    else:
+        async with db.connection(actor) as conn:
+            rows = (await conn.execute(query)).all()
     if not rows:
         raise ConversationNotFoundError()
     return rows[0].llm_model_id, history_messages([r for r in rows if r.user_id == owner])
