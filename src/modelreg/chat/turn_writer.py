@@ -52,6 +52,8 @@ _TOUCH = (
     .values(updated_at=bindparam("b_at"))
 )
 _TOUCH_MODEL = _TOUCH.values(llm_model_id=bindparam("b_model"))
+_NEW_CONVERSATIONS = insert(CONVERSATIONS)  # built once: the compiled form is cached
+_NEW_MESSAGES = insert(MESSAGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,14 +146,14 @@ def _plan(works: list[TurnWrite]) -> list[tuple[Actor, list[Step]]]:
         steps: list[Step] = []
         new = [w.conversation for w in group if w.conversation is not None]
         if new:
-            steps.append((insert(CONVERSATIONS), new))
+            steps.append((_NEW_CONVERSATIONS, new))
         for statement, with_model in ((_TOUCH, False), (_TOUCH_MODEL, True)):
             params = [p for w in group if (p := _touch_params(w, with_model)) is not None]
             if params:
                 steps.append((statement, params))
         rows = [row for w in group for row in w.messages]
         if rows:
-            steps.append((insert(MESSAGES), rows))
+            steps.append((_NEW_MESSAGES, rows))
         plan.append((group[0].actor, steps))
     return plan
 
