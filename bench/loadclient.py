@@ -11,6 +11,12 @@ until --requests were sent in total or --max-seconds passed (both bounds always 
 --mode json    POST without streaming; latency of whole responses (wrk's fallback).
 --mode get     GET the URL (e.g. /v1/models); latency of whole responses.
 --check        one JSON and one streamed request, validated (content, usage, [DONE]).
+--api chat     modelreg's own POST /api/chat ({"model_id", "message"}; its events
+               `text_delta` ... `done`) instead of the OpenAI wire format.
+--bodies FILE  one JSON request body per line, taken in turn (e.g. a different conversation
+               for every request); --requests is bounded by their number. --groups N:
+               line i is variant i % N, and latencies are also given per variant
+               (interleaved, so that a busy machine slows every variant alike).
 
 Prints one JSON object on stdout.
 """
@@ -29,7 +35,10 @@ from urllib.parse import urlsplit
 MESSAGES = [{"role": "user", "content": "Hello, how are you?"}]
 
 
-def chat_body(model: str, stream: bool) -> bytes:
+def chat_body(model: str, stream: bool, api: str = "openai") -> bytes:
+    if api == "chat":  # modelreg's chat API: a new conversation per turn
+        turn: dict[str, Any] = {"model_id": model, "message": MESSAGES[0]["content"]}
+        return json.dumps(turn | ({"stream": True} if stream else {})).encode()
     body: dict[str, Any] = {"model": model, "messages": MESSAGES, "max_tokens": 64}
     if stream:
         body["stream"] = True
@@ -135,24 +144,32 @@ class SSEStats:
         self.buf += data.replace(b"\r\n", b"\n")
         while (i := self.buf.find(b"\n\n")) >= 0:
             event, self.buf = self.buf[:i], self.buf[i + 2 :]
+            name = b""
             for line in event.split(b"\n"):
-                if line.startswith(b"data:"):
-                    self._data(line[5:].strip(), now)
+                if line.startswith(b"event:"):
+                    name = line[6:].strip()
+                elif line.startswith(b"data:"):
+                    self._data(name, line[5:].strip(), now)
 
-    def _data(self, payload: bytes, now: float) -> None:
+    def _data(self, name: bytes, payload: bytes, now: float) -> None:
         self.n_events += 1
-        if payload == b"[DONE]":
+        if payload == b"[DONE]" or name == b"done":  # OpenAI's end, or /api/chat's
             self.done_at = now
+            self.usage = self.usage or name == b"done"
             return
         try:
             obj = json.loads(payload)
         except ValueError:
             self.bad_json += 1
             return
-        if obj.get("usage"):
+        if obj.get("usage") or name == b"usage":
             self.usage = True
-        for choice in obj.get("choices") or []:
-            if (choice.get("delta") or {}).get("content"):
+        if name == b"text_delta":
+            texts = [obj.get("text")]
+        else:
+            texts = [(c.get("delta") or {}).get("content") for c in obj.get("choices") or []]
+        for text in texts:
+            if text:
                 if self.last_content is not None:
                     self.max_gap = max(self.max_gap, now - self.last_content)
                 if self.first_content is None:
@@ -198,6 +215,7 @@ class Run:
     results: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     sent: int = 0
+    bodies: list[bytes] = field(default_factory=list)  # one per request (--bodies)
 
     async def worker(self, deadline: float) -> None:
         conn = Conn(self.args.host, self.args.port, self.args.timeout)
@@ -205,11 +223,13 @@ class Run:
             while time.monotonic() < deadline and self.sent < self.args.requests:
                 self.sent += 1
                 try:
+                    body = self.bodies[self.sent - 1] if self.bodies else self.body
                     if self.args.mode == "stream":
-                        rec = await one_stream(conn, self.path, self.headers, self.body)
+                        rec = await one_stream(conn, self.path, self.headers, body)
                     else:
                         method = "GET" if self.args.mode == "get" else "POST"
-                        rec = await one_plain(conn, method, self.path, self.headers, self.body)
+                        rec = await one_plain(conn, method, self.path, self.headers, body)
+                    rec["index"] = self.sent - 1
                     self.results.append(rec)
                     if not rec["ok"]:
                         self.errors.append(f"status {rec['status']} or incomplete")
@@ -244,12 +264,26 @@ def summarize(run: Run, wall: float) -> dict[str, Any]:
         stats = {p: percentile(vals, q) for p, q in (("p50", 50), ("p90", 90), ("p99", 99))}
         stats["max"] = max(vals, default=None)
         out[key + "_ms"] = {k: round(v, 3) if v is not None else None for k, v in stats.items()}
+    if run.args.groups > 1:  # request i belongs to group i % groups (interleaved variants)
+        out["groups"] = []
+        for g in range(run.args.groups):
+            vals = [r["total"] * 1000.0 for r in ok if r["index"] % run.args.groups == g]
+            stats = {p: percentile(vals, q) for p, q in (("p50", 50), ("p90", 90), ("p99", 99))}
+            out["groups"].append({"ok": len(vals), "total_ms": stats})
     return out
 
 
+def read_bodies(path: str) -> list[bytes]:
+    with open(path, "rb") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
 async def load(args: argparse.Namespace, path: str, headers: dict[str, str]) -> dict[str, Any]:
-    body = b"" if args.mode == "get" else chat_body(args.model, args.mode == "stream")
+    body = b"" if args.mode == "get" else chat_body(args.model, args.mode == "stream", args.api)
     run = Run(args, path, headers, body)
+    if args.bodies:
+        run.bodies = read_bodies(args.bodies)
+        args.requests = min(args.requests, len(run.bodies))
     t0 = time.monotonic()
     tasks = [
         asyncio.create_task(run.worker(t0 + args.max_seconds)) for _ in range(args.concurrency)
@@ -324,6 +358,11 @@ def main() -> None:
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--stream-model", default="", help="with --check: the streaming model")
     ap.add_argument("--stream-url", default="", help="with --check: its URL (same host:port)")
+    ap.add_argument("--api", choices=["openai", "chat"], default="openai")
+    ap.add_argument("--bodies", default="", help="a file of request bodies, one JSON per line")
+    ap.add_argument(
+        "--groups", type=int, default=1, help="with --bodies: line i is variant i %% groups"
+    )
     args = ap.parse_args()
     json.dump(asyncio.run(main_async(args)), sys.stdout)
     sys.stdout.write("\n")

@@ -65,8 +65,9 @@ def _sqlite_moved_away(start: Start, tmp_path: Path) -> Iterator[Outage]:
 
     def cut() -> None:
         folder.rename(tmp_path / "db-away")
-        # open connections keep the moved file: drop them, as a lost disk would
-        server.run(server.services.db.engine.dispose())
+        # open connections keep the moved file: drop them (the async pool and the SQLite
+        # writer's), as a lost disk would
+        server.run(server.services.db.dispose())
 
     def restore() -> None:
         (tmp_path / "db-away").rename(folder)

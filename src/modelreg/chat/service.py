@@ -4,11 +4,18 @@ A turn has two phases, so that bad input never leaves rows behind and a stream n
 before the request is known to be valid:
 
 1. `prepare()` checks everything (conversation ownership, model choice and usability, tool
-   names, rate limits) and only then writes the conversation (when new) and the caller's
-   messages, in one transaction.
+   names, rate limits) with at most one read (a continuing conversation and its history, in
+   one query); the rows of the conversation (when new) and of the caller's messages wait in
+   the turn.
 2. `complete()` (JSON) or `stream()` (events) calls the model, runs server-side tool rounds,
    and stores the assistant message with the model that produced it (after fallback),
    token usage, cost, latency, time to first token, finish reason and status.
+
+Writes go through the `TurnWriter` (group commit). A JSON turn writes once, conversation,
+input and answer together, before the answer is sent; a stream writes its input before it
+starts (`store_input`: an outage is still a 503) and its answer before `done`. A turn a
+client received complete is committed; one cut off by a crash leaves nothing (JSON) or its
+input (stream).
 
 The model of a turn is, in order: the request's `model`, the conversation's model, the user's
 default, the system default / first enabled global model (`registry.get_default_model`).
@@ -27,8 +34,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from modelreg.actor import Actor
@@ -36,21 +44,22 @@ from modelreg.chat.conversations import ConversationService
 from modelreg.chat.enhance import ContextEnhancer, NoopEnhancer
 from modelreg.chat.events import call_json, error_type, result_json, usage_json
 from modelreg.chat.store import (
-    get_owned_conversation,
+    conversation_row,
     history_messages,
-    load_messages,
+    message_row,
     new_message_rows,
     owner_id,
+    read_history,
     title_from,
     tool_calls_json,
     uuid_or_none,
 )
 from modelreg.chat.tools import ToolRegistry
 from modelreg.chat.turn import Booking, ChatEvent, Final, Progress, Turn, TurnInput, TurnResult
+from modelreg.chat.turn_writer import ConversationTouch, TurnWrite, TurnWriter
 from modelreg.client.detached import DetachableStream, StreamEnd
 from modelreg.client.tool_loop import OnRound, ToolRound
-from modelreg.db.models import Conversation, utcnow
-from modelreg.db.models import Message as MessageRow
+from modelreg.db.models import utcnow
 from modelreg.errors import ConfigError, ModelregError, UnknownModelError, ValidationFailedError
 from modelreg.model_config import ModelConfig
 from modelreg.providers.accumulate import StreamAccumulator, request_chars
@@ -102,9 +111,10 @@ class ChatService:
         self.enhancer: ContextEnhancer = enhancer or NoopEnhancer()
         self.tools = tools or ToolRegistry()
         self.conversations = ConversationService(db, registry)
+        self.writer = TurnWriter(db)
         self._saving: set[asyncio.Task[None]] = set()
 
-    # --- phase 1: validate, then store the input ----------------------------------------
+    # --- phase 1: validate, read the conversation ----------------------------------------
 
     async def prepare(self, actor: Actor, inp: TurnInput) -> Turn:
         user_id = owner_id(actor)
@@ -115,11 +125,13 @@ class ChatService:
             raise ValidationFailedError(
                 "a new conversation needs a user message to answer", field="messages"
             )
-        conversation: Conversation | None = None
+        model_of_conversation: uuid.UUID | None = None
+        history: list[Message] = []
         if inp.conversation_id is not None:
-            async with self.db.session(actor) as session:
-                conversation = await get_owned_conversation(session, actor, inp.conversation_id)
-        model = await self._choose_model(actor, inp.model, conversation)
+            model_of_conversation, history = await read_history(self.db, actor, inp.conversation_id)
+        model = await self._choose_model(
+            actor, inp.model, inp.conversation_id is not None, model_of_conversation
+        )
         ensure_usable(model)
         unknown = [name for name in inp.server_tools if name not in self.tools]
         if unknown:
@@ -132,26 +144,22 @@ class ChatService:
         await self.limiter.check_request(actor, model)
         await self.limiter.check_tokens(actor, model)
 
-        async with self.db.session(actor) as session:
-            if conversation is None:
-                first_text = next((m.text for m in inp.messages if m.role == "user"), "")
-                conversation = Conversation(
-                    id=uuid.uuid4(),
-                    user_id=user_id,
-                    title=inp.title or title_from(first_text),
-                    llm_model_id=uuid_or_none(model.id),
-                )
-                session.add(conversation)
-                await session.flush()
-            else:
-                conversation = await get_owned_conversation(session, actor, conversation.id)
-                if inp.model is not None:
-                    conversation.llm_model_id = uuid_or_none(model.id)
-                conversation.updated_at = utcnow()
-            session.add_all(new_message_rows(conversation, inp.messages))
-            await session.flush()
-            history = history_messages(await load_messages(session, conversation))
-            conversation_id = conversation.id
+        now = utcnow()
+        pending = TurnWrite(actor, user_id)
+        if inp.conversation_id is None:
+            conversation_id = uuid.uuid4()
+            first_text = next((m.text for m in inp.messages if m.role == "user"), "")
+            title = inp.title or title_from(first_text)
+            pending.conversation = conversation_row(conversation_id, user_id, title, model, now)
+        else:
+            conversation_id = inp.conversation_id
+            named = inp.model is not None  # a named model becomes the conversation's model
+            pending.touch = ConversationTouch(
+                conversation_id, now, named, uuid_or_none(model.id) if named else None
+            )
+        pending.messages = new_message_rows(conversation_id, user_id, inp.messages, start=now)
+        # the input as it is stored (text only, as the history of later turns will have it)
+        history.extend(history_messages([SimpleNamespace(**r) for r in pending.messages]))
         return Turn(
             actor=actor,
             conversation_id=conversation_id,
@@ -161,16 +169,28 @@ class ChatService:
             tools=tuple(tools),
             server_tools=frozenset(inp.server_tools),
             input=inp,
+            pending=pending,
         )
 
+    async def store_input(self, turn: Turn) -> None:
+        """Write the turn's input now (a stream does, before it starts); raises
+        DatabaseUnavailableError when the database cannot be reached."""
+        pending, turn.pending = turn.pending, None
+        if pending is not None:
+            await self.writer.write(pending)
+
     async def _choose_model(
-        self, actor: Actor, requested: str | None, conversation: Conversation | None
+        self,
+        actor: Actor,
+        requested: str | None,
+        continuing: bool,
+        conversation_model: uuid.UUID | None,
     ) -> ModelConfig:
         if requested:
             return await self.registry.resolve(actor, requested)
-        if conversation is not None and conversation.llm_model_id is not None:
+        if continuing and conversation_model is not None:
             with contextlib.suppress(UnknownModelError):
-                return await self.registry.resolve(actor, str(conversation.llm_model_id))
+                return await self.registry.resolve(actor, str(conversation_model))
         default = await self.registry.get_default_model(actor)
         if default is None:
             raise ConfigError("no model given and no default model is configured")
@@ -188,8 +208,9 @@ class ChatService:
                 max_tool_rounds=MAX_TOOL_ROUNDS, **self._call_args(turn),
             )  # fmt: skip
         except ModelregError as exc:
-            await self._finish(turn, progress, Final(ChatResponse(usage=progress.usage)),
-                               "error", error=exc)  # fmt: skip
+            with contextlib.suppress(Exception):  # the model's error is the one to report
+                await self._finish(turn, progress, Final(ChatResponse(usage=progress.usage)),
+                                   "error", error=exc)  # fmt: skip
             raise
         if progress.ttft_ms is None:
             progress.ttft_ms = progress.latency_ms
@@ -198,7 +219,7 @@ class ChatService:
 
     # --- phase 2b: events as they arrive -------------------------------------------------
 
-    async def stream(self, turn: Turn) -> AsyncIterator[ChatEvent]:
+    async def stream(self, turn: Turn) -> AsyncGenerator[ChatEvent, None]:
         """Events: meta, text_delta, reasoning_delta, tool_call, tool_result, usage, done —
         or error (then the message is stored as incomplete when text had arrived, else as
         error). If the consumer goes away, the upstream is read on for a short grace (for the
@@ -226,12 +247,20 @@ class ChatService:
             async for item in events:
                 for out in self._on_event(turn, progress, item):
                     yield out
-            result = await self._finish(turn, progress, self._final(fold, progress), "complete")
-            saved = True
+            try:
+                result = await self._finish(turn, progress, self._final(fold, progress), "complete")
+            finally:
+                saved = True  # tried: booked, and not written a second time as an error
             yield "usage", usage_json(result.usage)
             yield "done", result_json(result)
         except Exception as exc:
             if saved:
+                if isinstance(exc, ModelregError):  # the answer could not be stored
+                    yield "error", {
+                        "type": error_type(exc), "message": exc.message,
+                        "message_id": str(turn.assistant_id), "status": "error",
+                    }  # fmt: skip
+                    return
                 raise
             if events is not None:
                 events.cancel()
@@ -240,14 +269,15 @@ class ChatService:
             error = exc if isinstance(exc, ModelregError) else ModelregError("internal error")
             status = "incomplete" if fold.text else "error"
             final = self._final(fold, progress)
-            result = await self._finish(turn, progress, final, status, error=error)
             saved = True
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                await self._finish(turn, progress, final, status, error=error)
             yield (
                 "error",
                 {
                     "type": error_type(error),
                     "message": error.message,
-                    "message_id": str(result.message_id),
+                    "message_id": str(turn.assistant_id),
                     "status": status,
                 },
             )
@@ -333,24 +363,22 @@ class ChatService:
 
         return on_round
 
-    async def _round_rows(self, turn: Turn, done: ToolRound) -> list[MessageRow]:
+    async def _round_rows(self, turn: Turn, done: ToolRound) -> list[dict[str, Any]]:
         response = done.response
         served = await self.registry.served_config(turn.model, response.served_by_id)
         rows = [
-            MessageRow(
-                id=uuid.uuid4(), conversation_id=turn.conversation_id, user_id=turn.user_id,
-                role="assistant", content=response.text,
-                tool_calls=tool_calls_json(response.tool_calls),
+            message_row(
+                turn.conversation_id, turn.user_id, "assistant", utcnow(),
+                content=response.text, tool_calls=tool_calls_json(response.tool_calls),
                 llm_model_id=uuid_or_none(served.id), model_name=served.name,
-                finish_reason="tool_calls", status="complete", created_at=utcnow(),
+                finish_reason="tool_calls",
             )
         ]  # fmt: skip
         for call, result in zip(response.tool_calls, done.results, strict=True):
             rows.append(
-                MessageRow(
-                    id=uuid.uuid4(), conversation_id=turn.conversation_id,
-                    user_id=turn.user_id, role="tool", content=result, tool_call_id=call.id,
-                    status="complete", created_at=utcnow(),
+                message_row(
+                    turn.conversation_id, turn.user_id, "tool", utcnow(),
+                    content=result, tool_call_id=call.id,
                 )
             )  # fmt: skip
         return rows
@@ -387,11 +415,12 @@ class ChatService:
         finish = final.finish
         if status != "complete" and finish is None:
             finish = "error"
-        row = MessageRow(
+        row = message_row(
+            turn.conversation_id,
+            turn.user_id,
+            "assistant",
+            utcnow(),
             id=turn.assistant_id,
-            conversation_id=turn.conversation_id,
-            user_id=turn.user_id,
-            role="assistant",
             content=answer.text or answer.refusal or "",
             tool_calls=tool_calls_json(calls),
             llm_model_id=uuid_or_none(served.id),
@@ -406,19 +435,23 @@ class ChatService:
             finish_reason=finish,
             status=status,
             error=error.message[:2000] if error is not None else None,
-            created_at=utcnow(),
         )
+        # the input too, when it has not been written yet: one transaction for the turn
+        work = turn.pending or TurnWrite(turn.actor, turn.user_id)
+        turn.pending = None
+        work.messages = [*work.messages, *progress.rounds, row]
+        if work.conversation is None and work.touch is None:
+            work.touch = ConversationTouch(turn.conversation_id, utcnow())
+        not_stored: Exception | None = None
         try:
-            async with self.db.session(turn.actor) as session:
-                session.add_all([*progress.rounds, row])
-                conversation = await session.get(Conversation, turn.conversation_id)
-                if conversation is not None:
-                    conversation.updated_at = utcnow()
-        except Exception:
-            log.exception("could not store the assistant message of %s", turn.conversation_id)
+            await self.writer.write(work)
+        except Exception as exc:  # booked all the same: the tokens were spent
+            not_stored = exc
         outcome = Booking(served, usage, cost, latency, status, error, final.estimated)
         self._account(turn, progress, outcome)
         await self.limiter.add_tokens(turn.actor, served, usage.total_tokens)
+        if not_stored is not None:  # an answer that is not stored is not given as complete
+            raise not_stored
         return TurnResult(
             conversation_id=turn.conversation_id,
             message_id=turn.assistant_id,

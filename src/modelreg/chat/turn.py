@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from modelreg.actor import Actor
-from modelreg.db.models import Message as MessageRow
+from modelreg.chat.turn_writer import TurnWrite
 from modelreg.errors import ModelregError
 from modelreg.model_config import ModelConfig
 from modelreg.types import ChatResponse, Message, ToolCall, ToolDefinition, Usage
@@ -38,7 +38,9 @@ class TurnInput:
 
 @dataclass(slots=True)
 class Turn:
-    """A validated turn whose input is stored; the model has not been called yet."""
+    """A validated turn; the model has not been called yet. Its input (a new conversation,
+    the caller's messages) is in `pending` until it is written: with the answer, in the same
+    transaction, or before a stream starts (`ChatService.store_input`)."""
 
     actor: Actor
     conversation_id: uuid.UUID
@@ -48,6 +50,7 @@ class Turn:
     tools: tuple[ToolDefinition, ...]
     server_tools: frozenset[str]
     input: TurnInput
+    pending: TurnWrite | None = None
     assistant_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
@@ -79,7 +82,7 @@ class Progress:
     reasoning: list[str] = field(default_factory=list)  # of the rounds that ran tools
     usage: Usage = field(default_factory=Usage)  # of the rounds that ended
     ttft_ms: float | None = None
-    rounds: list[MessageRow] = field(default_factory=list)  # stored tool-round messages
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # tool-round messages to store
     prompt_chars: int = 0  # the size of the first request, for an estimate of its input
     left: bool = False  # the reader of the stream went away: no further tool round
 

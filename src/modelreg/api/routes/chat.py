@@ -19,6 +19,7 @@ from modelreg.api.routes.conversations import not_found
 from modelreg.chat.events import result_json
 from modelreg.chat.schemas import ChatIn, ChatOut
 from modelreg.chat.service import ChatEvent, TurnInput
+from modelreg.chat.stream_start import open_stream
 from modelreg.gateway.sse import sse_frame
 
 __all__ = ["router", "sse_frame"]
@@ -93,10 +94,12 @@ async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Resp
             ),
         )
     if body.stream:
-        return StreamingResponse(
-            _frames(services.chat.stream(turn)),
-            media_type="text/event-stream",
-            headers=_SSE_HEADERS,
-        )
-    result = await services.chat.complete(turn)
+        # the model is called while the input is stored; the stream starts once it is (a
+        # database outage is still a 503, and the conversation `meta` announces exists)
+        with not_found():
+            events = await open_stream(services.chat, turn)
+        return StreamingResponse(_frames(events), media_type="text/event-stream",
+                                 headers=_SSE_HEADERS)  # fmt: skip
+    with not_found():  # the conversation was deleted while the model answered
+        result = await services.chat.complete(turn)
     return Response(orjson.dumps(result_json(result)), media_type="application/json")
