@@ -199,6 +199,11 @@ class Message(Base):
     content: Mapped[str] = mapped_column(NulSafeText, default="")
     tool_calls: Mapped[list[Any] | None] = mapped_column(JSON)
     tool_call_id: Mapped[str | None] = mapped_column(String(128))
+    # an assistant answer names the user message it answers; siblings are alternatives
+    # (regenerated answers, one per model in a compare); NULL: a plain linear thread
+    reply_to_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("messages.id", ondelete="CASCADE")
+    )
     llm_model_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("llm_models.id", ondelete="SET NULL")
     )
@@ -218,6 +223,7 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
         Index("ix_messages_user_created", "user_id", "created_at"),
+        Index("ix_messages_reply_to", "reply_to_id"),
     )
 
 
