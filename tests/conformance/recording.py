@@ -10,8 +10,9 @@ our assumptions.
     call.body["system"], call.headers["anthropic-beta"]
 
 Without a scripted reply it answers a plain success in the format the path asks for
-(`/chat/completions`, `/messages`, `/embeddings`), streamed when the body says `"stream":
-true`. It runs on its own thread and event loop: a stalled gateway cannot stall it.
+(`/chat/completions`, `/messages`, `/embeddings`, Ollama's `/api/chat` and `/api/embed`),
+streamed when the body says `"stream": true` (Ollama: unless it says false). It runs on
+its own thread and event loop: a stalled gateway cannot stall it.
 """
 
 from __future__ import annotations
@@ -66,6 +67,11 @@ class Reply:
     def sse(cls, events: Sequence[bytes], delay: float = 0.0, **headers: str) -> Reply:
         return cls(200, _headers("text/event-stream", headers), events=tuple(events), delay=delay)
 
+    @classmethod
+    def ndjson(cls, lines: Sequence[bytes], delay: float = 0.0) -> Reply:
+        """Ollama's stream: one JSON object a line, each written on its own."""
+        return cls(200, _headers("application/x-ndjson", {}), events=tuple(lines), delay=delay)
+
 
 def _headers(content_type: str, extra: dict[str, str]) -> tuple[tuple[str, str], ...]:
     # keyword arguments name headers with underscores: x_ratelimit_limit_requests
@@ -103,6 +109,13 @@ def _default_reply(call: Call) -> Reply:
     body = call.body if call.raw else {}
     stream = bool(body.get("stream"))
     model = str(body.get("model") or "upstream-model")
+    path = call.path.split("?")[0]
+    if path == "/api/chat":  # Ollama native: streams unless told not to
+        if body.get("stream", True):
+            return Reply.ndjson(replies.ollama_stream_lines(model=model))
+        return Reply.json(replies.ollama_chat(model=model))
+    if path == "/api/embed":
+        return Reply.json(replies.ollama_embed(body.get("input"), model=model))
     if call.path.split("?")[0].endswith("/messages"):
         if stream:
             return Reply.sse(replies.anthropic_stream_events(model=model))

@@ -15,6 +15,10 @@ __all__ = [
     "anthropic_error",
     "anthropic_message",
     "anthropic_stream_events",
+    "ollama_chat",
+    "ollama_embed",
+    "ollama_error",
+    "ollama_stream_lines",
     "openai_completion",
     "openai_embeddings",
     "openai_error",
@@ -136,6 +140,96 @@ def openai_embeddings(inputs: Any, *, model: str = "text-embedding-3-small") -> 
         "model": model,
         "usage": {"prompt_tokens": 8, "total_tokens": 8},
     }
+
+
+# --- Ollama (native): POST /api/chat, POST /api/embed ---------------------------------------
+# From Ollama's API reference (docs/api.md of ollama/ollama, docs.ollama.com/api): the answer is
+# one JSON object, or NDJSON lines when streamed (`stream` defaults to true); the last line has
+# `done: true`, `done_reason` and the counts; tool calls come whole with arguments as an object
+# and no id; reasoning is `message.thinking`; an error is `{"error": "..."}` with the status,
+# or such a line after the 200.
+
+OLLAMA_CREATED = "2024-07-22T20:33:28.123648Z"
+
+
+def _ollama_stats(prompt: int, completion: int) -> dict[str, Any]:
+    return {
+        "total_duration": 885095291,
+        "load_duration": 3753500,
+        "prompt_eval_count": prompt,
+        "prompt_eval_duration": 328493000,
+        "eval_count": completion,
+        "eval_duration": 552222000,
+    }
+
+
+def ollama_chat(
+    *,
+    model: str = "llama3.2",
+    content: str = "Hello! How are you today?",
+    thinking: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+    done_reason: str = "stop",
+    prompt: int = 26,
+    completion: int = 298,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if thinking is not None:
+        message["thinking"] = thinking
+    if tool_calls is not None:
+        message["tool_calls"] = tool_calls
+    return {
+        "model": model,
+        "created_at": OLLAMA_CREATED,
+        "message": message,
+        "done_reason": done_reason,
+        "done": True,
+        **_ollama_stats(prompt, completion),
+    }
+
+
+def ollama_stream_lines(
+    *,
+    model: str = "llama3.2",
+    words: tuple[str, ...] = ("The", " sky", " is", " blue."),
+    thinking: tuple[str, ...] = (),
+    error: str | None = None,
+    prompt: int = 26,
+    completion: int = 282,
+) -> list[bytes]:
+    """The reference's stream: one line per piece (`done: false`), thinking pieces first,
+    then a final line with an empty message, `done: true`, `done_reason` and the counts. With
+    `error`, an `{"error": ...}` line follows the first word and the stream ends."""
+
+    def line(message: dict[str, Any]) -> bytes:
+        data = {"model": model, "created_at": OLLAMA_CREATED, "message": message, "done": False}
+        return orjson.dumps(data) + b"\n"
+
+    lines = [line({"role": "assistant", "content": "", "thinking": t}) for t in thinking]
+    for i, word in enumerate(words):
+        lines.append(line({"role": "assistant", "content": word}))
+        if error is not None and i == 0:
+            return [*lines, orjson.dumps({"error": error}) + b"\n"]
+    final = {"model": model, "created_at": OLLAMA_CREATED,
+             "message": {"role": "assistant", "content": ""}, "done_reason": "stop",
+             "done": True, **_ollama_stats(prompt, completion)}  # fmt: skip
+    return [*lines, orjson.dumps(final) + b"\n"]
+
+
+def ollama_embed(inputs: Any, *, model: str = "all-minilm") -> dict[str, Any]:
+    count = len(inputs) if isinstance(inputs, list) else 1
+    return {
+        "model": model,
+        "embeddings": [[0.010071029, -0.0017594862, 0.05007221] for _ in range(count)],
+        "total_duration": 14143917,
+        "load_duration": 1019500,
+        "prompt_eval_count": 8,
+    }
+
+
+def ollama_error(message: str) -> dict[str, Any]:
+    """e.g. 404 `model "llama3.2" not found, try pulling it first`."""
+    return {"error": message}
 
 
 # --- Anthropic: POST /v1/messages --------------------------------------------------------------
