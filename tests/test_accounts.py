@@ -186,7 +186,7 @@ async def test_own_password_change_ends_own_sessions_only(
     second = await accounts.sessions.start(user_a)
     bobs = await accounts.sessions.start(user_b)
     assert await accounts.session_actor(first) == user_a
-    await accounts.update_user(user_a, "alice", password="alice-password-2")
+    await accounts.change_own_password(user_a, "alice-password", "alice-password-2")
     assert await accounts.session_actor(first) is None
     assert await accounts.session_actor(second) is None
     assert await accounts.session_actor(bobs) == user_b

@@ -360,3 +360,71 @@ def test_models_list_names_a_personal_models_owner(cli_env: dict[str, str]) -> N
     assert code == 0, err
     (line,) = [row for row in out.splitlines() if row.startswith("danas-model")]
     assert "user:dana " in line
+
+
+def _resolves(env: dict[str, str], token: str) -> str | None:
+    """The role the token resolves to, or None when it is refused."""
+
+    async def check() -> str | None:
+        settings = Settings(**{"database_url": env["MODELREG_DATABASE_URL"]})
+        db = Database.from_settings(settings)
+        try:
+            accounts = AccountService(db, settings)
+            actor = await accounts.resolve_token(token)
+            await accounts.token_use.drain()
+            return actor.role if actor is not None else None
+        finally:
+            await db.dispose()
+
+    return run_sync(check)
+
+
+def test_users_disable_enable_set_role_and_delete(cli_env: dict[str, str]) -> None:
+    code, _, err = invoke(cli_env, "users", "create", "ops", "--admin", input="ops-password-1\n")
+    assert code == 0, err
+    code, _, err = invoke(cli_env, "users", "create", "dana", input="dana-password-1\n")
+    assert code == 0, err
+    code, token, err = invoke(cli_env, "tokens", "create", "dana")
+    assert code == 0, err
+    token = token.strip()
+    assert _resolves(cli_env, token) == "user"
+
+    code, out, err = invoke(cli_env, "users", "disable", "dana")
+    assert code == 0, err
+    assert "dana disabled; sessions ended, tokens revoked" in out
+    assert _resolves(cli_env, token) is None
+    code, out, _ = invoke(cli_env, "users", "list")
+    assert "(disabled)" in next(line for line in out.splitlines() if line.startswith("dana"))
+    code, out, err = invoke(cli_env, "users", "enable", "dana")
+    assert code == 0, err
+    assert _resolves(cli_env, token) is None  # revoked tokens stay revoked
+
+    # the last active administrator stays one
+    code, _, err = invoke(cli_env, "users", "set-role", "ops", "user")
+    assert code == 1
+    assert "last active administrator" in err
+    code, _, err = invoke(cli_env, "users", "disable", "ops")
+    assert code == 1
+    assert "last active administrator" in err
+    code, out, err = invoke(cli_env, "users", "set-role", "dana", "admin")
+    assert code == 0, err
+    assert "dana is now admin" in out
+    code, out, err = invoke(cli_env, "users", "set-role", "ops", "user")
+    assert code == 0, err
+    code, _, err = invoke(cli_env, "users", "set-role", "dana", "owner")
+    assert code == 2  # typer: not one of the choices
+    assert "owner" in err
+
+    code, out, _ = invoke(cli_env, "users", "delete", "ops", input="n\n")
+    assert code == 1  # not confirmed: nothing deleted
+    assert "ops" in invoke(cli_env, "users", "list")[1]
+    code, out, err = invoke(cli_env, "users", "delete", "ops", "--yes")
+    assert code == 0, err
+    assert "deleted ops" in out
+    assert "ops" not in invoke(cli_env, "users", "list")[1]
+    code, _, err = invoke(cli_env, "users", "delete", "dana", "--yes")
+    assert code == 1
+    assert "last active administrator" in err
+    code, _, err = invoke(cli_env, "users", "delete", "ghost", "--yes")
+    assert code == 1
+    assert "unknown user" in err

@@ -39,6 +39,13 @@ from modelreg.invalidation import ACCOUNTS, MODELS, bump
 from modelreg.registry.cache import TTLCache
 from modelreg.sessions import SessionHolder, SessionStore, end_all_for
 from modelreg.settings import Settings
+from modelreg.token_use import TokenUseRecorder
+from modelreg.user_lifecycle import (
+    anonymise_usage,
+    begin_account_change,
+    guard_admin_change,
+    revoke_all_tokens,
+)
 
 __all__ = ["TOKEN_PREFIX", "AccountService", "TokenPublic", "UserPublic", "hash_token"]
 
@@ -99,6 +106,7 @@ class AccountService:
             settings.token_cache_ttl
         )
         self.sessions = SessionStore(db)
+        self.token_use = TokenUseRecorder(db)  # api_tokens.last_used_at, off the request path
 
     # --- users ---------------------------------------------------------------------------
 
@@ -167,47 +175,94 @@ class AccountService:
         is_active: bool | None = None,
         password: str | None = None,
     ) -> UserPublic:
-        """Admins change anyone; a user may change only their own password."""
+        """Admins change anyone (modelreg.user_lifecycle says what each change does and what
+        is refused); users change their own password with `change_own_password`, which asks
+        for the current one."""
+        if not actor.is_admin:
+            raise AccessDeniedError("only admins may change users")
+        if role is not None and role not in ("admin", "user"):
+            raise ValidationFailedError("role must be 'admin' or 'user'", field="role")
+        password_hash = await self._hash(password) if password is not None else None
         async with self.db.session(actor) as session:
+            await begin_account_change(session)
             row = await self._find_user(session, user)
-            if row is None or not (actor.is_admin or row.id == actor.id):
+            if row is None:
                 raise ValidationFailedError(f"unknown user {str(user)[:64]!r}", field="user")
-            if not actor.is_admin and (role is not None or is_active is not None):
-                raise AccessDeniedError("only admins may change roles or disable users")
-            if role is not None and role not in ("admin", "user"):
-                raise ValidationFailedError("role must be 'admin' or 'user'", field="role")
+            await guard_admin_change(session, actor, row, role=role, is_active=is_active)
             before = {"role": row.role, "is_active": row.is_active}
+            revoked: list[str] = []
             if role is not None:
                 row.role = role
             if is_active is not None:
                 row.is_active = is_active
-            if password is not None:
-                row.password_hash = await self._hash(password)
+            if password_hash is not None:
+                row.password_hash = password_hash
             if password is not None or is_active is False:
                 # whoever knew the old password (or the disabled user) is signed out everywhere
                 await end_all_for(session, row.id)
+            if is_active is False:
+                revoked = await revoke_all_tokens(session, row.id)
             await session.flush()
-            after = {"role": row.role, "is_active": row.is_active, "password": password}
+            after = {
+                "role": row.role,
+                "is_active": row.is_active,
+                "password": password is not None,
+                "tokens_revoked": len(revoked),
+            }
             await write_audit(session, actor, "user.update", "user", row.id, before, after)
             await bump(session, ACCOUNTS)
             result = UserPublic.model_validate(row)
         self._tokens.invalidate()  # a changed role or a disabled user must take effect now
         return result
 
+    async def change_own_password(
+        self, actor: Actor, current: str, new: str, *, keep_session: str | None = None
+    ) -> None:
+        """The actor's own password, given the current one. Every other session of theirs
+        ends (`keep_session`: the browser session making the change stays); tokens stay."""
+        if actor.id is None:
+            raise ValidationFailedError("the system actor has no password", field="user")
+        if new == current:
+            raise ValidationFailedError(
+                "the new password must differ from the current one", field="new_password"
+            )
+        new_hash = await self._hash(new)  # checks the length before anything else
+        async with self.db.session(actor) as session:
+            row = await session.get(User, actor.id)
+            stored = row.password_hash if row is not None else None
+        if stored is None or not await self._verify(stored, current):
+            raise ValidationFailedError("the current password is wrong", field="current_password")
+        async with self.db.session(actor) as session:
+            row = await session.get(User, actor.id)
+            if row is None or row.password_hash != stored:
+                # changed meanwhile (another browser, an admin): the check above is stale
+                raise ValidationFailedError(
+                    "the current password is wrong", field="current_password"
+                )
+            row.password_hash = new_hash
+            await end_all_for(session, row.id, keep=keep_session)
+            await write_audit(
+                session, actor, "user.password", "user", row.id, None, {"password": True}
+            )
+
     async def delete_user(self, actor: Actor, user: str | uuid.UUID) -> None:
-        """Admins only; the user's models, conversations and tokens go with them (CASCADE)."""
+        """Admins only: the user's models, conversations, tokens and sessions go with them;
+        their usage stays, anonymised (modelreg.user_lifecycle)."""
         if not actor.is_admin:
             raise AccessDeniedError("only admins may delete users")
         async with self.db.session(actor) as session:
+            await begin_account_change(session)
             row = await self._find_user(session, user)
             if row is None:
                 raise ValidationFailedError(f"unknown user {str(user)[:64]!r}", field="user")
-            if row.id == actor.id:
-                raise ValidationFailedError("you cannot delete yourself", field="user")
+            await guard_admin_change(session, actor, row, deleting=True)
             before = {"username": row.username, "role": row.role}
+            user_id = row.id
             await session.delete(row)
             await session.flush()
-            await write_audit(session, actor, "user.delete", "user", row.id, before, None)
+            moved = await anonymise_usage(session, self.db, actor, user_id)
+            after = {"usage_daily_rows_anonymised": moved}
+            await write_audit(session, actor, "user.delete", "user", user_id, before, after)
             await bump(session, ACCOUNTS)
             # the user's personal models went with them (CASCADE)
             await bump(session, MODELS)
@@ -350,6 +405,7 @@ class AccountService:
         if cached is not None:
             actor, expires_at = cached
             if expires_at is None or expires_at > datetime.now(UTC):
+                self.token_use.note(digest)
                 return actor
             self._tokens.pop(digest)
             return None
@@ -373,6 +429,7 @@ class AccountService:
             return None
         actor = _actor(user)
         self._tokens.set(digest, (actor, expires_at), generation=generation)
+        self.token_use.note(digest)
         return actor
 
     async def revoke_token(self, actor: Actor, token_id: uuid.UUID) -> None:

@@ -155,6 +155,7 @@ def cache_poller(services: Services) -> CachePoller:
 async def stop_services(services: Services) -> None:
     # usage first: it flushes queued rows into the database we close last
     await services.usage.stop()
+    await services.accounts.token_use.drain()
     await services.client.aclose()
     await services.limiter.aclose()
     await services.db.dispose()

@@ -8,8 +8,8 @@ replica on the next request: no cache, nothing to propagate.
 
 Ended by:
 - logout: that one session (`end`);
-- a password change or disabling the user: all of the user's sessions, in the same
-  transaction as the change (`end_all_for`);
+- a password change or disabling the user: all of the user's sessions (but the browser that
+  changed its own password), in the same transaction as the change (`end_all_for`);
 - deleting the user: the rows go with the user (ON DELETE CASCADE).
 
 Why rows rather than a per-user generation number: docs/decisions.md.
@@ -48,9 +48,15 @@ def _digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-async def end_all_for(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """End every session of `user_id`, inside the caller's transaction."""
-    await session.execute(delete(UserSession).where(UserSession.user_id == user_id))
+async def end_all_for(
+    session: AsyncSession, user_id: uuid.UUID, *, keep: str | None = None
+) -> None:
+    """End every session of `user_id`, inside the caller's transaction; `keep`: the id of one
+    session to leave (the browser that changed its own password)."""
+    stmt = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep:
+        stmt = stmt.where(UserSession.id_hash != _digest(keep))
+    await session.execute(stmt)
 
 
 class SessionStore:

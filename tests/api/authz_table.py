@@ -23,7 +23,8 @@ How the credentials travel depends on the surface of the row:
 
 `target` names what fills the path parameter (and the body, see `bodies` in the test):
 `model` (A's personal model), `global_model` (an admin's company model), `token` (A's token),
-`conversation` (A's), `model_name` (A's model by name). `missing` is what `user_a` gets for a
+`conversation` (A's), `model_name` (A's model by name), `user` (a user made for the case:
+admins disable, reset and delete it). `missing` is what `user_a` gets for a
 well-formed id that does not exist. Statuses: 200/201/204 exact, 303 a redirect.
 """
 
@@ -45,7 +46,7 @@ ROLES: Final[tuple[Role, ...]] = (
     "admin",
 )
 Surface = Literal["api", "v1", "page", "public"]
-Target = Literal["model", "global_model", "token", "conversation", "model_name"]
+Target = Literal["model", "global_model", "token", "conversation", "model_name", "user"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,13 @@ TABLE: Final[tuple[Row, ...]] = (
     Row("POST", "/api/users", "api", (U, U, U, F, F, 201)),
     Row("GET", "/api/users/me", "api", (U, U, U, 200, 200, 200)),
     Row("PATCH", "/api/users/me", "api", (U, U, U, 200, N, N), target="model", missing=N),
+    # the body's current password is wrong: every signed-in caller reaches the check (422)
+    Row("POST", "/api/users/me/password", "api", (U, U, U, 422, 422, 422)),
+    Row("PATCH", "/api/users/{user_id}", "api", (U, U, U, F, F, 200), target="user", missing=F),
+    Row("POST", "/api/users/{user_id}/password", "api", (U, U, U, F, F, 204), target="user",
+        missing=F),
+    Row("DELETE", "/api/users/{user_id}", "api", (U, U, U, F, F, 204), target="user", missing=F),
+    Row("GET", "/api/personal-models", "api", (U, U, U, F, F, 200)),
     Row("GET", "/api/tokens", "api", (U, U, U, 200, 200, 200)),
     Row("POST", "/api/tokens", "api", (U, U, U, 201, 201, 201)),
     # admins may revoke anyone's token (a leaked token must be stoppable); users get 404
@@ -146,6 +154,7 @@ TABLE: Final[tuple[Row, ...]] = (
     Row("POST", "/logout", "page", (L, L, L, L, L, L)),
     Row("GET", "/", "page", (L, L, L, 200, 200, 200)),
     Row("GET", "/models", "page", (L, L, L, 200, 200, 200)),
+    Row("GET", "/account", "page", (L, L, L, 200, 200, 200)),
     Row("GET", "/users", "page", (L, L, L, F, F, 200)),
     Row("GET", "/audit", "page", (L, L, L, F, F, 200)),
     # --- the framework's and static files -------------------------------------------------

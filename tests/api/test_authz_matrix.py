@@ -98,7 +98,7 @@ class World:
     shared: Resources | None = None  # for cases that change nothing they name
 
     def resources(self, row: Row) -> Resources:
-        if row.method in ("PATCH", "DELETE") or row.path == "/api/chat":
+        if row.method in ("PATCH", "DELETE") or row.path in ("/api/chat", "/api/users/{user_id}"):
             return Resources(self)
         if self.shared is None:
             self.shared = Resources(self)
@@ -227,6 +227,8 @@ class Resources:
                 made = self._post("user_a", "/api/models", model_payload(sim))
             elif kind == "global_model":
                 made = self._post("admin", "/api/models", model_payload(sim, is_global=True))
+            elif kind == "user":
+                made = self._post("admin", "/api/users", {"username": unique("target")})
             elif kind == "token":
                 made = self._post("user_a", "/api/tokens", {"name": "target"})
             elif kind == "conversation":
@@ -281,6 +283,12 @@ def _body(row: Row, ref: str, world: World, resources: Resources) -> dict[str, A
             return {"description": "changed"}
         case ("POST", "/api/users", _):
             return {"username": unique("made"), "password": PASSWORD}
+        case ("POST", "/api/users/me/password", _):
+            return {"current_password": "not-the-password", "new_password": "a-new-password-1"}
+        case ("PATCH", "/api/users/{user_id}", _):
+            return {"is_active": True}
+        case ("POST", "/api/users/{user_id}/password", _):
+            return {"password": PASSWORD}
         case ("PATCH", "/api/users/me", _):
             return {"default_model_id": ref}
         case ("POST", "/api/tokens", _):

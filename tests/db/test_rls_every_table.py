@@ -178,5 +178,5 @@ async def test_app_settings_are_admin_only_but_cache_generations_are_everyones(
 async def test_a_user_changes_their_own_password_through_the_service(
     accounts: AccountService, user_a: Actor
 ) -> None:
-    await accounts.update_user(user_a, user_a.id, password="a-new-password")
+    await accounts.change_own_password(user_a, "alice-password", "a-new-password")
     assert await accounts.authenticate_password("alice", "a-new-password") == user_a

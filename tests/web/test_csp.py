@@ -31,6 +31,7 @@ def test_no_page_violates_its_content_security_policy(
     for path, ready in [
         ("/", "[data-testid=current-user]"),
         ("/models", "[data-testid=current-user]"),
+        ("/account", "[data-testid=token-row], .empty-row"),
         ("/users", "[data-testid=current-user]"),
         ("/audit", "[data-testid=current-user]"),
     ]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from modelreg.simulators import Script
-from tests.fixtures.server import LiveServer
+from tests.fixtures.server import DEFAULT_PASSWORD, LiveServer
 from tests.web.conftest import (
     ARTIFACTS,
     DESKTOP,
@@ -77,7 +77,10 @@ def showroom(
         openai_sim, "My GPT-4o", model_id="gpt-4o", context_length=128_000,
         price_per_input_token="0.0000025", price_per_output_token="0.00001",
     ))  # fmt: skip
-    server.create_user("dana")
+    dana = User("dana", DEFAULT_PASSWORD, server.create_user("dana"))
+    add_model(dana, server, **sim_model(openai_sim, "Dana's GPT-4o", model_id="gpt-4o"))
+    with dana.http(server) as http:
+        http.post("/api/tokens", json={"name": "laptop"}).raise_for_status()
     return server
 
 
@@ -107,7 +110,13 @@ def test_every_page_at_desktop_and_phone_width(
         screenshot(page, "chat-model-picker-desktop")
         page.keyboard.press("Escape")
         chat_url = page.url
-        pages = {"chat": chat_url, "models": "/models", "users": "/users", "audit": "/audit"}
+        pages = {
+            "chat": chat_url,
+            "models": "/models",
+            "account": "/account",
+            "users": "/users",
+            "audit": "/audit",
+        }
 
         for scheme in ("light", "dark"):
             desktop = web.login(admin, DESKTOP, color_scheme=scheme)
@@ -150,5 +159,6 @@ def test_every_page_at_desktop_and_phone_width(
     if os.environ.get("MODELREG_UPDATE_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
         for name in ("chat-desktop-light", "models-desktop-light", "add-model-desktop",
-                     "chat-phone-dark"):  # fmt: skip
+                     "chat-phone-dark", "account-desktop-light", "users-desktop-light",
+                     "users-phone-dark"):  # fmt: skip
             shutil.copyfile(ARTIFACTS / f"{name}.png", DOCS / f"{name}.png")

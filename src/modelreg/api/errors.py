@@ -89,6 +89,7 @@ ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     401: _error_doc("Missing or invalid credentials"),
     403: _error_doc("Authenticated but not allowed (admin only, or CSRF check failed)"),
     404: _error_doc("Not found, or not visible to the caller"),
+    409: _error_doc("Refused: it would lock you out or leave no administrator"),
     413: _error_doc("Request body larger than the configured limit"),
     422: _error_doc("Input failed validation; `field` names the offending field"),
     429: _error_doc("Rate limit exceeded; see the Retry-After header"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import enum
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +14,11 @@ __all__ = ["tokens_app", "users_app"]
 
 users_app = typer.Typer(help="Users.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    user = "user"
 
 
 @users_app.command("create")
@@ -77,3 +83,56 @@ def tokens_create(
 
     # only the token on stdout, so that `TOKEN=$(modelreg tokens create admin)` works
     typer.echo(run(go))
+
+
+def _change(name: str, done: str, **change: Any) -> None:
+    async def go() -> None:
+        async with services() as s:
+            user = await s.accounts.update_user(SYSTEM, name, **change)
+            typer.echo(f"{user.username} {done}")
+
+    run(go)
+
+
+@users_app.command("disable")
+def users_disable(name: Annotated[str, typer.Argument(help="User name or id.")]) -> None:
+    """Disable a user: their sessions end and their API tokens are revoked at once.
+
+    The last active administrator cannot be disabled."""
+    _change(name, "disabled; sessions ended, tokens revoked", is_active=False)
+
+
+@users_app.command("enable")
+def users_enable(name: Annotated[str, typer.Argument(help="User name or id.")]) -> None:
+    """Enable a disabled user again (they sign in anew and need new tokens)."""
+    _change(name, "enabled", is_active=True)
+
+
+@users_app.command("set-role")
+def users_set_role(
+    name: Annotated[str, typer.Argument(help="User name or id.")],
+    role: Annotated[Role, typer.Argument(help="admin or user.")],
+) -> None:
+    """Make a user an administrator or a member. The last active administrator stays one."""
+    _change(name, f"is now {role.value}", role=role.value)
+
+
+@users_app.command("delete")
+def users_delete(
+    name: Annotated[str, typer.Argument(help="User name or id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a user with their personal models, conversations and tokens.
+
+    Their usage stays, anonymised (company totals do not change)."""
+    if not yes:
+        typer.confirm(
+            f"Delete {name} with their personal models, conversations and tokens?", abort=True
+        )
+
+    async def go() -> None:
+        async with services() as s:
+            await s.accounts.delete_user(SYSTEM, name)
+            typer.echo(f"deleted {name}")
+
+    run(go)

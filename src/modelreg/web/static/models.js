@@ -283,6 +283,15 @@ function fillForm(source, { keepName = false } = {}) {
     field(name).value = source[name] ?? "";
   }
   fillFallbacks(source);
+  field("auth_type").value = source.auth_type ?? "bearer";
+  field("auth_headers").value = "";
+  const names = source.auth_header_names ?? [];
+  field("auth_headers").placeholder = names.length
+    ? `${names.join(", ")} stored — leave empty to keep, or type "-" to remove`
+    : "X-Org-Id: value";
+  field("options").value = Object.keys(source.options ?? {}).length
+    ? JSON.stringify(source.options, null, 2)
+    : "";
   const caps = source.capabilities ?? {};
   $("f-streaming").checked = source.supports_streaming ?? caps.streaming ?? true;
   $("f-functions").checked = source.supports_functions ?? caps.functions ?? true;
@@ -405,6 +414,17 @@ function readForm(errors) {
     else errors[name] = "Enter a whole number above 0, or leave it empty for no limit.";
   }
   data.fallback_model_ids = [...field("fallback_model_ids").selectedOptions].map((o) => o.value);
+  data.auth_type = field("auth_type").value;
+  const headers = readHeaders(errors);
+  if (headers !== undefined) data.auth_headers = headers;
+  const optionsText = value("options");
+  try {
+    const options = optionsText === "" ? {} : JSON.parse(optionsText);
+    if (options === null || typeof options !== "object" || Array.isArray(options)) throw new Error();
+    data.options = options;
+  } catch {
+    errors.options = 'Enter a JSON object such as {"api_version": "2024-10-21"}, or leave it empty.';
+  }
   if (data.fallback_model_ids.length > 5) errors.fallback_model_ids = "Choose at most 5.";
   if (!data.name) errors.name = "Give the model a name.";
   if (!data.model_id) errors.model_id = "Enter the provider's model id.";
@@ -412,14 +432,27 @@ function readForm(errors) {
   return data;
 }
 
+/** The typed secret headers: undefined when left empty (keep), {} for "-" (remove). */
+function readHeaders(errors) {
+  const text = field("auth_headers").value.trim();
+  if (text === "") return undefined;
+  if (text === "-") return {};
+  const headers = {};
+  for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const at = line.indexOf(":");
+    const name = at > 0 ? line.slice(0, at).trim() : "";
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) {
+      errors.auth_headers = "Write one Name: value per line.";
+      return undefined;
+    }
+    headers[name] = line.slice(at + 1).trim();
+  }
+  return headers;
+}
+
 function createBody(data) {
   const template = state.template;
-  const body = {
-    ...data,
-    provider: template.provider,
-    auth_type: template.auth_type,
-    options: template.options ?? {},
-  };
+  const body = { ...data, provider: template.provider };
   const key = field("api_key").value.trim();
   if (key) body.api_key = key;
   const global = $("f-is_global");
@@ -443,6 +476,7 @@ function updateBody(data) {
     default_temperature: model.default_temperature ?? null, default_top_p: model.default_top_p ?? null,
     rpm_limit: model.rpm_limit ?? null, tpm_limit: model.tpm_limit ?? null,
     fallback_model_ids: (model.fallback_model_ids ?? []).map(String),
+    auth_type: model.auth_type ?? "bearer", options: model.options ?? {},
   };
   for (const [name, value] of Object.entries(data)) {
     if (JSON.stringify(value) !== JSON.stringify(before[name])) body[name] = value;
@@ -504,8 +538,6 @@ function editDraft(data) {
   return {
     ...data,
     provider: model.provider,
-    auth_type: model.auth_type,
-    options: model.options ?? {},
     is_global: model.is_global,
   };
 }
