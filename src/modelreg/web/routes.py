@@ -1,4 +1,5 @@
-"""The browser pages: /login, /logout, / (chat), /models, /users and /audit (admins).
+"""The browser pages: /login, /logout, / (chat), /models, /experiments, /users and /audit
+(admins).
 
 Pages are server-rendered shells (Jinja2, autoescaped); the data comes from the JSON API through
 small ES modules in ./static, using the same session cookie plus the double-submit CSRF header.
@@ -45,7 +46,7 @@ WEB_DIR: Final = Path(__file__).parent
 STATIC_DIR: Final = WEB_DIR / "static"
 TEMPLATE_DIR: Final = WEB_DIR / "templates"
 
-Page = Literal["chat", "models", "users", "audit"]
+Page = Literal["chat", "models", "users", "audit", "experiments"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -279,6 +280,11 @@ async def chat_page(request: Request) -> Response:
 @router.get("/models", response_class=HTMLResponse)
 async def models_page(request: Request) -> Response:
     return await _page(request, "models", "Models")
+
+
+@router.get("/experiments", response_class=HTMLResponse)
+async def experiments_page(request: Request) -> Response:
+    return await _page(request, "experiments", "Experiments")
 
 
 @router.get("/users", response_class=HTMLResponse)
