@@ -126,7 +126,7 @@ class ExperimentService:
 
     # --- reads ---------------------------------------------------------------------------
 
-    async def list(self, actor: Actor) -> list[ExperimentOut]:
+    async def list_visible(self, actor: Actor) -> list[ExperimentOut]:
         async with self.db.session(actor) as session:
             rows = await session.scalars(
                 select(Experiment)

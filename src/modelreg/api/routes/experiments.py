@@ -35,7 +35,7 @@ async def create_experiment(
 
 @router.get("", summary="The caller's experiments and the company's", responses=_READ)
 async def list_experiments(actor: CurrentActor, services: ServicesDep) -> list[ExperimentOut]:
-    return await services.experiments.list(actor)
+    return await services.experiments.list_visible(actor)
 
 
 @router.get("/{experiment_id}", summary="One experiment", responses=_READ)
