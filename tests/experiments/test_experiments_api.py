@@ -180,6 +180,8 @@ def _model_body(sim: SimulatorServer) -> dict[str, Any]:
         {"name": "", "arms": []},
         {"name": "x", "arms": [{"model_id": "a", "weight": "heavy"}] * 2},
         {"name": "x", "arms": [{"model_id": "a", "weight": 1}] * 2, "extra": 1},
+        {"name": "nul\x00", "arms": [{"model_id": "a", "weight": 1}] * 2},
+        {"name": "x", "arms": [{"model_id": "a", "weight": 1e9}] * 2},
     ],
 )
 def test_malformed_bodies_are_422(server: LiveServer, body: dict[str, Any]) -> None:

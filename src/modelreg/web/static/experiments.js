@@ -109,7 +109,7 @@ async function showResults(x) {
     el("td", { "data-label": "Requests" }, `${a.requests} (${a.errors} errors)`),
     el("td", { "data-label": "Error rate" }, a.error_rate
       ? `${pct(a.error_rate.estimate)} (${pct(a.error_rate.low)} to ${pct(a.error_rate.high)})` : "—"),
-    el("td", { "data-label": "Latency p50 / p95" }, a.latency_p50_ms === null ? "—"
+    el("td", { "data-label": "Latency" }, a.latency_p50_ms === null ? "—"
       : `${formatLatency(a.latency_p50_ms)} / ${formatLatency(a.latency_p95_ms)}`),
     el("td", { "data-label": "TTFT p50" }, a.ttft_p50_ms === null ? "—" : formatLatency(a.ttft_p50_ms)),
     el("td", { "data-label": "Tokens in / out" }, `${a.input_tokens} / ${a.output_tokens}`),
@@ -122,7 +122,7 @@ async function showResults(x) {
     el("td", { "data-label": "Error rate" }, interval(c.error_rate, 100, " pts")),
     el("td", { "data-label": "Latency p50" }, interval(c.latency_p50_ms, 1, " ms")),
     el("td", { "data-label": "Cost / request" }, interval(c.cost_per_request, 1, " $")),
-    el("td", { "data-label": "Always-valid error rate" }, interval(c.sequential_error_rate, 100, " pts")),
+    el("td", { "data-label": "Sequential" }, interval(c.sequential_error_rate, 100, " pts")),
     el("td", { "data-label": "Verdict" }, c.verdict ?? el("span", { class: "subtle" }, "no verdict yet")),
   )));
   section.hidden = false;
