@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
@@ -184,20 +183,11 @@ def _assemble(
     )
 
 
-def _rate_moments(flags: Sequence[bool]) -> tuple[float, float, int]:
-    """Mean and variance of an error indicator, the variance from a rate pulled half an
-    error towards 1/2, so that an arm without any error does not claim zero variance."""
-    n = len(flags)
-    k = sum(flags)
-    smoothed = (k + 0.5) / (n + 1)
-    return (k / n if n else 0.0), smoothed * (1 - smoothed), n
-
-
 def _compare(base: _Arm, arm: _Arm, arm_id: uuid.UUID, name: str) -> Comparison:
     seed = arm_id.int & 0xFFFFFFFF
     k_a, n_a = sum(base.statuses), len(base.statuses)
     k_b, n_b = sum(arm.statuses), len(arm.statuses)
-    rate_a, rate_b = _rate_moments(base.statuses), _rate_moments(arm.statuses)
+    rate_a, rate_b = stats.rate_moments(k_a, n_a), stats.rate_moments(k_b, n_b)
     seq_rate = stats.sequence_difference(*rate_a, *rate_b)
     lat_a, lat_b = stats.mean_and_variance(base.latencies), stats.mean_and_variance(arm.latencies)
     seq_latency = stats.sequence_difference(*lat_a, len(base.latencies), *lat_b, len(arm.latencies))

@@ -30,6 +30,7 @@ __all__ = [
     "mean_and_variance",
     "newcombe",
     "percentile",
+    "rate_moments",
     "sequence_difference",
     "wilson",
 ]
@@ -67,6 +68,14 @@ def mean_and_variance(values: Sequence[float]) -> tuple[float, float]:
     if n == 1:
         return mean, 0.0
     return mean, math.fsum((v - mean) ** 2 for v in values) / (n - 1)
+
+
+def rate_moments(successes: int, n: int) -> tuple[float, float, int]:
+    """Mean, variance and n of a 0/1 outcome (an error), for `sequence_difference`; the
+    variance from a rate pulled half a success towards 1/2, so that an arm without any error
+    does not claim zero variance."""
+    smoothed = (successes + 0.5) / (n + 1)
+    return (successes / n if n else 0.0), smoothed * (1 - smoothed), n
 
 
 def wilson(successes: int, n: int) -> Estimate | None:
