@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 300
 FUZZ_NEGATIVE_EXAMPLES ?= 150
 
-.PHONY: run test lint typecheck pytest fmt bench bench-chat bench-smoke bench-journal clean services browser audit fuzz
+.PHONY: run test lint typecheck pytest fmt bench bench-chat bench-experiments bench-smoke bench-journal clean services browser audit fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,11 +65,16 @@ fmt: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/chat_bench.py $(CHAT_BENCH_ARGS)
+	$(BIN)/python bench/experiments_bench.py
 
 # POST /api/chat next to /v1/chat/completions on SQLite and PostgreSQL, issue 15's goals
 # printed MET / NOT MET; CHAT_BENCH_ARGS="--ref-src /tmp/ref/src" adds another checkout
 bench-chat: $(DEV_STAMP)
 	$(BIN)/python bench/chat_bench.py $(CHAT_BENCH_ARGS)
+
+# gateway CPU per request naming a model vs an A/B experiment over two models (~1 min)
+bench-experiments: $(DEV_STAMP)
+	$(BIN)/python bench/experiments_bench.py
 
 # the usage journal's cost: CPU per call with it on (default), off, and with fsync, one run
 bench-journal: $(DEV_STAMP)

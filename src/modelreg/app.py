@@ -37,6 +37,7 @@ from modelreg.api.routes import (
     audit,
     chat,
     conversations,
+    experiments,
     gateway_anthropic,
     gateway_openai,
     health,
@@ -68,6 +69,7 @@ _ROUTE_MODULES = (
     usage,
     chat,
     conversations,
+    experiments,
     gateway_openai,
     gateway_anthropic,
     web_pages,
@@ -82,6 +84,7 @@ _OPENAPI_TAGS = [
     {"name": "tokens", "description": "API tokens of the caller"},
     {"name": "audit", "description": "Audit log of every change (admin)"},
     {"name": "usage", "description": "Usage and cost per model, day or user"},
+    {"name": "experiments", "description": "A/B experiments over models, and their results"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
 

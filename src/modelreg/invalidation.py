@@ -40,15 +40,25 @@ from modelreg.db.engine import Database
 from modelreg.db.models import AppSetting
 from modelreg.errors import DatabaseUnavailableError
 
-__all__ = ["ACCOUNTS", "MODELS", "CachePoller", "Scope", "bump", "read_generations"]
+__all__ = [
+    "ACCOUNTS",
+    "EXPERIMENTS",
+    "MODELS",
+    "CachePoller",
+    "Scope",
+    "bump",
+    "read_generations",
+]
 
 log = logging.getLogger(__name__)
 
-Scope = Literal["models", "accounts"]
+Scope = Literal["models", "accounts", "experiments"]
 # the registry (model lists, decrypted configs, the system default)
 MODELS: Final = "models"
 # the token cache (tokens, users, roles)
 ACCOUNTS: Final = "accounts"
+# the A/B experiments' routing table (modelreg.experiments)
+EXPERIMENTS: Final = "experiments"
 
 _PREFIX: Final = "cache_generation:"
 # differs from every stored generation, None (never bumped) included

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from modelreg.chat.usage import UsageRecorder
     from modelreg.client import UnifiedLLMClient
     from modelreg.db.engine import Database
+    from modelreg.experiments.service import ExperimentService
     from modelreg.invalidation import CachePoller
     from modelreg.metrics import Metrics
     from modelreg.ratelimit import RateLimiter
@@ -47,6 +48,7 @@ class Services:
     usage: UsageRecorder
     chat: ChatService
     metrics: Metrics
+    experiments: ExperimentService  # A/B experiments and their in-memory routing table
 
 
 async def open_store(settings: Settings, *, migrate: bool) -> Store:
@@ -127,6 +129,7 @@ async def start_services(
     # usage that processes killed before their rows were committed, written before serving
     await usage.recover()
     chat = ChatService(store.db, store.registry, client, usage, limiter, metrics)
+    experiments = await _experiments(store)
     return Services(
         settings=settings,
         db=store.db,
@@ -137,17 +140,31 @@ async def start_services(
         usage=usage,
         chat=chat,
         metrics=metrics,
+        experiments=experiments,
     )
+
+
+async def _experiments(store: Store) -> ExperimentService:
+    """The experiments' service, its routing table loaded before the first request."""
+    from modelreg.experiments.service import ExperimentService
+
+    experiments = ExperimentService(store.db, store.registry)
+    await experiments.reload()
+    return experiments
 
 
 def cache_poller(services: Services) -> CachePoller:
     """Clears this process's caches when another process (worker, replica, CLI) changed
     models, tokens or users."""
-    from modelreg.invalidation import ACCOUNTS, MODELS, CachePoller
+    from modelreg.invalidation import ACCOUNTS, EXPERIMENTS, MODELS, CachePoller
 
     return CachePoller(
         services.db,
-        {MODELS: services.registry.invalidate, ACCOUNTS: services.accounts.invalidate},
+        {
+            MODELS: services.registry.invalidate,
+            ACCOUNTS: services.accounts.invalidate,
+            EXPERIMENTS: services.experiments.invalidate,
+        },
         interval=services.settings.cache_poll_interval,
     )
 

@@ -24,8 +24,9 @@ How the credentials travel depends on the surface of the row:
 `target` names what fills the path parameter (and the body, see `bodies` in the test):
 `model` (A's personal model), `global_model` (an admin's company model), `token` (A's token),
 `conversation` (A's), `model_name` (A's model by name), `user` (a user made for the case:
-admins disable, reset and delete it). `missing` is what `user_a` gets for a
-well-formed id that does not exist. Statuses: 200/201/204 exact, 303 a redirect.
+admins disable, reset and delete it), `experiment` (A's running A/B experiment),
+`global_experiment` (an admin's running company experiment). `missing` is what `user_a` gets
+for a well-formed id that does not exist. Statuses: 200/201/204 exact, 303 a redirect.
 """
 
 from __future__ import annotations
@@ -46,7 +47,16 @@ ROLES: Final[tuple[Role, ...]] = (
     "admin",
 )
 Surface = Literal["api", "v1", "page", "public"]
-Target = Literal["model", "global_model", "token", "conversation", "model_name", "user"]
+Target = Literal[
+    "model",
+    "global_model",
+    "token",
+    "conversation",
+    "model_name",
+    "user",
+    "experiment",
+    "global_experiment",
+]
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,32 @@ TABLE: Final[tuple[Row, ...]] = (
         target="conversation", missing=N),
     Row("DELETE", "/api/conversations/{conversation_id}", "api", (U, U, U, 204, N, N),
         target="conversation", missing=N),
+    # --- A/B experiments ----------------------------------------------------------------
+    Row("GET", "/api/experiments", "api", (U, U, U, 200, 200, 200)),
+    Row("POST", "/api/experiments", "api", (U, U, U, 201, 201, 201)),
+    Row("POST", "/api/experiments", "api", (U, U, U, F, F, 201), variant="is_global"),
+    *(
+        Row(method, f"/api/experiments/{{experiment_id}}{tail}", "api", (U, U, U, ok, N, N),
+            target="experiment", missing=N)
+        for method, tail, ok in (
+            ("GET", "", 200), ("PATCH", "", 200), ("DELETE", "", 204), ("GET", "/results", 200),
+            ("POST", "/start", 200), ("POST", "/pause", 200), ("POST", "/stop", 200),
+        )
+    ),
+    # a company experiment: read by everyone, changed by admins only
+    *(
+        Row(method, f"/api/experiments/{{experiment_id}}{tail}", "api", statuses,
+            target="global_experiment", variant="global")
+        for method, tail, statuses in (
+            ("GET", "", (U, U, U, 200, 200, 200)),
+            ("GET", "/results", (U, U, U, 200, 200, 200)),
+            ("PATCH", "", (U, U, U, F, F, 200)),
+            ("DELETE", "", (U, U, U, F, F, 204)),
+            ("POST", "/start", (U, U, U, F, F, 200)),
+            ("POST", "/pause", (U, U, U, F, F, 200)),
+            ("POST", "/stop", (U, U, U, F, F, 200)),
+        )
+    ),
     # --- gateway (tokens) ---------------------------------------------------------------
     Row("GET", "/v1/models", "v1", (U, U, U, 200, 200, 200)),
     Row("GET", "/v1/models/{model}", "v1", (U, U, U, 200, N, N),
@@ -157,6 +193,7 @@ TABLE: Final[tuple[Row, ...]] = (
     Row("GET", "/account", "page", (L, L, L, 200, 200, 200)),
     Row("GET", "/users", "page", (L, L, L, F, F, 200)),
     Row("GET", "/audit", "page", (L, L, L, F, F, 200)),
+    Row("GET", "/experiments", "page", (L, L, L, 200, 200, 200)),
     # --- the framework's and static files -------------------------------------------------
     Row("GET", "/openapi.json", "public", (200, 200, 200, 200, 200, 200)),
     # /docs and /redoc exist only with MODELREG_API_DOCS=true (off by default; public then)

@@ -98,7 +98,11 @@ class World:
     shared: Resources | None = None  # for cases that change nothing they name
 
     def resources(self, row: Row) -> Resources:
-        if row.method in ("PATCH", "DELETE") or row.path in ("/api/chat", "/api/users/{user_id}"):
+        changes = row.method in ("PATCH", "DELETE") or row.path in (
+            "/api/chat",
+            "/api/users/{user_id}",
+        )
+        if changes or (row.method == "POST" and row.path.startswith("/api/experiments/")):
             return Resources(self)
         if self.shared is None:
             self.shared = Resources(self)
@@ -220,15 +224,31 @@ class Resources:
         made: dict[str, Any] = answer.json()
         return made
 
+    def _experiment(self, kind: str) -> dict[str, Any]:
+        """A's running experiment over A's models, or a running company one (admin's)."""
+        company = kind == "global_experiment"
+        if company:
+            models = [self.get("global_model"), self.get("global_model_2")]
+        else:
+            models = [self.get("model"), self._post("user_a", "/api/models", model_payload())]
+        role: Role = "admin" if company else "user_a"
+        made = self._post(role, "/api/experiments", experiment_payload(models, company))
+        with self.world.server.client(self.world.tokens[role]) as http:
+            started = http.post(f"/api/experiments/{made['id']}/start")
+        assert started.status_code == 200, started.text
+        return dict(started.json())
+
     def get(self, kind: str) -> dict[str, Any]:
         if kind not in self._made:
             sim = self.world.sim
             if kind == "model":
                 made = self._post("user_a", "/api/models", model_payload(sim))
-            elif kind == "global_model":
+            elif kind in ("global_model", "global_model_2"):
                 made = self._post("admin", "/api/models", model_payload(sim, is_global=True))
             elif kind == "user":
                 made = self._post("admin", "/api/users", {"username": unique("target")})
+            elif kind in ("experiment", "global_experiment"):
+                made = self._experiment(kind)
             elif kind == "token":
                 made = self._post("user_a", "/api/tokens", {"name": "target"})
             elif kind == "conversation":
@@ -256,6 +276,11 @@ def _ref(resources: Resources, row: Row, *, missing: bool) -> str:
     if row.target == "model_name":
         return str(resources.get("model")["name"])
     return str(resources.get(row.target)["id"])
+
+
+def experiment_payload(models: list[dict[str, Any]], company: bool) -> dict[str, Any]:
+    arms = [{"model_id": m["id"], "weight": 1} for m in models]
+    return {"name": unique("exp"), "arms": arms, "is_global": company}
 
 
 def _body(row: Row, ref: str, world: World, resources: Resources) -> dict[str, Any] | None:
@@ -301,6 +326,13 @@ def _body(row: Row, ref: str, world: World, resources: Resources) -> dict[str, A
             return {"title": "made"}
         case ("PATCH", "/api/conversations/{conversation_id}", _):
             return {"title": "renamed"}
+        case ("POST", "/api/experiments", variant):
+            company = [resources.get("global_model"), resources.get("global_model_2")]
+            return experiment_payload(company, variant == "is_global")
+        case ("PATCH", "/api/experiments/{experiment_id}", _):
+            return {"description": "changed"}
+        case ("POST", path, _) if path.startswith("/api/experiments/{"):
+            return None  # start, pause, stop
         case ("POST", "/v1/chat/completions", _):
             return {"model": model_ref, "messages": MESSAGES}
         case ("POST", "/v1/embeddings", _):

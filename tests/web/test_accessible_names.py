@@ -34,7 +34,7 @@ _UNNAMED = """() => {
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-@pytest.mark.parametrize("path", ["/", "/models", "/account", "/users", "/audit"])
+@pytest.mark.parametrize("path", ["/", "/models", "/account", "/users", "/audit", "/experiments"])
 def test_every_interactive_element_has_an_accessible_name(
     web: Browser, admin: User, viewport: dict[str, int], path: str
 ) -> None:
@@ -45,7 +45,10 @@ def test_every_interactive_element_has_an_accessible_name(
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-@pytest.mark.parametrize(("path", "opener"), [("/models", "Add model"), ("/users", "Add user")])
+@pytest.mark.parametrize(
+    ("path", "opener"),
+    [("/models", "Add model"), ("/users", "Add user"), ("/experiments", "New experiment")],
+)
 def test_the_add_dialogs_name_every_control(
     web: Browser, admin: User, viewport: dict[str, int], path: str, opener: str
 ) -> None:

@@ -35,6 +35,7 @@ from modelreg.api.deps import unauthenticated
 from modelreg.api.errors import render_error
 from modelreg.api.metrics_middleware import NOSNIFF
 from modelreg.api.startup import report_startup_failure
+from modelreg.experiments.routing import openai_key, resolve_model
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import admit_model, loads_body
 from modelreg.gateway.forward import SSE_HEADERS, Relayed, forward_anthropic, forward_openai
@@ -189,7 +190,7 @@ class GatewayFastPath:
 
 async def _chat(services: Services, actor: Actor, data: object) -> Relayed | None:
     req = wire.parse_chat_request(data)
-    model = await services.registry.resolve(actor, req.model)
+    model = await resolve_model(services, actor, req.model, openai_key(data))  # or an A/B arm
     if passthrough_adapter(model) is None:
         return None
     model = await admit_model(services, actor, model)

@@ -107,6 +107,11 @@ class ChatIn(_Strict):
         description="Registry id or name; default: the conversation's model, then the user's "
         "default, then the first enabled global model",
     )
+    experiment_id: uuid.UUID | None = Field(
+        default=None,
+        description="An A/B experiment chooses the model instead of `model_id` (the "
+        "conversation keeps its arm; docs/analytics.md)",
+    )
     message: StrictStr | None = Field(
         default=None, min_length=1, max_length=1_000_000, description="One user message (text)"
     )

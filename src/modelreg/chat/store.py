@@ -20,6 +20,7 @@ from modelreg.actor import Actor
 from modelreg.db.models import Conversation, utcnow
 from modelreg.db.models import Message as MessageRow
 from modelreg.errors import ConfigError
+from modelreg.experiments.context import message_columns as experiment_columns
 from modelreg.model_config import ModelConfig
 from modelreg.providers.tool_arguments import parse_tool_arguments
 from modelreg.types import Message, ToolCall
@@ -159,6 +160,7 @@ def message_row(
         "status": "complete",
         "error": None,
         "created_at": created_at,
+        **experiment_columns(role),  # the A/B arm that chose the model, on its answers
     } | values
 
 

@@ -38,6 +38,7 @@ from modelreg.chat.usage_rollup import fold_daily, upsert_daily
 from modelreg.chat.usage_rows import UsageRecord, insert_events, unstored
 from modelreg.db.models import LLMModel
 from modelreg.errors import DatabaseUnavailableError
+from modelreg.experiments.context import current as assigned_experiment
 from modelreg.ids import uuid7
 
 if TYPE_CHECKING:
@@ -232,7 +233,9 @@ class UsageRecorder:
     ) -> None:
         """Queue one usage event (journaled first, when there is a journal); never blocks on
         the database. Call it before the response's last bytes are sent: from then on the
-        event survives a kill of the process."""
+        event survives a kill of the process. The A/B experiment arm that chose the model,
+        if any, comes from the request's context (modelreg.experiments.context)."""
+        experiment = assigned_experiment()
         rec = UsageRecord(
             id=uuid7(),  # time-ordered: appends to the primary key's index
             user_id=_as_uuid(user_id),
@@ -248,6 +251,8 @@ class UsageRecorder:
             ttft_ms=ttft_ms,
             status=status,
             estimated=estimated,
+            experiment_id=experiment.experiment_id if experiment else None,
+            experiment_arm_id=experiment.arm_id if experiment else None,
         )
         segment = None
         if self._journal is not None:

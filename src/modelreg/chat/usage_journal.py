@@ -61,6 +61,10 @@ def encode(record: UsageRecord) -> bytes:
             "status": record.status,
             "estimated": record.estimated,
             "created_at": record.created_at.isoformat(),
+            "experiment_id": str(record.experiment_id) if record.experiment_id else None,
+            "experiment_arm_id": (
+                str(record.experiment_arm_id) if record.experiment_arm_id else None
+            ),
         },
         option=orjson.OPT_APPEND_NEWLINE,
     )
@@ -86,7 +90,13 @@ def decode(line: bytes) -> UsageRecord:
         status=data["status"],
         estimated=data["estimated"],
         created_at=datetime.fromisoformat(data["created_at"]),
+        experiment_id=_uuid_or_none(data.get("experiment_id")),  # None in older journals
+        experiment_arm_id=_uuid_or_none(data.get("experiment_arm_id")),
     )
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
 
 
 @dataclass(eq=False, slots=True)

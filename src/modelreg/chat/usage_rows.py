@@ -38,6 +38,8 @@ class UsageRecord:
     status: str = "ok"  # ok | error | incomplete
     estimated: bool = False  # the tokens are an estimate (the usage never came)
     created_at: datetime = field(default_factory=utcnow)
+    experiment_id: uuid.UUID | None = None  # the A/B experiment that chose the model
+    experiment_arm_id: uuid.UUID | None = None
 
 
 _INSERT_COLUMNS = tuple(f.name for f in fields(UsageRecord))

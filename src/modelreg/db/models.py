@@ -35,6 +35,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Conversation",
+    "Experiment",
     "LLMModel",
     "Message",
     "UsageDaily",
@@ -219,11 +220,17 @@ class Message(Base):
     status: Mapped[str] = mapped_column(String(16), default="complete")  # complete|incomplete|error
     error: Mapped[str | None] = mapped_column(NulSafeText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the A/B experiment and arm that chose the model (modelreg.experiments); NULL: none
+    experiment_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("experiments.id", ondelete="SET NULL")
+    )
+    experiment_arm_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
     __table_args__ = (
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
         Index("ix_messages_user_created", "user_id", "created_at"),
         Index("ix_messages_reply_to", "reply_to_id"),
+        Index("ix_messages_experiment", "experiment_id"),
     )
 
 
@@ -253,10 +260,16 @@ class UsageEvent(Base):
     # the tokens are an estimate: the usage never came (a client left before it)
     estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the A/B experiment and arm that chose the model (modelreg.experiments); NULL: none
+    experiment_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("experiments.id", ondelete="SET NULL")
+    )
+    experiment_arm_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
     __table_args__ = (
         Index("ix_usage_events_user_created", "user_id", "created_at"),
         Index("ix_usage_events_model_created", "llm_model_id", "created_at"),
+        Index("ix_usage_events_experiment", "experiment_id", "experiment_arm_id"),
     )
 
 
@@ -318,3 +331,40 @@ class AppSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Experiment(Base):
+    """An A/B experiment (modelreg.experiments): a name callers use like a model name, and
+    arms (a model and a weight each) among which every request is assigned by a key. `user_id`
+    NULL: a company experiment (admins), else a personal one. `arms` is a JSON list of
+    `{"id", "model_id", "model_name", "weight"}`, fixed once the experiment has started (the
+    statistics compare arms under one allocation), the first arm being the baseline."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    arms: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None]
+    stopped_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "name", name="uq_experiments_user_name"),
+        Index(
+            "uq_experiments_global_name",
+            "name",
+            unique=True,
+            sqlite_where=text("user_id IS NULL"),
+            postgresql_where=text("user_id IS NULL"),
+        ),
+        CheckConstraint(
+            "status IN ('draft', 'running', 'paused', 'stopped')", name="ck_experiments_status"
+        ),
+    )

@@ -14,14 +14,26 @@ cursors), as `client.models.list(limit=2)` and its auto-pagination expect; OpenA
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from modelreg.errors import UnknownModelError
 from modelreg.gateway.errors import GatewayRequestError
 from modelreg.registry.schemas import ModelPublic
 
-__all__ = ["Page", "find", "listing", "one", "page_of", "visible", "wants_anthropic"]
+__all__ = ["Listed", "Page", "find", "listing", "one", "page_of", "visible", "wants_anthropic"]
+
+
+class Listed(Protocol):
+    """What an entry shows: a model, or an A/B experiment (used by name like one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def is_global(self) -> bool: ...
+
 
 # (limit, after_id, before_id) of an Anthropic list request
 Page = tuple[int, str | None, str | None]
@@ -50,7 +62,7 @@ def find(models: Sequence[ModelPublic], name_or_id: str) -> ModelPublic:
     raise UnknownModelError(f"unknown or disabled model {name_or_id[:100]!r}")
 
 
-def one(m: ModelPublic, owner: str, *, anthropic: bool) -> dict[str, Any]:
+def one(m: Listed, owner: str, *, anthropic: bool) -> dict[str, Any]:
     if anthropic:
         stamp = m.created_at if m.created_at.tzinfo else m.created_at.replace(tzinfo=UTC)
         created = stamp.isoformat().replace("+00:00", "Z")
@@ -96,9 +108,18 @@ def _cut(data: list[dict[str, Any]], page: Page) -> tuple[list[dict[str, Any]], 
 
 
 def listing(
-    models: Sequence[ModelPublic], owner: str, *, anthropic: bool, page: Page | None = None
+    models: Sequence[ModelPublic],
+    owner: str,
+    *,
+    anthropic: bool,
+    page: Page | None = None,
+    extra: Sequence[Listed] = (),
 ) -> dict[str, Any]:
-    data = [one(m, owner, anthropic=anthropic) for m in visible(models)]
+    """`extra`: running A/B experiments, listed after the models under their names."""
+    shown = visible(models)
+    names = {m.name for m in shown}
+    listed: list[Listed] = [*shown, *(e for e in extra if e.name not in names)]
+    data = [one(m, owner, anthropic=anthropic) for m in listed]
     if anthropic:
         entries, has_more = _cut(data, page or (_MAX_LIMIT, None, None))
         return {

@@ -31,6 +31,7 @@ import orjson
 from modelreg.actor import Actor
 from modelreg.client.scrub import credential_bytes, scrub_credentials
 from modelreg.errors import UnknownModelError
+from modelreg.experiments.routing import anthropic_key, resolve_model
 from modelreg.gateway.anthropic_wire import parse_messages_request
 from modelreg.gateway.errors import GatewayRequestError
 from modelreg.gateway.passthrough import Forward, RelayOutcome, data_json, event_ends, not_an_answer
@@ -70,7 +71,7 @@ async def resolve_target(services: Services, actor: Actor, data: Any, name: str)
     """The model the body names (cached; nothing counted yet). For a name the caller cannot
     use, an invalid body is still a 400 first, as on the translated path."""
     try:
-        return await services.registry.resolve(actor, name)
+        return await resolve_model(services, actor, name, anthropic_key(data))  # or an A/B arm
     except UnknownModelError:
         parse_messages_request(data)
         raise

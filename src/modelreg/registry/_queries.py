@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.actor import Actor
-from modelreg.db.models import LLMModel
+from modelreg.db.models import Experiment, LLMModel
 from modelreg.errors import AccessDeniedError, UnknownModelError, ValidationFailedError
 
 __all__ = [
@@ -91,6 +91,21 @@ async def check_name_free(
     if await session.scalar(stmt.limit(1)) is not None:
         scope = "global model" if owner is None else "model of yours"
         raise ValidationFailedError(f"a {scope} named {name!r} exists", field="name")
+    await _check_no_experiment(session, owner, name)
+
+
+async def _check_no_experiment(session: AsyncSession, owner: uuid.UUID | None, name: str) -> None:
+    """An A/B experiment's name is used like a model name (modelreg.experiments), so a model
+    must not take it: for a company model, no experiment's; for a personal one, no company
+    experiment's and none of the owner's."""
+    stmt = select(Experiment.id).where(Experiment.name == name)
+    if owner is not None:
+        stmt = stmt.where(Experiment.user_id.is_(None) | (Experiment.user_id == owner))
+    if await session.scalar(stmt.limit(1)) is not None:
+        raise ValidationFailedError(
+            f"an A/B experiment named {name!r} exists; a model must not take its name",
+            field="name",
+        )
 
 
 async def check_fallbacks(session: AsyncSession, actor: Actor, row: LLMModel) -> None:

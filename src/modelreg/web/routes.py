@@ -1,4 +1,5 @@
-"""The browser pages: /login, /logout, / (chat), /models, /account, /users and /audit (admins).
+"""The browser pages: /login, /logout, / (chat), /models, /experiments, /account, /users and
+/audit (admins).
 
 Pages are server-rendered shells (Jinja2, autoescaped); the data comes from the JSON API through
 small ES modules in ./static, using the same session cookie plus the double-submit CSRF header.
@@ -45,7 +46,7 @@ WEB_DIR: Final = Path(__file__).parent
 STATIC_DIR: Final = WEB_DIR / "static"
 TEMPLATE_DIR: Final = WEB_DIR / "templates"
 
-Page = Literal["chat", "models", "users", "audit", "account"]
+Page = Literal["chat", "models", "users", "audit", "account", "experiments"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -284,6 +285,11 @@ async def models_page(request: Request) -> Response:
 @router.get("/account", response_class=HTMLResponse)
 async def account_page(request: Request) -> Response:
     return await _page(request, "account", "Account")
+
+
+@router.get("/experiments", response_class=HTMLResponse)
+async def experiments_page(request: Request) -> Response:
+    return await _page(request, "experiments", "Experiments")
 
 
 @router.get("/users", response_class=HTMLResponse)

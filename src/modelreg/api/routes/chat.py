@@ -20,6 +20,7 @@ from modelreg.chat.events import result_json
 from modelreg.chat.schemas import ChatIn, ChatOut
 from modelreg.chat.service import ChatEvent, TurnInput
 from modelreg.chat.stream_start import open_stream
+from modelreg.experiments.routing import chat_model
 from modelreg.gateway.sse import sse_frame
 
 __all__ = ["router", "sse_frame"]
@@ -77,13 +78,16 @@ async def _frames(events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
     summary="Send a message and get the model's answer",
 )
 async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Response:
+    model = body.model_id
+    if body.experiment_id is not None:  # an A/B experiment picks the model: one arm's
+        model = await chat_model(services, actor, body.experiment_id, body.conversation_id, model)
     with not_found():
         turn = await services.chat.prepare(
             actor,
             TurnInput(
                 messages=body.unified_messages(),
                 conversation_id=body.conversation_id,
-                model=body.model_id,
+                model=model,
                 server_tools=body.server_tools(),
                 client_tools=body.client_tools(),
                 tool_choice=body.tool_choice,

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.routes._relayed import relayed_response
 from modelreg.api.routes._request_id import RequestIdRoute
+from modelreg.experiments.routing import resolve_model
 from modelreg.gateway import anthropic_wire as wire
 from modelreg.gateway.anthropic_stream import open_anthropic_stream
 from modelreg.gateway.core import admit_model, loads_body, translated_chat
@@ -58,7 +59,7 @@ async def count_tokens(request: Request, actor: CurrentActor, services: Services
     """An estimate for any registered model (docs/api.md): upstreams of every provider may
     serve it and most cannot count, so no upstream is called and no usage is booked."""
     req = wire.parse_count_tokens_request(loads_body(await request.body()))
-    await services.registry.resolve(actor, req.model)  # 404 for a model the caller cannot use
+    await resolve_model(services, actor, req.model, None)  # 404 for a model the caller cannot use
     body = {"input_tokens": wire.estimate_input_tokens(req)}
     return Response(orjson.dumps(body), media_type="application/json")
 

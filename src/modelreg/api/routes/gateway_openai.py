@@ -21,9 +21,10 @@ from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.routes._relayed import relayed_response
 from modelreg.api.routes._request_id import RequestIdRoute
 from modelreg.errors import ProviderError
+from modelreg.experiments.routing import openai_key, refuse_experiment, resolve_model
 from modelreg.gateway import models_wire
 from modelreg.gateway import openai_wire as wire
-from modelreg.gateway.core import account, admit, loads_body, translated_chat
+from modelreg.gateway.core import account, admit, admit_model, loads_body, translated_chat
 from modelreg.gateway.embeddings_forward import forward_embeddings
 from modelreg.gateway.errors import GatewayRequestError
 from modelreg.gateway.fallback_forward import Translate, forward_chain
@@ -65,10 +66,14 @@ async def list_models(request: Request, actor: CurrentActor, services: ServicesD
     owner = actor.username
     page = models_wire.page_of(request.query_params) if anthropic else None
 
-    def render(models: list[ModelPublic]) -> bytes:
-        return orjson.dumps(models_wire.listing(models, owner, anthropic=anthropic, page=page))
+    table = services.experiments.table
+    running = table.running(actor.id)  # A/B experiments are used by name like models
 
-    variant = ("v1", anthropic, owner, page)
+    def render(models: list[ModelPublic]) -> bytes:
+        listing = models_wire.listing(models, owner, anthropic=anthropic, page=page, extra=running)
+        return orjson.dumps(listing)
+
+    variant = ("v1", anthropic, owner, page, table.version)
     body = await services.registry.listing(actor, variant, render, enabled=True)
     return Response(body, media_type="application/json")
 
@@ -97,8 +102,12 @@ async def retrieve_model(request: Request, actor: CurrentActor, services: Servic
     # read by hand, declared in openapi_extra: a str path parameter cannot fail validation,
     # so FastAPI's 422 (in its own error shape) must not be documented here
     model = request.path_params["model"]
-    found = models_wire.find(await services.registry.list_models(actor, enabled=True), model)
     anthropic = models_wire.wants_anthropic(request.headers)
+    experiment = next((e for e in services.experiments.table.running(actor.id)
+                       if e.name == model), None)  # fmt: skip
+    if experiment is not None:
+        return _json(models_wire.one(experiment, actor.username, anthropic=anthropic))
+    found = models_wire.find(await services.registry.list_models(actor, enabled=True), model)
     return _json(models_wire.one(found, actor.username, anthropic=anthropic))
 
 
@@ -116,7 +125,8 @@ async def chat_completions(
 ) -> Response:
     data = loads_body(await request.body())
     req = wire.parse_chat_request(data)
-    model = await admit(services, actor, req.model)
+    model = await resolve_model(services, actor, req.model, openai_key(data))  # or an A/B arm
+    model = await admit_model(services, actor, model)
     if model.fallback_model_ids:  # the fast path leaves chains to this route
         chained = await forward_chain(services, actor, model, data, stream=bool(req.stream))
         if isinstance(chained, Translate):
@@ -167,6 +177,7 @@ async def embeddings(request: Request, actor: CurrentActor, services: ServicesDe
     req = wire.parse_embedding_request(data)
     if not req.input:
         raise GatewayRequestError("input must not be empty", param="input")
+    refuse_experiment(services, actor, req.model)  # A/B experiments compare chat models
     model = await admit(services, actor, req.model)
     forwarded = await forward_embeddings(services, actor, model, data)
     if forwarded is not None:
