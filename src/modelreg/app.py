@@ -34,8 +34,10 @@ from modelreg.api.errors import install_error_handlers
 from modelreg.api.fastpath import GatewayFastPath
 from modelreg.api.metrics_middleware import MetricsMiddleware
 from modelreg.api.routes import (
+    arena,
     audit,
     chat,
+    compare,
     conversations,
     gateway_anthropic,
     gateway_openai,
@@ -65,6 +67,8 @@ _ROUTE_MODULES = (
     audit,
     usage,
     chat,
+    compare,
+    arena,
     conversations,
     gateway_openai,
     gateway_anthropic,

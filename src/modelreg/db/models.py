@@ -318,3 +318,6 @@ class AppSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+from modelreg.db import arena_models as _arena_models  # noqa: E402,F401 - its table in Base.metadata
