@@ -202,3 +202,39 @@ def test_someone_elses_conversation_is_not_found(
             },
         )
     assert_error(answer, 404, "not_found")
+
+
+def test_a_reader_leaving_mid_stream_leaves_every_column_stored_as_incomplete(
+    live_server: LiveServer, openai_sim: SimulatorServer
+) -> None:
+    token = live_server.create_user()
+    models = _models(live_server, token, openai_sim)
+    openai_sim.enqueue(
+        *(
+            Script(chunks=["start ", *(["more "] * 40)], chunk_delay=0.1, usage=(7, 41),
+                   match={"model": m["model_id"]})
+            for m in models
+        )
+    )  # fmt: skip
+    body = {"model_ids": [m["id"] for m in models], "message": "long", "stream": True}
+    seen: set[int] = set()
+    with (
+        live_server.client(token) as http,
+        http.stream("POST", "/api/chat/compare", json=body) as answer,
+    ):
+        conversation_id = ""
+        for line in answer.iter_lines():
+            if line.startswith("data:") and '"conversation_id"' in line and not conversation_id:
+                conversation_id = line.split('"conversation_id":"')[1].split('"')[0]
+            if line.startswith("data:") and '"text":"start ' in line:
+                seen.add(int(line.split('"column":')[1].split(",")[0].rstrip("}")))
+            if seen == {0, 1}:
+                break  # leave while both are still streaming
+    usage = [usage_events(live_server, m["id"]) for m in models]
+    assert [len(u) for u in usage] == [1, 1]
+    assert all(u[0].status == "incomplete" for u in usage)
+    with live_server.client(token) as http:
+        conv = _conversation(http, conversation_id)
+    answers = [m for m in conv["messages"] if m["role"] == "assistant"]
+    assert sorted(m["status"] for m in answers) == ["incomplete", "incomplete"]
+    assert all(m["content"].startswith("start") for m in answers)
