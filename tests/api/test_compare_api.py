@@ -238,3 +238,28 @@ def test_a_reader_leaving_mid_stream_leaves_every_column_stored_as_incomplete(
     answers = [m for m in conv["messages"] if m["role"] == "assistant"]
     assert sorted(m["status"] for m in answers) == ["incomplete", "incomplete"]
     assert all(m["content"].startswith("start") for m in answers)
+
+
+def test_compare_continues_a_conversation_and_keeps_its_model(
+    live_server: LiveServer, openai_sim: SimulatorServer
+) -> None:
+    token = live_server.create_user()
+    first, second = _models(live_server, token, openai_sim)
+    with live_server.client(token) as http:
+        chat = http.post("/api/chat", json={"model_id": first["id"], "message": "one"}).json()
+        answer = http.post(
+            "/api/chat/compare",
+            json={
+                "model_ids": [second["id"], first["id"]],
+                "message": "two",
+                "conversation_id": chat["conversation_id"],
+            },
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["conversation_id"] == chat["conversation_id"]
+        conv = _conversation(http, chat["conversation_id"])
+    assert conv["llm_model_id"] == first["id"]  # a compare does not re-model the conversation
+    sent = [r.json for r in openai_sim.requests[-2:]]
+    assert {s["model"] for s in sent} == {first["model_id"], second["model_id"]}
+    for body in sent:  # both models saw the whole conversation
+        assert [m["content"] for m in body["messages"]] == ["one", "You said: one", "two"]
