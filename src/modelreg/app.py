@@ -34,8 +34,10 @@ from modelreg.api.errors import install_error_handlers
 from modelreg.api.fastpath import GatewayFastPath
 from modelreg.api.metrics_middleware import MetricsMiddleware
 from modelreg.api.routes import (
+    arena,
     audit,
     chat,
+    compare,
     conversations,
     experiments,
     gateway_anthropic,
@@ -68,6 +70,8 @@ _ROUTE_MODULES = (
     audit,
     usage,
     chat,
+    compare,
+    arena,
     conversations,
     experiments,
     gateway_openai,

@@ -25,8 +25,9 @@ How the credentials travel depends on the surface of the row:
 `model` (A's personal model), `global_model` (an admin's company model), `token` (A's token),
 `conversation` (A's), `model_name` (A's model by name), `user` (a user made for the case:
 admins disable, reset and delete it), `experiment` (A's running A/B experiment),
-`global_experiment` (an admin's running company experiment). `missing` is what `user_a` gets
-for a well-formed id that does not exist. Statuses: 200/201/204 exact, 303 a redirect.
+`global_experiment` (an admin's running company experiment), `battle` (A's arena battle).
+`missing` is what `user_a` gets for a well-formed id that does not exist. Statuses:
+200/201/204 exact, 303 a redirect.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ Target = Literal[
     "user",
     "experiment",
     "global_experiment",
+    "battle",
 ]
 
 
@@ -140,6 +142,12 @@ TABLE: Final[tuple[Row, ...]] = (
     Row("POST", "/api/chat", "api", (U, U, U, 200, N, N), target="model"),
     Row("POST", "/api/chat", "api", (U, U, U, 200, N, N), target="conversation",
         variant="conversation", missing=N),
+    Row("POST", "/api/chat/compare", "api", (U, U, U, 200, N, N), target="model"),
+    # --- compare and the blind arena ----------------------------------------------------
+    Row("POST", "/api/arena/battles", "api", (U, U, U, 200, 200, 200), target="global_model"),
+    Row("POST", "/api/arena/battles/{battle_id}/vote", "api", (U, U, U, 200, N, N),
+        target="battle", missing=N),
+    Row("GET", "/api/arena/leaderboard", "api", (U, U, U, 200, 200, 200)),
     Row("GET", "/api/conversations", "api", (U, U, U, 200, 200, 200)),
     Row("POST", "/api/conversations", "api", (U, U, U, 201, 201, 201)),
     Row("GET", "/api/conversations/{conversation_id}", "api", (U, U, U, 200, N, N),
@@ -194,6 +202,7 @@ TABLE: Final[tuple[Row, ...]] = (
     Row("GET", "/users", "page", (L, L, L, F, F, 200)),
     Row("GET", "/audit", "page", (L, L, L, F, F, 200)),
     Row("GET", "/experiments", "page", (L, L, L, 200, 200, 200)),
+    Row("GET", "/compare", "page", (L, L, L, 200, 200, 200)),
     # --- the framework's and static files -------------------------------------------------
     Row("GET", "/openapi.json", "public", (200, 200, 200, 200, 200, 200)),
     # /docs and /redoc exist only with MODELREG_API_DOCS=true (off by default; public then)

@@ -98,10 +98,8 @@ class World:
     shared: Resources | None = None  # for cases that change nothing they name
 
     def resources(self, row: Row) -> Resources:
-        changes = row.method in ("PATCH", "DELETE") or row.path in (
-            "/api/chat",
-            "/api/users/{user_id}",
-        )
+        changes = row.method in ("PATCH", "DELETE") or row.path == "/api/users/{user_id}"
+        changes = changes or row.path.startswith(("/api/chat", "/api/arena/b"))
         if changes or (row.method == "POST" and row.path.startswith("/api/experiments/")):
             return Resources(self)
         if self.shared is None:
@@ -251,6 +249,15 @@ class Resources:
                 made = self._experiment(kind)
             elif kind == "token":
                 made = self._post("user_a", "/api/tokens", {"name": "target"})
+            elif kind == "second_global_model":
+                made = self._post("admin", "/api/models", model_payload(sim, is_global=True))
+            elif kind == "battle":  # two company models to draw from, at least
+                self.get("global_model")
+                self.get("second_global_model")
+                with self.world.server.client(self.world.tokens["user_a"]) as http:
+                    answer = http.post("/api/arena/battles", json={"message": "hi"})
+                assert answer.status_code == 200, answer.text
+                made = {"id": answer.json()["battle_id"]}
             elif kind == "conversation":
                 # on a company model, so only the conversation decides who may see it
                 made = self._post(
@@ -318,6 +325,13 @@ def _body(row: Row, ref: str, world: World, resources: Resources) -> dict[str, A
             return {"default_model_id": ref}
         case ("POST", "/api/tokens", _):
             return {"name": "made"}
+        case ("POST", "/api/chat/compare", _):
+            return {"model_ids": [ref, resources.get("global_model")["id"]], "message": "hi"}
+        case ("POST", "/api/arena/battles", _):
+            resources.get("second_global_model")  # two company models to draw from
+            return {"message": "hi"}
+        case ("POST", "/api/arena/battles/{battle_id}/vote", _):
+            return {"vote": "tie"}
         case ("POST", "/api/chat", "conversation"):
             return {"conversation_id": ref, "message": "hi"}
         case ("POST", "/api/chat", _):

@@ -57,6 +57,10 @@ OPERATIONS = [
     "GET /readyz",
     "GET /metrics",
     "POST /api/chat",
+    "POST /api/chat/compare",
+    "POST /api/arena/battles",
+    "POST /api/arena/battles/{battle_id}/vote",
+    "GET /api/arena/leaderboard",
     "GET /api/conversations",
     "POST /api/conversations",
     "GET /api/conversations/{conversation_id}",
@@ -106,6 +110,11 @@ def _valid_bodies(names: list[str], conversation_id: str) -> dict[str, list[dict
             {"model": names[0], "input": "Hello"},
             {"model": names[0], "input": ["a", "b"], "encoding_format": "base64"},
         ],
+        "POST /api/chat/compare": [
+            {"model_ids": names[:2], "message": "Hello"},
+            {"model_ids": names[:2], "message": "Hello", "stream": True},
+        ],
+        "POST /api/arena/battles": [{"message": "Hello"}, {"message": "Hello", "stream": True}],
         "POST /api/chat": [
             {"model_id": names[0], "message": "Hello"},
             {"model_id": names[1], "message": "Hello", "stream": True},

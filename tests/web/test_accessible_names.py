@@ -34,7 +34,9 @@ _UNNAMED = """() => {
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-@pytest.mark.parametrize("path", ["/", "/models", "/account", "/users", "/audit", "/experiments"])
+@pytest.mark.parametrize(
+    "path", ["/", "/models", "/account", "/users", "/audit", "/experiments", "/compare"]
+)
 def test_every_interactive_element_has_an_accessible_name(
     web: Browser, admin: User, viewport: dict[str, int], path: str
 ) -> None:

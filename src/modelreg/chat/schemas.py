@@ -213,6 +213,9 @@ class MessageOut(BaseModel):
     content: str
     tool_calls: list[dict[str, Any]] | None
     tool_call_id: str | None
+    reply_to_id: uuid.UUID | None = Field(
+        default=None, description="The user message this answer replies to (siblings: alternatives)"
+    )
     model: ModelRef | None = Field(description="The model that wrote it (assistant messages)")
     usage: UsageOut | None
     cost: str | None
@@ -246,6 +249,7 @@ class MessageOut(BaseModel):
             content=row.content,
             tool_calls=row.tool_calls,
             tool_call_id=row.tool_call_id,
+            reply_to_id=row.reply_to_id,
             model=model,
             usage=usage,
             cost=plain(row.cost) if row.cost is not None else None,

@@ -86,7 +86,6 @@ if TYPE_CHECKING:
 __all__ = ["ChatEvent", "ChatService", "Turn", "TurnInput", "TurnResult"]
 
 log = logging.getLogger(__name__)
-
 MAX_TOOL_ROUNDS = 8
 
 
@@ -425,6 +424,7 @@ class ChatService:
             tool_calls=tool_calls_json(calls),
             llm_model_id=uuid_or_none(served.id),
             model_name=served.name,
+            reply_to_id=turn.reply_to_id,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_read_tokens,

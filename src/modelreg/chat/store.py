@@ -147,6 +147,7 @@ def message_row(
         "content": "",
         "tool_calls": None,
         "tool_call_id": None,
+        "reply_to_id": None,
         "llm_model_id": None,
         "model_name": None,
         "input_tokens": None,

@@ -52,6 +52,7 @@ class Turn:
     input: TurnInput
     pending: TurnWrite | None = None
     assistant_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    reply_to_id: uuid.UUID | None = None  # the user message answered (compare: one per model)
 
 
 @dataclass(frozen=True, slots=True)

@@ -368,3 +368,6 @@ class Experiment(Base):
             "status IN ('draft', 'running', 'paused', 'stopped')", name="ck_experiments_status"
         ),
     )
+
+
+from modelreg.db import arena_models as _arena_models  # noqa: E402,F401 - its table in Base.metadata

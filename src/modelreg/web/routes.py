@@ -46,7 +46,7 @@ WEB_DIR: Final = Path(__file__).parent
 STATIC_DIR: Final = WEB_DIR / "static"
 TEMPLATE_DIR: Final = WEB_DIR / "templates"
 
-Page = Literal["chat", "models", "users", "audit", "account", "experiments"]
+Page = Literal["chat", "models", "users", "audit", "account", "experiments", "compare"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -300,3 +300,8 @@ async def users_page(request: Request) -> Response:
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_page(request: Request) -> Response:
     return await _page(request, "audit", "Audit log", admin=True)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+async def compare_page(request: Request) -> Response:
+    return await _page(request, "compare", "Compare")
