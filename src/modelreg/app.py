@@ -36,6 +36,8 @@ from modelreg.api.metrics_middleware import MetricsMiddleware
 from modelreg.api.routes import (
     audit,
     chat,
+    conversation_extras,
+    conversation_turns,
     conversations,
     gateway_anthropic,
     gateway_openai,
@@ -66,6 +68,8 @@ _ROUTE_MODULES = (
     usage,
     chat,
     conversations,
+    conversation_turns,
+    conversation_extras,
     gateway_openai,
     gateway_anthropic,
     web_pages,

@@ -23,8 +23,10 @@ How the credentials travel depends on the surface of the row:
 
 `target` names what fills the path parameter (and the body, see `bodies` in the test):
 `model` (A's personal model), `global_model` (an admin's company model), `token` (A's token),
-`conversation` (A's), `model_name` (A's model by name). `missing` is what `user_a` gets for a
-well-formed id that does not exist. Statuses: 200/201/204 exact, 303 a redirect.
+`conversation` (A's), `model_name` (A's model by name); `answer`, `question` and `image` fill
+two path parameters: A's conversation and in it an answer, a user message or an image.
+`missing` is what `user_a` gets for a well-formed id that does not exist. Statuses:
+200/201/204 exact, 303 a redirect.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ ROLES: Final[tuple[Role, ...]] = (
     "admin",
 )
 Surface = Literal["api", "v1", "page", "public"]
-Target = Literal["model", "global_model", "token", "conversation", "model_name"]
+Target = Literal[
+    "model", "global_model", "token", "conversation", "model_name", "answer", "question", "image"
+]
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,22 @@ TABLE: Final[tuple[Row, ...]] = (
         target="conversation", missing=N),
     Row("DELETE", "/api/conversations/{conversation_id}", "api", (U, U, U, 204, N, N),
         target="conversation", missing=N),
+    Row("GET", "/api/conversations", "api", (U, U, U, 200, 200, 200), variant="search",
+        query={"q": "hello"}),
+    Row("GET", "/api/conversations/{conversation_id}/settings", "api", (U, U, U, 200, N, N),
+        target="conversation", missing=N),
+    Row("PUT", "/api/conversations/{conversation_id}/settings", "api", (U, U, U, 200, N, N),
+        target="conversation", missing=N),
+    Row("GET", "/api/conversations/{conversation_id}/export", "api", (U, U, U, 200, N, N),
+        target="conversation", missing=N),
+    Row("GET", "/api/conversations/{conversation_id}/images/{image_id}", "api",
+        (U, U, U, 200, N, N), target="image", missing=N),
+    Row("POST", "/api/conversations/{conversation_id}/messages/{message_id}/regenerate", "api",
+        (U, U, U, 200, N, N), target="answer", missing=N),
+    Row("POST", "/api/conversations/{conversation_id}/messages/{message_id}/edit", "api",
+        (U, U, U, 200, N, N), target="question", missing=N),
+    Row("PUT", "/api/conversations/{conversation_id}/messages/{message_id}/selected", "api",
+        (U, U, U, 204, N, N), target="answer", missing=N),
     # --- gateway (tokens) ---------------------------------------------------------------
     Row("GET", "/v1/models", "v1", (U, U, U, 200, 200, 200)),
     Row("GET", "/v1/models/{model}", "v1", (U, U, U, 200, N, N),

@@ -52,6 +52,8 @@ class Turn:
     input: TurnInput
     pending: TurnWrite | None = None
     assistant_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    # a regenerated answer: the user message it is an alternative answer to (chat/branches.py)
+    reply_to_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
