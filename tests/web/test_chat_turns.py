@@ -218,3 +218,43 @@ def test_attach_an_image_for_a_vision_model_only(
         "() => document.querySelector('.msg-image')?.complete"
         " && document.querySelector('.msg-image').naturalWidth === 1"
     )
+
+
+@VIEWPORTS
+def test_conversation_settings_and_export(
+    web: Browser, make_user: Callable[..., User], live_server: LiveServer, openai_sim: Any,
+    viewport: dict[str, int], tmp_path: Path,
+) -> None:  # fmt: skip
+    user = make_user("tuner")
+    add_model(user, live_server, **sim_model(openai_sim, "Tuned", max_output_tokens=100))
+    openai_sim.enqueue(Script(text="hello"), Script(text="bonjour"))
+    page = _open(web, user, "Tuned", viewport)
+    send(page, "hi")
+    _wait_text(page, "hello")
+    page.get_by_role("button", name="Conversation settings").click()
+    dialog = page.locator("[data-testid=settings-dialog]")
+    dialog.get_by_label("System prompt").fill("Answer in French.")
+    dialog.get_by_label("Max tokens").fill("500")
+    dialog.get_by_role("button", name="Save").click()
+    error = dialog.locator("#settings-max_tokens ~ .field-error")
+    error.wait_for()
+    assert "at most 100 tokens" in error.inner_text()
+    _no_unnamed(page)
+    dialog.get_by_label("Max tokens").fill("50")
+    dialog.get_by_role("button", name="Save").click()
+    dialog.wait_for(state="hidden")
+    send(page, "again")
+    _wait_text(page, "bonjour")
+    sent = openai_sim.requests[-1].json
+    assert sent["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert sent.get("max_completion_tokens", sent.get("max_tokens")) == 50
+
+    # export: in the settings dialog (on a desktop also in the top bar)
+    page.get_by_role("button", name="Conversation settings").click()
+    with page.expect_download() as download:
+        dialog.get_by_role("link", name="Export as Markdown").click()
+    saved = tmp_path / "export.md"
+    download.value.save_as(saved)
+    text = saved.read_text()
+    assert text.startswith("# hi\n")
+    assert "## Assistant (Tuned)\n\nbonjour" in text

@@ -5,6 +5,7 @@ import { ModelPicker } from "./model-picker.js";
 import {
   answerActions, exportLinks, ImageTray, messageUrl, selectAnswer, userBubble, wireSearch,
 } from "./chat-turns.js";
+import { ConversationSettings } from "./chat-settings.js";
 import {
   confirmDialog, el, formatCost, formatLatency, formatTokens, icon, promptDialog, setNav, toast,
 } from "./ui.js";
@@ -43,6 +44,7 @@ const picker = new ModelPicker({
   list: $("model-options"),
   onChange: (model) => onModelChosen(model),
 });
+const settings = new ConversationSettings(document.querySelector(".topbar-actions"), () => state.currentId);
 const tray = new ImageTray(document.querySelector(".composer-actions"), document.querySelector(".composer-box"));
 wireSearch($("conv-search"), (found) => {
   state.conversations = asList(found, "conversations");
@@ -125,6 +127,7 @@ function setTitle(title) {
   dom.title.textContent = text;
   document.title = `${text} · modelreg`;
   dom.exports.replaceChildren(...(state.currentId ? exportLinks(state.currentId) : []));
+  settings.show(Boolean(state.currentId));
 }
 
 function startNewConversation({ focus = true } = {}) {
