@@ -207,3 +207,35 @@ def test_images_are_refused_for_other_models_too_big_or_not_images(
         assert five.status_code == 422
         # nothing was stored
         assert len(http.get("/api/conversations").json()) == before
+
+
+def test_edit_with_an_image_replaces_the_old_messages_images(
+    server: LiveServer, openai_sim: SimulatorServer
+) -> None:
+    user = server.create_user()
+    vision = create_model(server, user, openai_sim, supports_vision=True)
+    with server.client(user) as http:
+        first = _chat(http, model_id=vision["id"], message="old", images=[_image(GIF)])
+        conv = first["conversation_id"]
+        _chat(http, conversation_id=conv, message="later")
+        old = http.get(f"/api/conversations/{conv}").json()["messages"][0]
+        edited = http.post(
+            f"/api/conversations/{conv}/messages/{old['id']}/edit",
+            json={"content": "new", "images": [_image(PNG)]},
+        )
+        assert edited.status_code == 200, edited.text
+        content = openai_sim.requests[-1].json["messages"][-1]["content"]
+        assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+        messages = http.get(f"/api/conversations/{conv}").json()["messages"]
+        assert [m["content"] for m in messages] == ["new", edited.json()["content"]]
+        assert len(messages[0]["images"]) == 1
+        assert http.get(messages[0]["images"][0]).content == PNG
+        assert http.get(old["images"][0]).status_code == 404  # went with the old message
+        # refused for a model without vision: nothing changes
+        text_only = create_model(server, user, openai_sim)
+        refused = http.post(
+            f"/api/conversations/{conv}/messages/{messages[0]['id']}/edit",
+            json={"content": "x", "images": [_image(PNG)], "model_id": text_only["id"]},
+        )
+        assert_error(refused, 422, "validation_error", "images")
+        assert http.get(f"/api/conversations/{conv}").json()["messages"] == messages
