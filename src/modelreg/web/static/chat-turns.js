@@ -61,8 +61,58 @@ export function answerActions(message, { onRegenerate, onSelect }) {
   return bar;
 }
 
-export function selectAnswer(conversationId, messageId) {
-  return request("PUT", messageUrl(conversationId, messageId, "selected"));
+/** Regenerate (and Retry), Edit and paging, on the page's own streaming and state (`page`:
+ * model(), conversationId(), busy(), setBusy(b), newView(model), messages, stream(view, model,
+ * request) → true when complete, reload(id)). After each, the conversation is reloaded. */
+export function turnActions(page) {
+  async function run(view, model, request) {
+    const conversationId = page.conversationId();
+    view.setText("", { streaming: true });
+    view.flush();
+    try {
+      const ok = await page.stream(view, model, request);
+      if (ok && page.conversationId() === conversationId) await page.reload(conversationId);
+    } finally {
+      page.setBusy(false);
+    }
+  }
+  const ready = () => {
+    const model = page.model();
+    if (page.busy() || !model || !page.conversationId()) return null;
+    page.setBusy(true);
+    return model;
+  };
+  return {
+    /** Answer a stored user message again, in place of `oldRoot`. */
+    async regenerate(oldRoot, messageId) {
+      const model = ready();
+      if (!model) return;
+      const view = page.newView(model);
+      oldRoot.replaceWith(view.root);
+      const url = messageUrl(page.conversationId(), messageId, "regenerate");
+      await run(view, model, { url, body: { model_id: model.id, stream: true } });
+    },
+    /** Replace a sent message; what followed it goes. */
+    async editMessage(messageId, text, userEl) {
+      const model = ready();
+      if (!model) return;
+      while (userEl.nextSibling) userEl.nextSibling.remove();
+      const view = page.newView(model);
+      page.messages.append(view.root);
+      const url = messageUrl(page.conversationId(), messageId, "edit");
+      await run(view, model, { url, body: { content: text, model_id: model.id, stream: true } });
+    },
+    async pickAnswer(messageId) {
+      const id = page.conversationId();
+      if (page.busy() || !id) return;
+      try {
+        await request("PUT", messageUrl(id, messageId, "selected"));
+      } catch (err) {
+        toast(err.message, "error");
+      }
+      await page.reload(id);
+    },
+  };
 }
 
 /** A sent user message: its text, its images, and (once stored) an Edit button. */

@@ -3,7 +3,7 @@ import { api, ApiError, asList, csrfToken, errorFromBody, readEvents } from "./a
 import { renderMarkdown } from "./markdown.js";
 import { ModelPicker } from "./model-picker.js";
 import {
-  answerActions, exportLinks, ImageTray, messageUrl, selectAnswer, userBubble, wireSearch,
+  answerActions, exportLinks, ImageTray, turnActions, userBubble, wireSearch,
 } from "./chat-turns.js";
 import { ConversationSettings } from "./chat-settings.js";
 import {
@@ -195,59 +195,18 @@ async function openConversation(id, { quiet = false } = {}) {
   else scrollToBottom(true);
 }
 
-async function pickAnswer(messageId) {
-  if (state.busy || !state.currentId) return;
-  try {
-    await selectAnswer(state.currentId, messageId);
-  } catch (err) {
-    toast(err.message, "error");
-  }
-  await openConversation(state.currentId, { quiet: true });
-}
-
-/** Answer a stored user message again (Regenerate; Retry after an error): the new answer
- * streams in place of `oldRoot`, then the conversation is reloaded with its pager. */
-async function regenerate(oldRoot, messageId) {
-  const model = picker.selectedModel;
-  if (state.busy || !model || !state.currentId) return;
-  setBusy(true);
-  const view = new AssistantMessage(model.name);
-  oldRoot.replaceWith(view.root);
-  view.setText("", { streaming: true });
-  view.flush();
-  const conversationId = state.currentId;
-  try {
-    const ok = await streamAnswer(null, model, view, null, {
-      url: messageUrl(conversationId, messageId, "regenerate"),
-      body: { model_id: model.id, stream: true },
-    });
-    if (ok && state.currentId === conversationId) await openConversation(conversationId, { quiet: true });
-  } finally {
-    setBusy(false);
-  }
-}
-
-/** Edit a sent message: what followed it is replaced by the new answer. */
-async function editMessage(messageId, text, userEl) {
-  const model = picker.selectedModel;
-  if (state.busy || !model || !state.currentId) return;
-  setBusy(true);
-  while (userEl.nextSibling) userEl.nextSibling.remove();
-  const view = new AssistantMessage(model.name);
-  dom.messages.append(view.root);
-  view.setText("", { streaming: true });
-  view.flush();
-  const conversationId = state.currentId;
-  try {
-    const ok = await streamAnswer(null, model, view, null, {
-      url: messageUrl(conversationId, messageId, "edit"),
-      body: { content: text, model_id: model.id, stream: true },
-    });
-    if (ok && state.currentId === conversationId) await openConversation(conversationId, { quiet: true });
-  } finally {
-    setBusy(false);
-  }
-}
+// Regenerate / Retry, Edit, paging (chat-turns.js), on this page's streaming and state
+const turns = turnActions({
+  model: () => picker.selectedModel,
+  conversationId: () => state.currentId,
+  busy: () => state.busy,
+  setBusy,
+  newView: (model) => new AssistantMessage(model.name),
+  messages: dom.messages,
+  stream: (view, model, request) => streamAnswer(null, model, view, null, request),
+  reload: (id) => openConversation(id, { quiet: true }),
+});
+const { regenerate, editMessage, pickAnswer } = turns;
 
 async function renameConversation(conv) {
   const title = await promptDialog({ title: "Rename conversation", label: "Title", value: conv.title ?? "" });
