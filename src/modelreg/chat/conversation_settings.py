@@ -116,8 +116,11 @@ class SettingsStore:
         query = select(c.system_prompt, c.temperature, c.top_p, c.max_tokens).where(
             c.id == turn.conversation_id, c.user_id == owner_id(turn.actor)
         )
-        async with self.db.connection(turn.actor) as conn:
-            found = (await conn.execute(query)).first()
+        if self.db.runs_sync:  # SQLite: one hop to its thread, as the history read
+            found = await self.db.run_sync(lambda conn: conn.execute(query).first(), write=False)
+        else:
+            async with self.db.connection(turn.actor) as conn:
+                found = (await conn.execute(query)).first()
         if found is not None:
             apply_settings(turn, _Row.model_validate(found, from_attributes=True))
 
