@@ -113,7 +113,9 @@ function renderConversationList() {
 
 async function loadConversations() {
   try {
-    state.conversations = asList(await api.get("/api/conversations"), "conversations");
+    const query = $("conv-search").value.trim(); // a search in progress stays applied
+    const path = query ? `/api/conversations?q=${encodeURIComponent(query)}` : "/api/conversations";
+    state.conversations = asList(await api.get(path), "conversations");
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     dom.list.replaceChildren(el("li", { class: "conv-empty" }, "Couldn't load conversations"));
