@@ -25,7 +25,9 @@ How the credentials travel depends on the surface of the row:
 `model` (A's personal model), `global_model` (an admin's company model), `token` (A's token),
 `conversation` (A's), `model_name` (A's model by name), `user` (a user made for the case:
 admins disable, reset and delete it), `experiment` (A's running A/B experiment),
-`global_experiment` (an admin's running company experiment), `battle` (A's arena battle).
+`global_experiment` (an admin's running company experiment), `battle` (A's arena battle);
+`answer`, `question` and `image` fill two path parameters: A's conversation and in it an
+answer, a user message or an image.
 `missing` is what `user_a` gets for a well-formed id that does not exist. Statuses:
 200/201/204 exact, 303 a redirect.
 """
@@ -58,6 +60,9 @@ Target = Literal[
     "experiment",
     "global_experiment",
     "battle",
+    "answer",
+    "question",
+    "image",
 ]
 
 
@@ -182,6 +187,22 @@ TABLE: Final[tuple[Row, ...]] = (
             ("POST", "/stop", (U, U, U, F, F, 200)),
         )
     ),
+    Row("GET", "/api/conversations", "api", (U, U, U, 200, 200, 200), variant="search",
+        query={"q": "hello"}),
+    Row("GET", "/api/conversations/{conversation_id}/settings", "api", (U, U, U, 200, N, N),
+        target="conversation", missing=N),
+    Row("PUT", "/api/conversations/{conversation_id}/settings", "api", (U, U, U, 200, N, N),
+        target="conversation", missing=N),
+    Row("GET", "/api/conversations/{conversation_id}/export", "api", (U, U, U, 200, N, N),
+        target="conversation", missing=N),
+    Row("GET", "/api/conversations/{conversation_id}/images/{image_id}", "api",
+        (U, U, U, 200, N, N), target="image", missing=N),
+    Row("POST", "/api/conversations/{conversation_id}/messages/{message_id}/regenerate", "api",
+        (U, U, U, 200, N, N), target="answer", missing=N),
+    Row("POST", "/api/conversations/{conversation_id}/messages/{message_id}/edit", "api",
+        (U, U, U, 200, N, N), target="question", missing=N),
+    Row("PUT", "/api/conversations/{conversation_id}/messages/{message_id}/selected", "api",
+        (U, U, U, 204, N, N), target="answer", missing=N),
     # --- gateway (tokens) ---------------------------------------------------------------
     Row("GET", "/v1/models", "v1", (U, U, U, 200, 200, 200)),
     Row("GET", "/v1/models/{model}", "v1", (U, U, U, 200, N, N),

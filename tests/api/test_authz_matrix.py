@@ -100,6 +100,7 @@ class World:
     def resources(self, row: Row) -> Resources:
         changes = row.method in ("PATCH", "DELETE") or row.path == "/api/users/{user_id}"
         changes = changes or row.path.startswith(("/api/chat", "/api/arena/b"))
+        changes = changes or "/edit" in row.path
         if changes or (row.method == "POST" and row.path.startswith("/api/experiments/")):
             return Resources(self)
         if self.shared is None:
@@ -258,6 +259,8 @@ class Resources:
                     answer = http.post("/api/arena/battles", json={"message": "hi"})
                 assert answer.status_code == 200, answer.text
                 made = {"id": answer.json()["battle_id"]}
+            elif kind in ("answer", "question", "image"):
+                made = self._turn(kind)
             elif kind == "conversation":
                 # on a company model, so only the conversation decides who may see it
                 made = self._post(
@@ -270,11 +273,38 @@ class Resources:
             self._made[kind] = made
         return self._made[kind]
 
+    def _turn(self, kind: str) -> dict[str, Any]:
+        """A's conversation with one turn on a company vision model: "conversation|message"
+        (the answer or the user message) or "conversation|image"."""
+        if "vision_model" not in self._made:
+            vision = model_payload(self.world.sim, is_global=True, supports_vision=True)
+            self._made["vision_model"] = self._post("admin", "/api/models", vision)
+        body: dict[str, Any] = {"model_id": self._made["vision_model"]["id"], "message": "hi"}
+        if kind == "image":
+            body["images"] = [{"data": TINY_PNG}]
+        with self.world.server.client(self.world.tokens["user_a"]) as http:
+            answer = http.post("/api/chat", json=body)
+            assert answer.status_code == 200, answer.text
+            conversation = answer.json()["conversation_id"]
+            messages = http.get(f"/api/conversations/{conversation}").json()["messages"]
+        if kind == "image":
+            return {"id": f"{conversation}|{messages[0]['images'][0].rsplit('/', 1)[1]}"}
+        return {"id": f"{conversation}|{messages[0 if kind == 'question' else 1]['id']}"}
+
+
+# a 1×1 PNG
+TINY_PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+    "AAAABJRU5ErkJggg=="
+)
+
 
 def _ref(resources: Resources, row: Row, *, missing: bool) -> str:
     """The value of the row's path parameter (or the resource its body names)."""
     assert row.target is not None
     if missing:
+        if row.target in ("answer", "question", "image"):
+            return f"{uuid.uuid4()}|{uuid.uuid4()}"
         return (
             "no-such-model-" + uuid.uuid4().hex[:6]
             if row.target == "model_name"
@@ -347,6 +377,14 @@ def _body(row: Row, ref: str, world: World, resources: Resources) -> dict[str, A
             return {"description": "changed"}
         case ("POST", path, _) if path.startswith("/api/experiments/{"):
             return None  # start, pause, stop
+        case ("PUT", "/api/conversations/{conversation_id}/settings", _):
+            return {"system_prompt": "Be brief.", "temperature": 0.5}
+        case ("POST", "/api/conversations/{conversation_id}/messages/{message_id}/regenerate", _):
+            return {}
+        case ("POST", "/api/conversations/{conversation_id}/messages/{message_id}/edit", _):
+            return {"content": "edited"}
+        case ("PUT", "/api/conversations/{conversation_id}/messages/{message_id}/selected", _):
+            return None
         case ("POST", "/v1/chat/completions", _):
             return {"model": model_ref, "messages": MESSAGES}
         case ("POST", "/v1/embeddings", _):
@@ -355,16 +393,16 @@ def _body(row: Row, ref: str, world: World, resources: Resources) -> dict[str, A
             return {"model": model_ref, "messages": MESSAGES}
         case ("POST", "/v1/messages", _):
             return {"model": model_ref, "max_tokens": 5, "messages": MESSAGES}
-    assert row.method in ("GET", "DELETE") or row.surface == "page", f"no body for {row.id}"
+    assert row.method in ("GET", "DELETE", "PUT") or row.surface == "page", f"no body for {row.id}"
     return None
 
 
 def _url(row: Row, ref: str | None, world: World) -> str:
     path = row.path
-    if "{" in path:
+    for value in (ref or "").split("|") if "{" in path else ():
         assert ref is not None
         name = path[path.index("{") + 1 : path.index("}")]
-        path = path.replace("{" + name + "}", "app.css" if name == "path" else ref)
+        path = path.replace("{" + name + "}", "app.css" if name == "path" else value)
     if row.query:
         query = {k: v.format(user_a_id=world.ids["user_a"]) for k, v in row.query.items()}
         path += "?" + str(httpx.QueryParams(query))

@@ -105,6 +105,12 @@ def test_every_page_at_desktop_and_phone_width(
         choose_model(page, "Claude Sonnet 4.5")
         send(page, "Anything to add?")
         wait_for_answers(page, 2)
+        # a regenerated answer: the pager shows "2 / 2" under it
+        anthropic_sim.enqueue(Script(text="Regenerated: **use both**, and compare the costs."))
+        page.locator("[data-testid=answer-actions] >> nth=1").get_by_role(
+            "button", name="Regenerate"
+        ).click()
+        page.wait_for_selector("[data-testid=answer-count]")
         page.click("#model-button")
         page.wait_for_timeout(200)  # let the popover's entry animation finish
         screenshot(page, "chat-model-picker-desktop")

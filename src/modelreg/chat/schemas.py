@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from modelreg.chat.images import MAX_IMAGES, ImageIn
 from modelreg.db.models import Conversation
 from modelreg.db.models import Message as MessageRow
 from modelreg.decimals import plain
@@ -136,6 +137,11 @@ class ChatIn(_Strict):
     title: StrictStr | None = Field(
         default=None, max_length=200, description="Title of a new conversation"
     )
+    images: list[ImageIn] | None = Field(
+        default=None,
+        max_length=MAX_IMAGES,
+        description="Images for the user message (models marked supports_vision only)",
+    )
 
     @field_validator("tool_choice")
     @classmethod
@@ -225,6 +231,13 @@ class MessageOut(BaseModel):
     status: str
     error: str | None
     created_at: datetime
+    active: bool = Field(
+        default=True, description="On the selected path (what the model sees as history)"
+    )
+    alternatives: list[uuid.UUID] | None = Field(
+        default=None, description="An answer: every answer to the same user message, oldest first"
+    )
+    images: list[str] = Field(default_factory=list, description="URLs of attached images")
 
     @classmethod
     def of(cls, row: MessageRow) -> MessageOut:

@@ -411,20 +411,18 @@ class ChatService:
         latency = progress.latency_ms
         calls = answer.tool_calls if status == "complete" else ()
         client_calls = tuple(c for c in calls if c.name not in turn.server_tools)
-        finish = final.finish
-        if status != "complete" and finish is None:
-            finish = "error"
+        finish = final.finish if final.finish is not None or status == "complete" else "error"
         row = message_row(
             turn.conversation_id,
             turn.user_id,
             "assistant",
             utcnow(),
             id=turn.assistant_id,
+            reply_to_id=turn.reply_to_id,
             content=answer.text or answer.refusal or "",
             tool_calls=tool_calls_json(calls),
             llm_model_id=uuid_or_none(served.id),
             model_name=served.name,
-            reply_to_id=turn.reply_to_id,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_read_tokens,

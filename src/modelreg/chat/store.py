@@ -17,13 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.actor import Actor
-from modelreg.db.models import Conversation, utcnow
+from modelreg.chat.branches import branches
+from modelreg.db.models import Conversation, MessageImage, utcnow
 from modelreg.db.models import Message as MessageRow
 from modelreg.errors import ConfigError
 from modelreg.experiments.context import message_columns as experiment_columns
 from modelreg.model_config import ModelConfig
 from modelreg.providers.tool_arguments import parse_tool_arguments
-from modelreg.types import Message, ToolCall
+from modelreg.types import ContentPart, ImagePart, Message, TextPart, ToolCall
 
 if TYPE_CHECKING:
     from modelreg.db.engine import Database
@@ -83,6 +84,8 @@ async def load_messages(session: AsyncSession, conversation: Conversation) -> li
 
 
 _C, _M = Conversation.__table__.c, MessageRow.__table__.c
+_I = MessageImage.__table__.c
+_HAS_IMAGES = select(_I.id).where(_I.message_id == _M.id).exists().label("has_images")
 # a conversation and its messages in one query; no message: one row whose role is NULL. The
 # messages' owner is compared in Python: in the join, SQLite's planner took the index on
 # (user_id, created_at) and read every message of the user (+9 ms at some 10k of them)
@@ -95,6 +98,11 @@ _HISTORY = (
         _M.tool_calls,
         _M.tool_call_id,
         _M.status,
+        _M.id,
+        _M.reply_to_id,
+        _M.selected_at,
+        _M.created_at,
+        _HAS_IMAGES,
     )
     .select_from(
         Conversation.__table__.outerjoin(MessageRow.__table__, _M.conversation_id == _C.id)
@@ -117,7 +125,13 @@ async def read_history(
             rows = (await conn.execute(query)).all()
     if not rows:
         raise ConversationNotFoundError()
-    return rows[0].llm_model_id, history_messages([r for r in rows if r.user_id == owner])
+    path = branches([r for r in rows if r.user_id == owner]).active
+    images: dict[uuid.UUID, tuple[ImagePart, ...]] = {}
+    if any(r.has_images for r in path):  # only then a second query
+        from modelreg.chat.images import load_image_parts
+
+        images = await load_image_parts(db, actor, conversation_id)
+    return rows[0].llm_model_id, history_messages(path, images)
 
 
 def conversation_row(
@@ -162,6 +176,7 @@ def message_row(
         "error": None,
         "created_at": created_at,
         **experiment_columns(role),  # the A/B arm that chose the model, on its answers
+        "selected_at": None,
     } | values
 
 
@@ -211,7 +226,9 @@ def _tool_calls_from_json(raw: list[Any] | None) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
-def history_messages(rows: Sequence[Any]) -> list[Message]:
+def history_messages(
+    rows: Sequence[Any], images: dict[uuid.UUID, tuple[ImagePart, ...]] | None = None
+) -> list[Message]:
     """The stored conversation as unified messages (`rows`: ORM rows, Core rows, or anything
     with their attributes). Failed assistant turns with no text are
     left out (the model never said them); interrupted ones keep the text that arrived."""
@@ -224,6 +241,9 @@ def history_messages(rows: Sequence[Any]) -> list[Message]:
             out.append(Message(role="assistant", content=row.content or None, tool_calls=calls))
         elif row.role == "tool":
             out.append(Message(role="tool", content=row.content, tool_call_id=row.tool_call_id))
+        elif row.role == "user" and images and getattr(row, "id", None) in images:
+            parts: tuple[ContentPart, ...] = (TextPart(row.content), *images[row.id])
+            out.append(Message(role="user", content=parts))
         elif row.role in ("user", "system", "developer"):
             out.append(Message(role=row.role, content=row.content))
     return out

@@ -52,7 +52,9 @@ class Turn:
     input: TurnInput
     pending: TurnWrite | None = None
     assistant_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    reply_to_id: uuid.UUID | None = None  # the user message answered (compare: one per model)
+    # the user message answered: one per model in a compare, alternatives after a regenerate
+    # (chat/branches.py)
+    reply_to_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -38,6 +39,7 @@ __all__ = [
     "Experiment",
     "LLMModel",
     "Message",
+    "MessageImage",
     "UsageDaily",
     "UsageEvent",
     "User",
@@ -183,6 +185,11 @@ class Conversation(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # used on every turn (migration 0011); a turn's own values win
+    system_prompt: Mapped[str | None] = mapped_column(NulSafeText)
+    temperature: Mapped[float | None] = mapped_column(Float)
+    top_p: Mapped[float | None] = mapped_column(Float)
+    max_tokens: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_conversations_user_updated", "user_id", "updated_at"),)
 
@@ -225,6 +232,9 @@ class Message(Base):
         Uuid, ForeignKey("experiments.id", ondelete="SET NULL")
     )
     experiment_arm_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # picked among its alternatives (migration 0011): the latest coalesce(selected_at,
+    # created_at) among the answers to one user message is the one in the history
+    selected_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (
         Index("ix_messages_conversation_created", "conversation_id", "created_at"),
@@ -367,6 +377,30 @@ class Experiment(Base):
         CheckConstraint(
             "status IN ('draft', 'running', 'paused', 'stopped')", name="ck_experiments_status"
         ),
+    )
+
+
+class MessageImage(Base):
+    """An image attached to a user message (migration 0011), kept with the conversation."""
+
+    __tablename__ = "message_images"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("messages.id", ondelete="CASCADE")
+    )
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_message_images_message", "message_id"),
+        Index("ix_message_images_conversation", "conversation_id"),
     )
 
 

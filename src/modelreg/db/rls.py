@@ -35,10 +35,12 @@ __all__ = [
     "APP_ROLE",
     "RLS_TABLES",
     "Policy",
+    "disable_message_images_rls_sql",
     "disable_rls_sql",
     "disable_usage_daily_rls_sql",
     "disable_user_sessions_rls_sql",
     "drop_policy_statements",
+    "enable_message_images_rls_sql",
     "enable_rls_sql",
     "enable_usage_daily_rls_sql",
     "enable_user_sessions_rls_sql",
@@ -209,3 +211,20 @@ def enable_user_sessions_rls_sql() -> list[str]:
 
 def disable_user_sessions_rls_sql() -> list[str]:
     return drop_policy_statements(("user_sessions",), _USER_SESSIONS_POLICIES)
+
+
+# message_images comes with migration 0011: the owner's, like messages
+_MESSAGE_IMAGES_POLICIES: Final[tuple[Policy, ...]] = (
+    ("message_images", "message_images_owner", "ALL", f"{_OWNER} OR {_SYSTEM}", None),
+)
+
+
+def enable_message_images_rls_sql() -> list[str]:
+    return [
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON message_images TO {APP_ROLE}",
+        *policy_statements(("message_images",), _MESSAGE_IMAGES_POLICIES),
+    ]
+
+
+def disable_message_images_rls_sql() -> list[str]:
+    return drop_policy_statements(("message_images",), _MESSAGE_IMAGES_POLICIES)

@@ -18,12 +18,14 @@ from modelreg.api.errors import ERROR_RESPONSES, ErrorBody
 from modelreg.api.routes.conversations import not_found
 from modelreg.chat.events import result_json
 from modelreg.chat.schemas import ChatIn, ChatOut
-from modelreg.chat.service import ChatEvent, TurnInput
+from modelreg.chat.service import ChatEvent, Turn, TurnInput
 from modelreg.chat.stream_start import open_stream
+from modelreg.chat.turn_extras import add_extras
 from modelreg.experiments.routing import chat_model
 from modelreg.gateway.sse import sse_frame
+from modelreg.services import Services
 
-__all__ = ["router", "sse_frame"]
+__all__ = ["STREAM_RESPONSES", "answer", "router", "sse_frame"]
 
 router = APIRouter(tags=["chat"])
 
@@ -62,19 +64,36 @@ _STREAM_DOC: dict[str, Any] = {
 }
 
 
+async def answer(services: Services, turn: Turn, stream: bool) -> Response:
+    """The turn answered as JSON or as a stream (also for regenerate and edit)."""
+    if stream:
+        # the model is called while the input is stored; the stream starts once it is (a
+        # database outage is still a 503, and the conversation `meta` announces exists)
+        with not_found():
+            events = await open_stream(services.chat, turn)
+        return StreamingResponse(_frames(events), media_type="text/event-stream",
+                                 headers=_SSE_HEADERS)  # fmt: skip
+    with not_found():  # the conversation was deleted while the model answered
+        result = await services.chat.complete(turn)
+    return Response(orjson.dumps(result_json(result)), media_type="application/json")
+
+
 async def _frames(events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
     async for event, data in events:
         yield sse_frame(data, event)
 
 
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    200: _STREAM_DOC,
+    502: {"model": ErrorBody, "description": "The upstream provider failed"},
+}
+
+
 @router.post(
     "/api/chat",
     response_model=ChatOut,
-    responses={
-        **ERROR_RESPONSES,
-        200: _STREAM_DOC,
-        502: {"model": ErrorBody, "description": "The upstream provider failed"},
-    },
+    responses=STREAM_RESPONSES,
     summary="Send a message and get the model's answer",
 )
 async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Response:
@@ -97,13 +116,5 @@ async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Resp
                 title=body.title,
             ),
         )
-    if body.stream:
-        # the model is called while the input is stored; the stream starts once it is (a
-        # database outage is still a 503, and the conversation `meta` announces exists)
-        with not_found():
-            events = await open_stream(services.chat, turn)
-        return StreamingResponse(_frames(events), media_type="text/event-stream",
-                                 headers=_SSE_HEADERS)  # fmt: skip
-    with not_found():  # the conversation was deleted while the model answered
-        result = await services.chat.complete(turn)
-    return Response(orjson.dumps(result_json(result)), media_type="application/json")
+        await add_extras(services.chat, turn, body.images)  # settings, images
+    return await answer(services, turn, body.stream)

@@ -13,13 +13,14 @@ from fastapi import APIRouter, Query, Response
 
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.errors import ERROR_RESPONSES, ApiError
+from modelreg.chat.conversation_view import message_views
 from modelreg.chat.schemas import (
     ConversationCreate,
     ConversationDetail,
     ConversationOut,
     ConversationUpdate,
-    MessageOut,
 )
+from modelreg.chat.search import search_conversations
 from modelreg.chat.store import ConversationNotFoundError
 from modelreg.decimals import plain
 
@@ -43,7 +44,16 @@ async def list_conversations(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Search titles and message text"),
+    ] = None,
 ) -> list[ConversationOut]:
+    if q is not None and q.strip():
+        rows = await search_conversations(
+            services.chat.db, actor, q.strip(), limit=limit, offset=offset
+        )
+        return [ConversationOut.of(conv, count) for conv, count in rows]
     rows = await services.chat.conversations.list_recent(actor, limit=limit, offset=offset)
     return [ConversationOut.of(conv, count) for conv, count in rows]
 
@@ -68,7 +78,7 @@ async def get_conversation(
 ) -> ConversationDetail:
     with not_found():
         conv, rows = await services.chat.conversations.get(actor, conversation_id)
-    messages = [MessageOut.of(r) for r in rows]
+    messages = await message_views(services.chat.db, actor, conversation_id, rows)
     base = ConversationOut.of(conv, len(messages))
     return ConversationDetail(
         **base.model_dump(),

@@ -3,6 +3,10 @@ import { api, ApiError, asList, csrfToken, errorFromBody, readEvents } from "./a
 import { renderMarkdown } from "./markdown.js";
 import { ModelPicker } from "./model-picker.js";
 import {
+  answerActions, exportLinks, ImageTray, turnActions, userBubble, wireSearch,
+} from "./chat-turns.js";
+import { ConversationSettings } from "./chat-settings.js";
+import {
   confirmDialog, el, formatCost, formatLatency, formatTokens, icon, promptDialog, setNav, toast,
 } from "./ui.js";
 
@@ -20,6 +24,7 @@ const dom = {
   stop: $("stop-button"),
   hint: $("composer-hint"),
   empty: $("empty-chat"),
+  exports: $("conv-export"),
 };
 
 const state = {
@@ -38,6 +43,12 @@ const picker = new ModelPicker({
   search: $("model-search"),
   list: $("model-options"),
   onChange: (model) => onModelChosen(model),
+});
+const settings = new ConversationSettings(document.querySelector(".topbar-actions"), () => state.currentId);
+const tray = new ImageTray(document.querySelector(".composer-actions"), document.querySelector(".composer-box"));
+wireSearch($("conv-search"), (found) => {
+  state.conversations = asList(found, "conversations");
+  renderConversationList();
 });
 
 // ---------- conversations ----------
@@ -102,7 +113,9 @@ function renderConversationList() {
 
 async function loadConversations() {
   try {
-    state.conversations = asList(await api.get("/api/conversations"), "conversations");
+    const query = $("conv-search").value.trim(); // a search in progress stays applied
+    const path = query ? `/api/conversations?q=${encodeURIComponent(query)}` : "/api/conversations";
+    state.conversations = asList(await api.get(path), "conversations");
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     dom.list.replaceChildren(el("li", { class: "conv-empty" }, "Couldn't load conversations"));
@@ -115,6 +128,8 @@ function setTitle(title) {
   const text = title || "New conversation";
   dom.title.textContent = text;
   document.title = `${text} · modelreg`;
+  dom.exports.replaceChildren(...(state.currentId ? exportLinks(state.currentId) : []));
+  settings.show(Boolean(state.currentId));
 }
 
 function startNewConversation({ focus = true } = {}) {
@@ -128,12 +143,13 @@ function startNewConversation({ focus = true } = {}) {
   if (focus) dom.prompt.focus();
 }
 
-async function openConversation(id) {
-  stopStreaming();
+async function openConversation(id, { quiet = false } = {}) {
+  if (!quiet) stopStreaming();
   const token = ++state.openToken;
   state.currentId = id;
   renderConversationList();
-  dom.messages.replaceChildren(el("div", { class: "msg-note" }, el("span", { class: "spinner" }), " Loading conversation…"));
+  const scrollTop = dom.scroll.scrollTop;
+  if (!quiet) dom.messages.replaceChildren(el("div", { class: "msg-note" }, el("span", { class: "spinner" }), " Loading conversation…"));
   let conv;
   try {
     conv = await api.get(`/api/conversations/${encodeURIComponent(id)}`);
@@ -151,21 +167,48 @@ async function openConversation(id) {
   if (token !== state.openToken) return;
   setTitle(conv.title);
   dom.messages.replaceChildren();
-  for (const message of conv.messages ?? []) {
+  const shown = (conv.messages ?? []).filter((m) => m.active !== false);
+  const lastAnswer = shown.findLast((m) => m.role === "assistant" && m.reply_to_id);
+  for (const message of shown) {
     if (message.role === "user") {
-      dom.messages.append(userMessage(message.content));
+      dom.messages.append(userBubble(message.content, {
+        images: message.images ?? [],
+        onEdit: (text, root) => editMessage(message.id, text, root),
+      }));
     } else if (message.role === "assistant") {
       const view = new AssistantMessage(message.model?.name ?? message.model_name ?? "Unknown model");
       view.setText(message.content ?? "");
       view.finish(message);
-      if (message.status === "error") view.showError(message.error || "This answer failed.", null);
+      view.messageId = message.id;
+      const retry = () => regenerate(view.root, message.id);
+      if (message.status === "error") view.showError(message.error || "This answer failed.", message === lastAnswer ? retry : null);
       else if (message.status === "incomplete") view.note("The answer was cut off.");
+      if (message.reply_to_id) {
+        view.root.append(answerActions(message, {
+          onRegenerate: (messageId) => regenerate(view.root, messageId),
+          onSelect: (messageId) => pickAnswer(messageId),
+        }));
+      }
       dom.messages.append(view.root);
     }
   }
   chooseDefaultModel(conv.llm_model_id);
-  scrollToBottom(true);
+  if (quiet) dom.scroll.scrollTop = scrollTop;
+  else scrollToBottom(true);
 }
+
+// Regenerate / Retry, Edit, paging (chat-turns.js), on this page's streaming and state
+const turns = turnActions({
+  model: () => picker.selectedModel,
+  conversationId: () => state.currentId,
+  busy: () => state.busy,
+  setBusy,
+  newView: (model) => new AssistantMessage(model.name),
+  messages: dom.messages,
+  stream: (view, model, request) => streamAnswer(null, model, view, null, request),
+  reload: (id) => openConversation(id, { quiet: true }),
+});
+const { regenerate, editMessage, pickAnswer } = turns;
 
 async function renameConversation(conv) {
   const title = await promptDialog({ title: "Rename conversation", label: "Title", value: conv.title ?? "" });
@@ -228,10 +271,12 @@ function chooseDefaultModel(conversationModelId) {
   const id = [conversationModelId, picker.selectedId, localStorage.getItem(LAST_MODEL_KEY)].find(usable)
     ?? state.models[0]?.id ?? null;
   picker.select(id, { silent: true });
+  tray.setModel(picker.selectedModel);
 }
 
 async function onModelChosen(model) {
   localStorage.setItem(LAST_MODEL_KEY, model.id);
+  tray.setModel(model);
   if (!state.currentId) return;
   try {
     await api.patch(`/api/conversations/${encodeURIComponent(state.currentId)}`, { llm_model_id: model.id });
@@ -241,10 +286,6 @@ async function onModelChosen(model) {
 }
 
 // ---------- messages ----------
-
-function userMessage(text) {
-  return el("div", { class: "msg msg-user" }, el("div", { class: "msg-body" }, text));
-}
 
 function errorBox(message, onRetry) {
   return el(
@@ -406,32 +447,40 @@ async function send(text) {
   setBusy(true);
   dom.prompt.value = "";
   autosize();
-  const userEl = userMessage(message);
+  const images = tray.take();
+  const userEl = userBubble(message, { images: images.map((i) => i.url) });
   const view = new AssistantMessage(model.name);
   dom.messages.append(userEl, view.root);
   view.setText("", { streaming: true });
   view.flush();
   scrollToBottom(true);
   try {
-    await streamAnswer(message, model, view, userEl);
+    const body = { conversation_id: state.currentId ?? undefined, model_id: model.id, message, stream: true };
+    if (images.length) body.images = images.map((i) => ({ data: i.data }));
+    const ok = await streamAnswer(message, model, view, userEl, { url: "/api/chat", body });
+    if (ok && state.currentId) await openConversation(state.currentId, { quiet: true });
   } finally {
     setBusy(false);
     dom.prompt.focus();
   }
 }
 
-async function streamAnswer(message, model, view, userEl) {
+/** Stream one turn (`request`: the URL and body) into `view`; true when it completed. */
+async function streamAnswer(message, model, view, userEl, request) {
   const controller = new AbortController();
   state.controller = controller;
   const retry = () => {
-    userEl.remove();
+    // stored with an error: answer the stored message again (never send it twice)
+    if (view.messageId) return regenerate(view.root, view.messageId);
+    // nothing stored: send again
+    if (userEl) userEl.remove();
     view.root.remove();
-    send(message);
+    if (message !== null) send(message);
   };
   let text = "";
   let finished = false;
   try {
-    const response = await fetch("/api/chat", {
+    const response = await fetch(request.url, {
       method: "POST",
       credentials: "same-origin",
       headers: {
@@ -439,12 +488,7 @@ async function streamAnswer(message, model, view, userEl) {
         Accept: "text/event-stream",
         "X-CSRF-Token": csrfToken(),
       },
-      body: JSON.stringify({
-        conversation_id: state.currentId ?? undefined,
-        model_id: model.id,
-        message,
-        stream: true,
-      }),
+      body: JSON.stringify(request.body),
       signal: controller.signal,
     });
     if (response.status === 401) {
@@ -473,6 +517,7 @@ async function streamAnswer(message, model, view, userEl) {
     if (!finished) {
       throw new ApiError(0, "The connection closed before the answer was complete.", { type: "incomplete" });
     }
+    return true;
   } catch (err) {
     if (err?.name === "AbortError") {
       view.finish({});
@@ -497,6 +542,7 @@ async function streamAnswer(message, model, view, userEl) {
 function onMeta(data, view) {
   const name = typeof data.model === "string" ? data.model : data.model?.name ?? data.model_name;
   view.setModel(name);
+  if (data.message_id) view.messageId = data.message_id;
   if (data.conversation_id && !state.currentId) {
     state.currentId = data.conversation_id;
     history.replaceState({}, "", conversationUrl(state.currentId));
