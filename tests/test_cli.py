@@ -428,3 +428,24 @@ def test_users_disable_enable_set_role_and_delete(cli_env: dict[str, str]) -> No
     code, _, err = invoke(cli_env, "users", "delete", "ghost", "--yes")
     assert code == 1
     assert "unknown user" in err
+
+
+def test_tokens_list_and_revoke(cli_env: dict[str, str]) -> None:
+    code, _, err = invoke(cli_env, "users", "create", "erin", input="erin-password-1\n")
+    assert code == 0, err
+    token = invoke(cli_env, "tokens", "create", "erin", "--name", "laptop")[1].strip()
+    code, out, err = invoke(cli_env, "tokens", "list", "erin")
+    assert code == 0, err
+    (line,) = out.splitlines()
+    assert "laptop" in line
+    assert "never used" in line
+    assert "active" in line
+    assert token not in out
+    token_id = line.split()[0]
+    code, out, err = invoke(cli_env, "tokens", "revoke", token_id)
+    assert code == 0, err
+    assert _resolves(cli_env, token) is None
+    assert "revoked" in invoke(cli_env, "tokens", "list", "erin")[1]
+    code, _, err = invoke(cli_env, "tokens", "revoke", "not-an-id")
+    assert code == 1
+    assert "unknown token" in err

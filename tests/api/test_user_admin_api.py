@@ -153,12 +153,14 @@ def test_disabling_ends_sessions_and_tokens_at_once_on_every_replica(
     name, token, user_id = _member(a)
     with a.client(token) as on_a, b.client(token) as on_b, sign_in(b, name) as browser:
         assert on_a.get("/api/users/me").status_code == 200  # cached on both replicas
+        assert on_a.get("/v1/models").status_code == 200
         assert on_b.get("/api/users/me").status_code == 200
         with _admin(a) as admin:
             answer = admin.patch(f"/api/users/{user_id}", json={"is_active": False})
             assert answer.status_code == 200, answer.text
             assert answer.json()["is_active"] is False
         assert_error(on_a.get("/api/users/me"), 401, "authentication_error")
+        assert on_a.get("/v1/models").status_code == 401  # the gateway's fast path too
         assert_error(browser.get("/api/users/me"), 401, "authentication_error")
         # the other replica's token cache: dropped by the generation poll (1 s here)
         _until(lambda: on_b.get("/api/users/me").status_code == 401, "replica b to refuse")

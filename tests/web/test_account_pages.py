@@ -123,7 +123,7 @@ def test_an_admin_changes_role_disables_resets_and_deletes_a_user(
     user_row.get_by_text("Administrator").wait_for()
 
     dialog.get_by_role("button", name="Disable user").click()
-    user_row.get_by_text("Deactivated").wait_for()
+    user_row.get_by_text("Disabled", exact=True).wait_for()
     assert _status(live_server, member.token) == 401
     dialog.get_by_role("button", name="Enable user").click()
     user_row.get_by_text("Active").wait_for()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from typing import Annotated, Any
 
 import typer
 
 from modelreg.actor import SYSTEM
 from modelreg.cli.common import read_password, run, services
+from modelreg.errors import ValidationFailedError
 
 __all__ = ["tokens_app", "users_app"]
 
@@ -134,5 +136,37 @@ def users_delete(
         async with services() as s:
             await s.accounts.delete_user(SYSTEM, name)
             typer.echo(f"deleted {name}")
+
+    run(go)
+
+
+@tokens_app.command("list")
+def tokens_list(user: Annotated[str, typer.Argument(help="User name or id.")]) -> None:
+    """List a user's tokens: id, name, prefix, last use and state (never the token)."""
+
+    async def go() -> None:
+        async with services() as s:
+            for t in await s.accounts.list_tokens(SYSTEM, user):
+                state = "revoked" if t.revoked_at else "active"
+                if state == "active" and t.expires_at is not None:
+                    state = f"expires {t.expires_at:%Y-%m-%d}"
+                used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used"
+                typer.echo(f"{t.id}  {t.prefix}…  {t.name or '-':<20} {used:<16}  {state}")
+
+    run(go)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a token at once (every worker and replica within a second)."""
+
+    async def go() -> None:
+        try:
+            parsed = uuid.UUID(token_id)
+        except ValueError:
+            raise ValidationFailedError("unknown token", field="token_id") from None
+        async with services() as s:
+            await s.accounts.revoke_token(SYSTEM, parsed)
+            typer.echo(f"revoked {token_id}")
 
     run(go)

@@ -184,7 +184,7 @@ async def reset_password(
     summary="Delete a user (admin)",
     description="Their personal models, conversations, tokens and sessions are deleted; "
     "their usage stays, anonymised. Nobody deletes themselves or the last administrator.",
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, 409, 422),
     response_class=Response,
 )
 async def delete_user(user_id: uuid.UUID, actor: AdminActor, services: ServicesDep) -> None:

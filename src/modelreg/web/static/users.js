@@ -22,7 +22,7 @@ function userRow(user) {
       ? el("span", { class: "badge badge-accent" }, "Administrator")
       : el("span", { class: "badge" }, "Member")),
     el("td", { "data-label": "Status" }, el("span", { class: `status ${active ? "on" : ""}` },
-      el("span", { class: "status-dot" }), active ? "Active" : "Deactivated")),
+      el("span", { class: "status-dot" }), active ? "Active" : "Disabled")),
     el("td", { "data-label": "Created" }, formatDate(user.created_at)),
     el("td", {}, el("div", { class: "row-actions" }, user.username === me
       ? el("a", { class: "btn btn-ghost btn-sm", href: "/account" }, "Your account")
