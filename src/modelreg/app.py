@@ -35,6 +35,7 @@ from modelreg.api.fastpath import GatewayFastPath
 from modelreg.api.metrics_middleware import MetricsMiddleware
 from modelreg.api.routes import (
     audit,
+    budgets,
     chat,
     conversations,
     gateway_anthropic,
@@ -64,6 +65,7 @@ _ROUTE_MODULES = (
     tokens,
     audit,
     usage,
+    budgets,
     chat,
     conversations,
     gateway_openai,
@@ -80,6 +82,7 @@ _OPENAPI_TAGS = [
     {"name": "tokens", "description": "API tokens of the caller"},
     {"name": "audit", "description": "Audit log of every change (admin)"},
     {"name": "usage", "description": "Usage and cost per model, day or user"},
+    {"name": "budgets", "description": "Monthly cost budgets per user, model or company"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
 

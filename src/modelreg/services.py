@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from modelreg.accounts import AccountService
+    from modelreg.budgets import BudgetService
     from modelreg.chat.service import ChatService
     from modelreg.chat.usage import UsageRecorder
     from modelreg.client import UnifiedLLMClient
@@ -47,6 +48,7 @@ class Services:
     usage: UsageRecorder
     chat: ChatService
     metrics: Metrics
+    budgets: BudgetService
 
 
 async def open_store(settings: Settings, *, migrate: bool) -> Store:
@@ -79,6 +81,7 @@ async def start_services(
     store, the first admin, the env models, then the client, limiter, ledger (which first
     replays the usage journals that killed processes left) and chat."""
     from modelreg.bootstrap import ensure_secrets
+    from modelreg.budgets import BudgetBook, BudgetService
     from modelreg.chat.service import ChatService
     from modelreg.chat.usage import UsageRecorder
     from modelreg.chat.usage_journal import UsageJournal
@@ -127,6 +130,11 @@ async def start_services(
     # usage that processes killed before their rows were committed, written before serving
     await usage.recover()
     chat = ChatService(store.db, store.registry, client, usage, limiter, metrics)
+    # budgets: spend booked here counts at once, the check runs in the limiter's admission
+    book = BudgetBook(store.db, interval=settings.budget_refresh_interval)
+    usage.listener = book
+    limiter.admission.append(book.check)
+    await book.start()
     return Services(
         settings=settings,
         db=store.db,
@@ -137,6 +145,7 @@ async def start_services(
         usage=usage,
         chat=chat,
         metrics=metrics,
+        budgets=BudgetService(store.db, book),
     )
 
 
@@ -153,6 +162,7 @@ def cache_poller(services: Services) -> CachePoller:
 
 
 async def stop_services(services: Services) -> None:
+    await services.budgets.book.stop()
     # usage first: it flushes queued rows into the database we close last
     await services.usage.stop()
     await services.client.aclose()

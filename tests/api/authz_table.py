@@ -23,7 +23,8 @@ How the credentials travel depends on the surface of the row:
 
 `target` names what fills the path parameter (and the body, see `bodies` in the test):
 `model` (A's personal model), `global_model` (an admin's company model), `token` (A's token),
-`conversation` (A's), `model_name` (A's model by name). `missing` is what `user_a` gets for a
+`conversation` (A's), `model_name` (A's model by name), `budget` (a user budget A set for
+herself). `missing` is what `user_a` gets for a
 well-formed id that does not exist. Statuses: 200/201/204 exact, 303 a redirect.
 """
 
@@ -45,7 +46,7 @@ ROLES: Final[tuple[Role, ...]] = (
     "admin",
 )
 Surface = Literal["api", "v1", "page", "public"]
-Target = Literal["model", "global_model", "token", "conversation", "model_name"]
+Target = Literal["model", "global_model", "token", "conversation", "model_name", "budget"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,16 @@ TABLE: Final[tuple[Row, ...]] = (
         query={"group_by": "user"}),
     Row("GET", "/api/usage", "api", (U, U, U, 200, F, 200), variant="user_id=A",
         query={"user_id": "{user_a_id}"}),
+    # --- budgets: a user sets her own; company-wide ones are the admins' -------------------
+    Row("GET", "/api/budgets", "api", (U, U, U, 200, 200, 200)),
+    Row("POST", "/api/budgets", "api", (U, U, U, 201, 201, 201)),
+    Row("POST", "/api/budgets", "api", (U, U, U, F, F, 201), variant="global"),
+    Row("GET", "/api/budgets/{budget_id}", "api", (U, U, U, 200, N, 200),
+        target="budget", missing=N),
+    Row("PATCH", "/api/budgets/{budget_id}", "api", (U, U, U, 200, N, 200),
+        target="budget", missing=N),
+    Row("DELETE", "/api/budgets/{budget_id}", "api", (U, U, U, 204, N, 204),
+        target="budget", missing=N),
     # --- chat and conversations ---------------------------------------------------------
     Row("POST", "/api/chat", "api", (U, U, U, 200, N, N), target="model"),
     Row("POST", "/api/chat", "api", (U, U, U, 200, N, N), target="conversation",

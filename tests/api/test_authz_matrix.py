@@ -229,6 +229,8 @@ class Resources:
                 made = self._post("admin", "/api/models", model_payload(sim, is_global=True))
             elif kind == "token":
                 made = self._post("user_a", "/api/tokens", {"name": "target"})
+            elif kind == "budget":  # far above what the shared server's tests spend
+                made = self._post("user_a", "/api/budgets", {"scope": "user", "limit_usd": "1e6"})
             elif kind == "conversation":
                 # on a company model, so only the conversation decides who may see it
                 made = self._post(
@@ -285,6 +287,12 @@ def _body(row: Row, ref: str, world: World, resources: Resources) -> dict[str, A
             return {"default_model_id": ref}
         case ("POST", "/api/tokens", _):
             return {"name": "made"}
+        case ("POST", "/api/budgets", "global"):
+            return {"scope": "global", "limit_usd": "1000000"}
+        case ("POST", "/api/budgets", _):
+            return {"scope": "user", "limit_usd": "1000000"}
+        case ("PATCH", "/api/budgets/{budget_id}", _):
+            return {"limit_usd": "999999"}
         case ("POST", "/api/chat", "conversation"):
             return {"conversation_id": ref, "message": "hi"}
         case ("POST", "/api/chat", _):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -20,7 +21,7 @@ from modelreg.actor import Actor
 from modelreg.db.models import Conversation, utcnow
 from modelreg.db.models import Message as MessageRow
 from modelreg.errors import ConfigError
-from modelreg.model_config import ModelConfig
+from modelreg.model_config import ModelConfig, UnitPrices
 from modelreg.providers.tool_arguments import parse_tool_arguments
 from modelreg.types import Message, ToolCall
 
@@ -35,6 +36,7 @@ __all__ = [
     "load_messages",
     "message_row",
     "new_message_rows",
+    "price_columns",
     "read_history",
     "tool_calls_json",
     "uuid_or_none",
@@ -133,6 +135,16 @@ def conversation_row(
     }
 
 
+def price_columns(prices: UnitPrices) -> dict[str, Decimal]:
+    """The unit prices a message was booked with, as its columns (migration 0010)."""
+    return {
+        "price_per_input_token": prices.input,
+        "price_per_output_token": prices.output,
+        "price_per_cache_read_token": prices.cache_read,
+        "price_per_cache_write_token": prices.cache_write,
+    }
+
+
 def message_row(
     conversation_id: uuid.UUID, user_id: uuid.UUID, role: str, created_at: datetime, **values: Any
 ) -> dict[str, Any]:
@@ -158,6 +170,11 @@ def message_row(
         "finish_reason": None,
         "status": "complete",
         "error": None,
+        "usage_estimated": False,
+        "price_per_input_token": None,
+        "price_per_output_token": None,
+        "price_per_cache_read_token": None,
+        "price_per_cache_write_token": None,
         "created_at": created_at,
     } | values
 

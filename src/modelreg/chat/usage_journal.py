@@ -40,6 +40,12 @@ __all__ = ["Segment", "UsageJournal", "decode", "encode"]
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jsonl"
+PRICE_FIELDS = (
+    "price_per_input_token",
+    "price_per_output_token",
+    "price_per_cache_read_token",
+    "price_per_cache_write_token",
+)
 REJECTED_PREFIX = "rejected-"
 
 
@@ -60,6 +66,7 @@ def encode(record: UsageRecord) -> bytes:
             "ttft_ms": record.ttft_ms,
             "status": record.status,
             "estimated": record.estimated,
+            **{name: _text(getattr(record, name)) for name in PRICE_FIELDS},
             "created_at": record.created_at.isoformat(),
         },
         option=orjson.OPT_APPEND_NEWLINE,
@@ -86,7 +93,16 @@ def decode(line: bytes) -> UsageRecord:
         status=data["status"],
         estimated=data["estimated"],
         created_at=datetime.fromisoformat(data["created_at"]),
+        **{name: _decimal(data.get(name)) for name in PRICE_FIELDS},  # absent in older journals
     )
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 @dataclass(eq=False, slots=True)

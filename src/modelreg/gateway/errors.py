@@ -190,7 +190,7 @@ def classify(exc: BaseException, request_id: str | None = None) -> ErrorInfo:
         return ErrorInfo(400, "invalid_request", exc.message)
     if isinstance(exc, e.BudgetExceededError):  # spent, as an upstream quota: not throttling
         return ErrorInfo(
-            429, "quota", exc.message, code="budget_exceeded", retry_after=exc.retry_after
+            429, "quota", exc.message, code="insufficient_quota", retry_after=exc.retry_after
         )
     if isinstance(exc, e.LimitExceededError):
         return ErrorInfo(
