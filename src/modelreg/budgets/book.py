@@ -13,8 +13,9 @@ The second part makes a replica see its own spend at once:
 
 Other replicas' spend arrives with the next `refresh()` (every `interval`, 0.5 s by default:
 their rows are committed within the recorder's linger, 0.1 s, so a replica sees another's
-spend within about a second). With no budget defined the book tracks nothing and `check` is
-one attribute test.
+spend within about a second). With no budget defined `check` is one attribute test and the
+refresh reads only the (empty) budgets table; the local counters are kept all the same, for
+a budget another replica sets.
 
 `check(actor, model)` runs in the RateLimiter's admission, before any upstream call: it
 raises BudgetExceededError once the spend of a budget covering the request has reached its
@@ -133,7 +134,8 @@ class BudgetBook:
     # --- the UsageRecorder's listener ----------------------------------------------------
 
     def booked(self, record: UsageRecord) -> None:
-        if not self.active or not record.cost:
+        # tracked with no budget too: one may have been set on another replica a moment ago
+        if not record.cost:
             return
         self._unwritten[record.id] = record
         self._add(record, record.cost)
@@ -179,20 +181,12 @@ class BudgetBook:
         self.limits, self._by_key, self._stored = limits, by_key, stored
         self.period = month_of(now)
         self.refreshes += 1
-        was_active, self.active = self.active, bool(limits)
-        if not self.active or not was_active:
-            self._forget_local()
-            return
+        self.active = bool(limits)
         # rows committed before this refresh began are in `stored` now
         keep = [(t, r) for t, r in self._written if t >= started]
         for _, record in (item for item in self._written if item[0] < started):
             self._add(record, -record.cost)
         self._written = keep
-
-    def _forget_local(self) -> None:
-        self._local.clear()
-        self._unwritten.clear()
-        self._written.clear()
 
     @staticmethod
     async def _month_spend(session: AsyncSession, now: datetime) -> dict[Key, Decimal]:
