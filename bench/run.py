@@ -510,7 +510,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated: direct, modelreg, litellm, modelreg-wN (N workers "
         "on both cores, capacity tests only), modelreg-ref (needs --ref-src), "
         "modelreg-nojournal, modelreg-fsync (the usage journal off, or with an fsync per "
-        "event: `make bench-journal`)",
+        "event: `make bench-journal`), modelreg-budgets (budgets covering every request: "
+        "`make bench-budgets`)",
     )
     ap.add_argument(
         "--ref-src",
@@ -681,6 +682,18 @@ JOURNAL_VARIANTS = {
 }
 
 
+def set_budgets(t: Target) -> None:
+    """Budgets that cover every benchmark request and are never reached: a company-wide one,
+    one per model and one for the caller, so each admission checks three and every call's
+    cost is booked against them (modelreg.budgets)."""
+    api = t.extra["api"]
+    budgets: list[dict[str, Any]] = [{"scope": "global"}, {"scope": "user"}]
+    for model in targets.api_call("GET", api + "/api/models", t.key):
+        budgets.append({"scope": "model", "model_id": model["id"]})
+    for body in budgets:
+        targets.api_call("POST", api + "/api/budgets", t.key, {**body, "limit_usd": "1000000000"})
+
+
 def make_target(
     name: str, ups: Upstreams, workdir: Path, cpu: str | None, args: argparse.Namespace
 ) -> Target:
@@ -691,6 +704,10 @@ def make_target(
         return targets.modelreg(ups, workdir, cpu)
     if name in JOURNAL_VARIANTS:  # the usage journal's cost: an A/B against "modelreg"
         return targets.modelreg(ups, workdir, cpu, name=name, extra_env=JOURNAL_VARIANTS[name])
+    if name == "modelreg-budgets":  # the budget check's cost: an A/B against "modelreg"
+        t = targets.modelreg(ups, workdir, cpu, name=name)
+        set_budgets(t)
+        return t
     if name.startswith("modelreg-w"):
         # several workers share both cores with the load generator: a scaling check only
         workers = int(name.removeprefix("modelreg-w"))
