@@ -120,3 +120,18 @@ def test_a_stopped_answer_keeps_the_upstreams_usage_when_it_came_in_the_grace(
     assert Decimal(answer["cost"]) == IN_PRICE * 40 + OUT_PRICE * 8
     assert answer["usage_estimated"] is False
     assert not usage_event(server, model["id"]).estimated
+
+
+def test_an_answer_stopped_before_its_first_word_keeps_an_estimate_of_the_prompt(
+    server: LiveServer, openai_sim: SimulatorServer
+) -> None:
+    token = server.create_user()
+    model = create_model(server, token, openai_sim)
+    openai_sim.enqueue(Script(text="late", first_byte_delay=4, usage=(999, 999)))
+    with server.client(token) as http:
+        meta = stop_after(http, {"model_id": model["id"], "message": "x" * 400}, deltas=0)
+        answer = stored_answer(http, meta["conversation_id"])
+    assert answer["usage_estimated"] is True
+    assert answer["usage"]["input_tokens"] >= 100  # 400 characters of prompt, ~4 a token
+    assert answer["usage"]["output_tokens"] == 0
+    assert Decimal(answer["cost"]) == IN_PRICE * answer["usage"]["input_tokens"]

@@ -388,7 +388,7 @@ class ChatService:
     def _final(fold: StreamAccumulator, progress: Progress) -> Final:
         """The last round as folded, with the usage of every round (the last one estimated
         when its usage never came)."""
-        usage, estimated = fold.usage_or_estimate(progress.prompt_chars)
+        usage, estimated = fold.usage_or_estimate(progress.prompt_chars, stopped=progress.left)
         return Final(replace(fold.result(), usage=usage), fold.finish_reason, estimated)
 
     async def _finish(
