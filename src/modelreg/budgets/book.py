@@ -104,6 +104,7 @@ class BudgetBook:
         self.period = month_of(datetime.now(UTC))
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._model_keys: dict[str, Key] = {}  # ModelConfig ids are strings; keys hold UUIDs
         self.refreshes = 0  # completed refreshes (tests wait for some to pass)
         # run after each refresh, off the request path (the alerts)
         self.on_refresh: list[Callable[[], Awaitable[None]]] = []
@@ -115,7 +116,12 @@ class BudgetBook:
         if not self.active:
             return
         by_key = self._by_key
-        for key in (_GLOBAL, ("user", actor.id), ("model", _as_uuid(model.id))):
+        model_key = self._model_keys.get(model.id)
+        if model_key is None:
+            if len(self._model_keys) >= 10_000:
+                self._model_keys.clear()
+            model_key = self._model_keys[model.id] = ("model", _as_uuid(model.id))
+        for key in (_GLOBAL, ("user", actor.id), model_key):
             for limit in by_key.get(key, ()):
                 spent = self.spent(key)
                 if spent >= limit.limit_usd:
