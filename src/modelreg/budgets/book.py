@@ -104,6 +104,7 @@ class BudgetBook:
         self.period = month_of(datetime.now(UTC))
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._refreshing = asyncio.Lock()
         self._model_keys: dict[str, Key] = {}  # ModelConfig ids are strings; keys hold UUIDs
         self.refreshes = 0  # completed refreshes (tests wait for some to pass)
         # run after each refresh, off the request path (the alerts)
@@ -163,6 +164,11 @@ class BudgetBook:
 
     async def refresh(self) -> None:
         """Read the budgets and this month's spend per user and model from the database."""
+        # one at a time: an older snapshot finishing last would drop what a newer one pruned
+        async with self._refreshing:
+            await self._refresh()
+
+    async def _refresh(self) -> None:
         started = time.monotonic()
         now = datetime.now(UTC)
         async with self._db.session(SYSTEM) as session:
