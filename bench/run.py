@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -739,7 +740,34 @@ def render_md_file(result: dict[str, Any], table: str) -> str:
         "",
         "",
     ]
-    return "\n".join(head) + table
+    return "\n".join(head) + table + "\n" + cpu_by_target(result)
+
+
+def cpu_by_target(result: dict[str, Any]) -> str:
+    """Gateway CPU ms per request (per stream) of every target and test, median (min-max) of
+    the repetitions: the A/B figure of the variants (modelreg-budgets, -nojournal, ...)."""
+    tests: dict[str, dict[str, list[float]]] = {}
+    for name, target in result["targets"].items():
+        for run in target.get("runs", []):
+            if run.get("req_per_s") and run.get("gw_cpu_pct") is not None:
+                per = run["gw_cpu_pct"] * 10 / run["req_per_s"]
+                tests.setdefault(f"{run['test']} c={run['conc']}", {}).setdefault(name, []).append(
+                    per
+                )
+    names = list(result["targets"])
+    lines = ["", "CPU ms per request, every target (median (min-max) of the runs):", ""]
+    lines += ["| test | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for test, by_target in tests.items():
+        cells = []
+        for name in names:
+            values = sorted(by_target.get(name, []))
+            cells.append(
+                f"{statistics.median(values):.3f} ({values[0]:.3f}-{values[-1]:.3f})"
+                if values
+                else "-"
+            )
+        lines.append(f"| {test} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
