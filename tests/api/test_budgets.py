@@ -73,6 +73,7 @@ def test_a_user_budget_refuses_the_first_request_after_the_spend_reaches_it(
     assert refused.value.status_code == 429
     assert refused.value.code == "insufficient_quota"
     assert budget["id"] in refused.value.message
+    assert refused.value.response.headers["x-should-retry"] == "false"  # SDKs: do not retry
     assert len(openai_sim.requests) == 2  # refused before any upstream call
 
     # the other surfaces refuse it the same way

@@ -240,6 +240,10 @@ def _headers(info: ErrorInfo, family: str) -> dict[str, str]:
                 headers[name] = value
     if info.retry_after is not None and "retry-after" not in headers:
         headers["retry-after"] = str(max(1, math.ceil(info.retry_after)))
+    if info.kind == "quota" and info.upstream is None:
+        # our spent budget: both SDKs would retry a 429 (OpenAI) by default; this header,
+        # which both read, says a retry cannot help before the budget is raised
+        headers["x-should-retry"] = "false"
     return headers
 
 
