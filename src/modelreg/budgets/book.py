@@ -96,7 +96,7 @@ class BudgetBook:
         self._interval = interval
         self.limits: dict[uuid.UUID, Limit] = {}
         self._by_key: dict[Key, list[Limit]] = {}
-        self.active = False  # any budget at all: otherwise nothing is tracked or checked
+        self.active = False  # any budget at all: otherwise `check` returns at once
         self._stored: dict[Key, Decimal] = {}  # this month, from usage_daily
         self._local: dict[Key, Decimal] = {}  # booked here, not yet seen by a refresh
         self._unwritten: dict[uuid.UUID, UsageRecord] = {}
