@@ -115,15 +115,21 @@ def test_a_model_budget_counts_every_users_spend_on_that_model(
 ) -> None:
     model = create_model(server, server.admin_token, openai_sim, is_global=True)
     alice, bob = server.create_user(), server.create_user()
-    set_budget(server, server.admin_token, scope="model", model_id=model["id"], limit_usd="0.005")
-    openai_sim.enqueue(Script(text="ok", usage=USAGE, repeat=2))
-    ask(oai(server, alice), model["name"])
-    ask(oai(server, bob), model["name"])  # 0.0035 < 0.005
-    with pytest.raises(openai.RateLimitError):
+    budget = set_budget(
+        server, server.admin_token, scope="model", model_id=model["id"], limit_usd="0.005"
+    )
+    try:
+        openai_sim.enqueue(Script(text="ok", usage=USAGE, repeat=2))
         ask(oai(server, alice), model["name"])
-    with server.client(bob) as http:  # bob sees the budget of a model he uses
-        mine = [b for b in http.get("/api/budgets").json() if b["model_id"] == model["id"]]
-    assert [b["state"] for b in mine] == ["exceeded"]
+        ask(oai(server, bob), model["name"])  # 0.0035 < 0.005
+        with pytest.raises(openai.RateLimitError):
+            ask(oai(server, alice), model["name"])
+        with server.client(bob) as http:  # bob sees the budget of a model he may use
+            mine = [b for b in http.get("/api/budgets").json() if b["model_id"] == model["id"]]
+        assert [b["state"] for b in mine] == ["exceeded"]
+    finally:  # a company model's budget concerns every user of the shared server
+        with server.client(server.admin_token) as http:
+            assert http.delete(f"/api/budgets/{budget['id']}").status_code == 204
 
 
 def audit_alerts(server: LiveServer, budget_id: str) -> list[int]:

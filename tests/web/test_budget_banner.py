@@ -61,7 +61,7 @@ def test_the_banner_warns_at_80_percent_and_says_when_the_budget_is_used_up(
     send(page, "one")
     wait_for_answers(page, 1)
     banner.wait_for(state="visible")
-    assert "85 % used" in banner.inner_text()
+    assert "Your monthly budget is 85 % used" in banner.inner_text()
     assert page.get_by_role("status").filter(has_text="budget").count() == 1
 
     send(page, "two")
@@ -69,6 +69,7 @@ def test_the_banner_warns_at_80_percent_and_says_when_the_budget_is_used_up(
     page.wait_for_function(
         "() => document.getElementById('budget-banner').dataset.state === 'exceeded'"
     )
+    assert "Your monthly budget of $0.0014 is used up" in banner.inner_text()
     assert "used up" in banner.inner_text()
 
     send(page, "three")  # refused before any upstream call, and the chat says so

@@ -32,9 +32,9 @@ export async function refreshBudgets() {
     banner.replaceChildren();
     return;
   }
-  const top = concerning[0];
-  banner.dataset.state = top.state;
-  banner.replaceChildren(el("p", {}, sentence(top)));
+  // the most urgent first; every budget that concerns the user has its own line
+  banner.dataset.state = concerning[0].state;
+  banner.replaceChildren(...concerning.slice(0, 3).map((b) => el("p", { "data-state": b.state }, sentence(b))));
   banner.hidden = false;
 }
 
