@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 300
 FUZZ_NEGATIVE_EXAMPLES ?= 150
 
-.PHONY: run test lint typecheck pytest fmt bench bench-chat bench-experiments bench-smoke bench-journal clean services browser audit fuzz
+.PHONY: run test lint typecheck pytest fmt bench bench-chat bench-experiments bench-budgets bench-smoke bench-journal clean services browser audit fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,11 @@ bench-experiments: $(DEV_STAMP)
 bench-journal: $(DEV_STAMP)
 	$(BIN)/python bench/run.py --targets modelreg,modelreg-nojournal,modelreg-fsync --conc 32 \
 		--slow-conc "" --models-list 0 --duration 5 --label journal $(BENCH_ARGS)
+
+# the budget check's cost: CPU per call without and with budgets covering every call, one run
+bench-budgets: $(DEV_STAMP)
+	$(BIN)/python bench/run.py --targets modelreg,modelreg-budgets --conc 32 \
+		--slow-conc "" --models-list 0 --duration 5 --label budgets $(BENCH_ARGS)
 
 bench-smoke: $(DEV_STAMP)
 	$(BIN)/python bench/run.py --smoke

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -510,7 +511,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated: direct, modelreg, litellm, modelreg-wN (N workers "
         "on both cores, capacity tests only), modelreg-ref (needs --ref-src), "
         "modelreg-nojournal, modelreg-fsync (the usage journal off, or with an fsync per "
-        "event: `make bench-journal`)",
+        "event: `make bench-journal`), modelreg-budgets (budgets covering every request: "
+        "`make bench-budgets`)",
     )
     ap.add_argument(
         "--ref-src",
@@ -681,6 +683,18 @@ JOURNAL_VARIANTS = {
 }
 
 
+def set_budgets(t: Target) -> None:
+    """Budgets that cover every benchmark request and are never reached: a company-wide one,
+    one per model and one for the caller, so each admission checks three and every call's
+    cost is booked against them (modelreg.budgets)."""
+    api = t.extra["api"]
+    budgets: list[dict[str, Any]] = [{"scope": "global"}, {"scope": "user"}]
+    for model in targets.api_call("GET", api + "/api/models", t.key):
+        budgets.append({"scope": "model", "model_id": model["id"]})
+    for body in budgets:
+        targets.api_call("POST", api + "/api/budgets", t.key, {**body, "limit_usd": "1000000000"})
+
+
 def make_target(
     name: str, ups: Upstreams, workdir: Path, cpu: str | None, args: argparse.Namespace
 ) -> Target:
@@ -691,6 +705,10 @@ def make_target(
         return targets.modelreg(ups, workdir, cpu)
     if name in JOURNAL_VARIANTS:  # the usage journal's cost: an A/B against "modelreg"
         return targets.modelreg(ups, workdir, cpu, name=name, extra_env=JOURNAL_VARIANTS[name])
+    if name == "modelreg-budgets":  # the budget check's cost: an A/B against "modelreg"
+        t = targets.modelreg(ups, workdir, cpu, name=name)
+        set_budgets(t)
+        return t
     if name.startswith("modelreg-w"):
         # several workers share both cores with the load generator: a scaling check only
         workers = int(name.removeprefix("modelreg-w"))
@@ -722,7 +740,34 @@ def render_md_file(result: dict[str, Any], table: str) -> str:
         "",
         "",
     ]
-    return "\n".join(head) + table
+    return "\n".join(head) + table + "\n" + cpu_by_target(result)
+
+
+def cpu_by_target(result: dict[str, Any]) -> str:
+    """Gateway CPU ms per request (per stream) of every target and test, median (min-max) of
+    the repetitions: the A/B figure of the variants (modelreg-budgets, -nojournal, ...)."""
+    tests: dict[str, dict[str, list[float]]] = {}
+    for name, target in result["targets"].items():
+        for run in target.get("runs", []):
+            if run.get("req_per_s") and run.get("gw_cpu_pct") is not None:
+                per = run["gw_cpu_pct"] * 10 / run["req_per_s"]
+                tests.setdefault(f"{run['test']} c={run['conc']}", {}).setdefault(name, []).append(
+                    per
+                )
+    names = list(result["targets"])
+    lines = ["", "CPU ms per request, every target (median (min-max) of the runs):", ""]
+    lines += ["| test | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for test, by_target in tests.items():
+        cells = []
+        for name in names:
+            values = sorted(by_target.get(name, []))
+            cells.append(
+                f"{statistics.median(values):.3f} ({values[0]:.3f}-{values[-1]:.3f})"
+                if values
+                else "-"
+            )
+        lines.append(f"| {test} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

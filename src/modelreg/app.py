@@ -36,6 +36,7 @@ from modelreg.api.metrics_middleware import MetricsMiddleware
 from modelreg.api.routes import (
     arena,
     audit,
+    budgets,
     chat,
     compare,
     conversation_extras,
@@ -71,6 +72,7 @@ _ROUTE_MODULES = (
     tokens,
     audit,
     usage,
+    budgets,
     chat,
     compare,
     arena,
@@ -93,6 +95,7 @@ _OPENAPI_TAGS = [
     {"name": "audit", "description": "Audit log of every change (admin)"},
     {"name": "usage", "description": "Usage and cost per model, day or user"},
     {"name": "experiments", "description": "A/B experiments over models, and their results"},
+    {"name": "budgets", "description": "Monthly cost budgets per user, model or company"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
 

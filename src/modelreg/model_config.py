@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from modelreg.secret import Secret
 
-__all__ = ["CACHE_PRICE_RATIOS", "PROVIDERS", "AuthType", "ModelConfig", "Provider"]
+if TYPE_CHECKING:
+    from modelreg.types import Usage
+
+__all__ = ["CACHE_PRICE_RATIOS", "PROVIDERS", "AuthType", "ModelConfig", "Provider", "UnitPrices"]
 
 Provider = Literal[
     "openai",
@@ -54,6 +57,16 @@ def _price_option(options: dict[str, Any], key: str) -> Decimal | None:
         return Decimal(str(value))
     except ArithmeticError:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPrices:
+    """The per-token prices a call is booked with, stored beside its cost (migration 0012)."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +137,19 @@ class ModelConfig:
             _price_option(self.options, "price_per_cache_write_token")
             or self.price_per_input_token * write_ratio,
         )
+
+    def usage_cost(self, usage: Usage) -> Decimal:
+        """`cost` of a unified Usage."""
+        return self.cost(
+            usage.input_tokens,
+            usage.output_tokens,
+            cache_read_tokens=usage.cached_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+        )
+
+    def unit_prices(self) -> UnitPrices:
+        read, write = self.cache_prices()
+        return UnitPrices(self.price_per_input_token, self.price_per_output_token, read, write)
 
     def __repr__(self) -> str:  # the dataclass repr would list every field; keep it short
         return f"ModelConfig(id={self.id!r}, name={self.name!r}, provider={self.provider!r})"

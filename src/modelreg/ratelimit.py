@@ -44,12 +44,17 @@ class RateLimiter:
         self._user_tpm = settings.user_tpm_limit
         self._login_per_minute = settings.login_attempts_per_minute
         self.store = LimitStore(settings, key_prefix=key_prefix, on_failure=on_failure)
+        # in-memory checks that run first on every admission (the spent budgets,
+        # modelreg.budgets): they raise a LimitExceededError before anything is counted
+        self.admission: list[Callable[[Actor, ModelConfig], None]] = []
 
     # --- requests per minute ----------------------------------------------------------
 
     async def check_request(self, actor: Actor, model: ModelConfig) -> None:
         """Count one request against the user's and the model's RPM, or raise
         RateLimitedError(retry_after) without counting it against either."""
+        for admit in self.admission:
+            admit(actor, model)
         checks = self._request_limits(actor, model)
         if not checks:
             return

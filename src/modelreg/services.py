@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from modelreg.accounts import AccountService
+    from modelreg.budgets import BudgetService
     from modelreg.chat.service import ChatService
     from modelreg.chat.usage import UsageRecorder
     from modelreg.client import UnifiedLLMClient
@@ -49,6 +50,7 @@ class Services:
     chat: ChatService
     metrics: Metrics
     experiments: ExperimentService  # A/B experiments and their in-memory routing table
+    budgets: BudgetService
 
 
 async def open_store(settings: Settings, *, migrate: bool) -> Store:
@@ -81,6 +83,7 @@ async def start_services(
     store, the first admin, the env models, then the client, limiter, ledger (which first
     replays the usage journals that killed processes left) and chat."""
     from modelreg.bootstrap import ensure_secrets
+    from modelreg.budgets import BudgetBook, BudgetService
     from modelreg.chat.service import ChatService
     from modelreg.chat.usage import UsageRecorder
     from modelreg.chat.usage_journal import UsageJournal
@@ -130,6 +133,11 @@ async def start_services(
     await usage.recover()
     chat = ChatService(store.db, store.registry, client, usage, limiter, metrics)
     experiments = await _experiments(store)
+    # budgets: spend booked here counts at once, the check runs in the limiter's admission
+    book = BudgetBook(store.db, interval=settings.budget_refresh_interval)
+    usage.listener = book
+    limiter.admission.append(book.check)
+    await book.start()
     return Services(
         settings=settings,
         db=store.db,
@@ -141,6 +149,7 @@ async def start_services(
         chat=chat,
         metrics=metrics,
         experiments=experiments,
+        budgets=BudgetService(store.db, book),
     )
 
 
@@ -170,6 +179,7 @@ def cache_poller(services: Services) -> CachePoller:
 
 
 async def stop_services(services: Services) -> None:
+    await services.budgets.book.stop()
     # usage first: it flushes queued rows into the database we close last
     await services.usage.stop()
     await services.accounts.token_use.drain()

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     token_cache_ttl: float = 60.0
     # seconds between two checks for changes made by other processes (0 turns them off)
     cache_poll_interval: float = 1.0
+    # seconds between two reads of the budgets and this month's spend (modelreg.budgets):
+    # how soon one replica sees another's spend
+    budget_refresh_interval: float = Field(default=0.5, gt=0)
     # personal models may reach loopback/private addresses only when this is on
     allow_private_base_urls: bool = False
     max_request_bytes: int = 8 * 1024 * 1024

@@ -27,7 +27,7 @@ How the credentials travel depends on the surface of the row:
 admins disable, reset and delete it), `experiment` (A's running A/B experiment),
 `global_experiment` (an admin's running company experiment), `battle` (A's arena battle);
 `answer`, `question` and `image` fill two path parameters: A's conversation and in it an
-answer, a user message or an image.
+answer, a user message or an image; `budget` (a user budget A set for herself).
 `missing` is what `user_a` gets for a well-formed id that does not exist. Statuses:
 200/201/204 exact, 303 a redirect.
 """
@@ -63,6 +63,7 @@ Target = Literal[
     "answer",
     "question",
     "image",
+    "budget",
 ]
 
 
@@ -143,6 +144,16 @@ TABLE: Final[tuple[Row, ...]] = (
         query={"group_by": "user"}),
     Row("GET", "/api/usage", "api", (U, U, U, 200, F, 200), variant="user_id=A",
         query={"user_id": "{user_a_id}"}),
+    # --- budgets: a user sets her own; company-wide ones are the admins' -------------------
+    Row("GET", "/api/budgets", "api", (U, U, U, 200, 200, 200)),
+    Row("POST", "/api/budgets", "api", (U, U, U, 201, 201, 201)),
+    Row("POST", "/api/budgets", "api", (U, U, U, F, F, 201), variant="global"),
+    Row("GET", "/api/budgets/{budget_id}", "api", (U, U, U, 200, N, 200),
+        target="budget", missing=N),
+    Row("PATCH", "/api/budgets/{budget_id}", "api", (U, U, U, 200, N, 200),
+        target="budget", missing=N),
+    Row("DELETE", "/api/budgets/{budget_id}", "api", (U, U, U, 204, N, 204),
+        target="budget", missing=N),
     # --- chat and conversations ---------------------------------------------------------
     Row("POST", "/api/chat", "api", (U, U, U, 200, N, N), target="model"),
     Row("POST", "/api/chat", "api", (U, U, U, 200, N, N), target="conversation",

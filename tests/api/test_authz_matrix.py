@@ -261,6 +261,8 @@ class Resources:
                 made = {"id": answer.json()["battle_id"]}
             elif kind in ("answer", "question", "image"):
                 made = self._turn(kind)
+            elif kind == "budget":  # far above what the shared server's tests spend
+                made = self._post("user_a", "/api/budgets", {"scope": "user", "limit_usd": "1e6"})
             elif kind == "conversation":
                 # on a company model, so only the conversation decides who may see it
                 made = self._post(
@@ -362,6 +364,12 @@ def _body(row: Row, ref: str, world: World, resources: Resources) -> dict[str, A
             return {"message": "hi"}
         case ("POST", "/api/arena/battles/{battle_id}/vote", _):
             return {"vote": "tie"}
+        case ("POST", "/api/budgets", "global"):
+            return {"scope": "global", "limit_usd": "1000000"}
+        case ("POST", "/api/budgets", _):
+            return {"scope": "user", "limit_usd": "1000000"}
+        case ("PATCH", "/api/budgets/{budget_id}", _):
+            return {"limit_usd": "999999"}
         case ("POST", "/api/chat", "conversation"):
             return {"conversation_id": ref, "message": "hi"}
         case ("POST", "/api/chat", _):

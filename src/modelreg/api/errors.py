@@ -16,7 +16,8 @@ AccessDeniedError                      403 permission_denied (raised only where 
 ValidationFailedError(field)           422 validation_error
 MissingCredentialsError                422 missing_credentials
 ConfigError (other)                    400 config_error
-RateLimitedError, BudgetExceededError  429 rate_limited   + Retry-After
+RateLimitedError                       429 rate_limited   + Retry-After
+BudgetExceededError                    429 budget_exceeded + Retry-After (names the budget)
 DatabaseUnavailableError               503 database_unavailable + Retry-After (an HTML page
                                            for browser pages)
 RateLimiterUnavailableError            503 rate_limiter_unavailable + Retry-After
@@ -171,6 +172,8 @@ def status_for(exc: e.ModelregError) -> tuple[int, str]:
             return 500, "encryption_error"
         case e.ConfigError():
             return 400, "config_error"
+        case e.BudgetExceededError():
+            return 429, "budget_exceeded"
         case e.LimitExceededError():
             return 429, "rate_limited"
         case e.DatabaseUnavailableError():

@@ -187,6 +187,15 @@ class UsageOut(BaseModel):
     total_tokens: int
 
 
+class PricesOut(BaseModel):
+    """The unit prices (USD per token, decimal strings) the message was booked with."""
+
+    input: str
+    output: str
+    cache_read: str
+    cache_write: str
+
+
 class ToolCallOut(BaseModel):
     id: str
     name: str
@@ -224,7 +233,14 @@ class MessageOut(BaseModel):
     )
     model: ModelRef | None = Field(description="The model that wrote it (assistant messages)")
     usage: UsageOut | None
+    usage_estimated: bool = Field(
+        default=False, description="The tokens are an estimate: stopped before the usage came"
+    )
     cost: str | None
+    prices: PricesOut | None = Field(
+        default=None,
+        description="Unit prices of the cost; null where not recorded (older messages, user turns)",
+    )
     latency_ms: float | None
     ttft_ms: float | None
     finish_reason: str | None
@@ -265,7 +281,9 @@ class MessageOut(BaseModel):
             reply_to_id=row.reply_to_id,
             model=model,
             usage=usage,
+            usage_estimated=row.usage_estimated,
             cost=plain(row.cost) if row.cost is not None else None,
+            prices=_prices(row),
             latency_ms=row.latency_ms,
             ttft_ms=row.ttft_ms,
             finish_reason=row.finish_reason,
@@ -273,6 +291,19 @@ class MessageOut(BaseModel):
             error=row.error,
             created_at=row.created_at,
         )
+
+
+def _prices(row: MessageRow) -> PricesOut | None:
+    values = (
+        row.price_per_input_token,
+        row.price_per_output_token,
+        row.price_per_cache_read_token,
+        row.price_per_cache_write_token,
+    )
+    if any(v is None for v in values):
+        return None
+    i, o, r, w = (plain(v) for v in values if v is not None)
+    return PricesOut(input=i, output=o, cache_read=r, cache_write=w)
 
 
 class ConversationOut(BaseModel):

@@ -49,6 +49,7 @@ from modelreg.chat.store import (
     message_row,
     new_message_rows,
     owner_id,
+    price_columns,
     read_history,
     title_from,
     tool_calls_json,
@@ -386,7 +387,7 @@ class ChatService:
     def _final(fold: StreamAccumulator, progress: Progress) -> Final:
         """The last round as folded, with the usage of every round (the last one estimated
         when its usage never came)."""
-        usage, estimated = fold.usage_or_estimate(progress.prompt_chars)
+        usage, estimated = fold.usage_or_estimate(progress.prompt_chars, stopped=progress.left)
         return Final(replace(fold.result(), usage=usage), fold.finish_reason, estimated)
 
     async def _finish(
@@ -402,12 +403,7 @@ class ChatService:
         answer = final.response
         served = await self.registry.served_config(turn.model, answer.served_by_id)
         usage = answer.usage
-        cost = served.cost(
-            usage.input_tokens,
-            usage.output_tokens,
-            cache_read_tokens=usage.cached_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-        )
+        cost = served.usage_cost(usage)
         latency = progress.latency_ms
         calls = answer.tool_calls if status == "complete" else ()
         client_calls = tuple(c for c in calls if c.name not in turn.server_tools)
@@ -433,6 +429,8 @@ class ChatService:
             finish_reason=finish,
             status=status,
             error=error.message[:2000] if error is not None else None,
+            usage_estimated=final.estimated,
+            **price_columns(served.unit_prices()),
         )
         # the input too, when it has not been written yet: one transaction for the turn
         work = turn.pending or TurnWrite(turn.actor, turn.user_id)
@@ -485,6 +483,7 @@ class ChatService:
             ttft_ms=ttft_ms,
             status={"complete": "ok"}.get(booking.status, booking.status),
             estimated=booking.estimated,
+            prices=served.unit_prices(),
         )
         if error is not None:
             self.metrics.record_upstream_error(served.name, served.provider, type(error).__name__)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -22,7 +23,7 @@ from modelreg.db.models import Conversation, MessageImage, utcnow
 from modelreg.db.models import Message as MessageRow
 from modelreg.errors import ConfigError
 from modelreg.experiments.context import message_columns as experiment_columns
-from modelreg.model_config import ModelConfig
+from modelreg.model_config import ModelConfig, UnitPrices
 from modelreg.providers.tool_arguments import parse_tool_arguments
 from modelreg.types import ContentPart, ImagePart, Message, TextPart, ToolCall
 
@@ -37,6 +38,7 @@ __all__ = [
     "load_messages",
     "message_row",
     "new_message_rows",
+    "price_columns",
     "read_history",
     "tool_calls_json",
     "uuid_or_none",
@@ -148,6 +150,16 @@ def conversation_row(
     }
 
 
+def price_columns(prices: UnitPrices) -> dict[str, Decimal]:
+    """The unit prices a message was booked with, as its columns (migration 0012)."""
+    return {
+        "price_per_input_token": prices.input,
+        "price_per_output_token": prices.output,
+        "price_per_cache_read_token": prices.cache_read,
+        "price_per_cache_write_token": prices.cache_write,
+    }
+
+
 def message_row(
     conversation_id: uuid.UUID, user_id: uuid.UUID, role: str, created_at: datetime, **values: Any
 ) -> dict[str, Any]:
@@ -174,6 +186,11 @@ def message_row(
         "finish_reason": None,
         "status": "complete",
         "error": None,
+        "usage_estimated": False,
+        "price_per_input_token": None,
+        "price_per_output_token": None,
+        "price_per_cache_read_token": None,
+        "price_per_cache_write_token": None,
         "created_at": created_at,
         **experiment_columns(role),  # the A/B arm that chose the model, on its answers
         "selected_at": None,

@@ -18,7 +18,8 @@ A database outage never drops events: a batch is retried, with backoff up to
 constraint) is written row by row, and the rows it still refuses are set aside in
 `<journal>/rejected-*.jsonl` and logged (or, without a journal, counted in `lost`).
 
-The record type and the fast multi-row INSERT are in chat/usage_rows.py.
+The record type and the fast multi-row INSERT are in chat/usage_rows.py. A `listener`
+(modelreg.budgets) hears of each record when it is booked and when its row is committed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import contextlib
 import logging
 import uuid
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import text, update
 
@@ -42,9 +43,12 @@ from modelreg.experiments.context import current as assigned_experiment
 from modelreg.ids import uuid7
 
 if TYPE_CHECKING:
-    from modelreg.db.engine import Database
+    from collections.abc import Sequence
 
-__all__ = ["UsageRecord", "UsageRecorder"]
+    from modelreg.db.engine import Database
+    from modelreg.model_config import UnitPrices
+
+__all__ = ["UsageListener", "UsageRecord", "UsageRecorder"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,11 @@ def _as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
         _uuids.clear()
     _uuids[value] = parsed
     return parsed
+
+
+class UsageListener(Protocol):
+    def booked(self, record: UsageRecord) -> None: ...
+    def written(self, records: Sequence[UsageRecord]) -> None: ...
 
 
 class UsageRecorder:
@@ -108,6 +117,7 @@ class UsageRecorder:
         self.lost = 0  # only without a journal: queue full, or not written by the end of stop()
         self.rejected = 0  # refused by a database that answers; kept in rejected-*.jsonl
         self.replayed = 0  # records taken from dead processes' journals
+        self.listener: UsageListener | None = None
 
     async def start(self) -> None:
         if self._journal is not None and self._sweeper is None:
@@ -230,6 +240,7 @@ class UsageRecorder:
         ttft_ms: float | None = None,
         status: str = "ok",
         estimated: bool = False,
+        prices: UnitPrices | None = None,
     ) -> None:
         """Queue one usage event (journaled first, when there is a journal); never blocks on
         the database. Call it before the response's last bytes are sent: from then on the
@@ -253,7 +264,13 @@ class UsageRecorder:
             estimated=estimated,
             experiment_id=experiment.experiment_id if experiment else None,
             experiment_arm_id=experiment.arm_id if experiment else None,
+            price_per_input_token=prices.input if prices else None,
+            price_per_output_token=prices.output if prices else None,
+            price_per_cache_read_token=prices.cache_read if prices else None,
+            price_per_cache_write_token=prices.cache_write if prices else None,
         )
+        if self.listener is not None:
+            self.listener.booked(rec)
         segment = None
         if self._journal is not None:
             try:
@@ -348,6 +365,8 @@ class UsageRecorder:
             delay = min(delay * 2, self._max_retry_delay)
         if self._journal is not None:
             self._journal.committed(segment for _, segment in batch)
+        if self.listener is not None:
+            self.listener.written([record for record, _ in batch])
 
     async def _store(self, records: list[UsageRecord], dedupe: bool) -> int:
         """INSERT the records, the rollup and last_used_at in one transaction; with `dedupe`

@@ -40,6 +40,12 @@ __all__ = ["Segment", "UsageJournal", "decode", "encode"]
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jsonl"
+PRICE_FIELDS = (
+    "price_per_input_token",
+    "price_per_output_token",
+    "price_per_cache_read_token",
+    "price_per_cache_write_token",
+)
 REJECTED_PREFIX = "rejected-"
 
 
@@ -60,6 +66,7 @@ def encode(record: UsageRecord) -> bytes:
             "ttft_ms": record.ttft_ms,
             "status": record.status,
             "estimated": record.estimated,
+            **{name: _text(getattr(record, name)) for name in PRICE_FIELDS},
             "created_at": record.created_at.isoformat(),
             "experiment_id": str(record.experiment_id) if record.experiment_id else None,
             "experiment_arm_id": (
@@ -92,11 +99,20 @@ def decode(line: bytes) -> UsageRecord:
         created_at=datetime.fromisoformat(data["created_at"]),
         experiment_id=_uuid_or_none(data.get("experiment_id")),  # None in older journals
         experiment_arm_id=_uuid_or_none(data.get("experiment_arm_id")),
+        **{name: _decimal(data.get(name)) for name in PRICE_FIELDS},  # absent in older journals
     )
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
 
 @dataclass(eq=False, slots=True)

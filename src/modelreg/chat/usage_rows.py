@@ -37,6 +37,11 @@ class UsageRecord:
     ttft_ms: float | None = None
     status: str = "ok"  # ok | error | incomplete
     estimated: bool = False  # the tokens are an estimate (the usage never came)
+    # the unit prices (per token) the cost was computed with; None: not known
+    price_per_input_token: Decimal | None = None
+    price_per_output_token: Decimal | None = None
+    price_per_cache_read_token: Decimal | None = None
+    price_per_cache_write_token: Decimal | None = None
     created_at: datetime = field(default_factory=utcnow)
     experiment_id: uuid.UUID | None = None  # the A/B experiment that chose the model
     experiment_arm_id: uuid.UUID | None = None

@@ -35,6 +35,7 @@ __all__ = [
     "AppSetting",
     "AuditLog",
     "Base",
+    "Budget",
     "Conversation",
     "Experiment",
     "LLMModel",
@@ -226,6 +227,14 @@ class Message(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="complete")  # complete|incomplete|error
     error: Mapped[str | None] = mapped_column(NulSafeText)
+    # the tokens are an estimate: the answer was stopped before its usage came
+    usage_estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the unit prices (per token) the call was booked with: a later price change never
+    # rewrites what the stored cost means (migration 0012; NULL on older rows)
+    price_per_input_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    price_per_output_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    price_per_cache_read_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    price_per_cache_write_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # the A/B experiment and arm that chose the model (modelreg.experiments); NULL: none
     experiment_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -269,6 +278,12 @@ class UsageEvent(Base):
     status: Mapped[str] = mapped_column(String(16), default="ok")  # ok | error | incomplete
     # the tokens are an estimate: the usage never came (a client left before it)
     estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the unit prices (per token) the call was booked with: a later price change never
+    # rewrites what the stored cost means (migration 0012; NULL on older rows)
+    price_per_input_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    price_per_output_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    price_per_cache_read_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    price_per_cache_write_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # the A/B experiment and arm that chose the model (modelreg.experiments); NULL: none
     experiment_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -401,6 +416,40 @@ class MessageImage(Base):
     __table_args__ = (
         Index("ix_message_images_message", "message_id"),
         Index("ix_message_images_conversation", "conversation_id"),
+    )
+
+
+class Budget(Base):
+    """A monthly cost limit (modelreg.budgets): company-wide, per user or per model."""
+
+    __tablename__ = "budgets"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
+    scope: Mapped[str] = mapped_column(String(16))  # global | user | model
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE")
+    )
+    llm_model_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("llm_models.id", ondelete="CASCADE")
+    )
+    limit_usd: Mapped[Decimal] = mapped_column(ExactDecimal)
+    period: Mapped[str] = mapped_column(String(16), default="month", server_default="month")
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    set_by_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the last alert written (80 or 100) and the period ("2026-12") it was written for
+    alert_period: Mapped[str | None] = mapped_column(String(16))
+    alert_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(
+            "(scope = 'global' AND user_id IS NULL AND llm_model_id IS NULL)"
+            " OR (scope = 'user' AND user_id IS NOT NULL AND llm_model_id IS NULL)"
+            " OR (scope = 'model' AND user_id IS NULL AND llm_model_id IS NOT NULL)",
+            name="ck_budgets_scope",
+        ),
+        Index("ix_budgets_user", "user_id"),
     )
 
 

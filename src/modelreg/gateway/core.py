@@ -93,6 +93,7 @@ def account(
         ttft_ms=ttft_ms,
         status=status,
         estimated=estimated,
+        prices=model.unit_prices(),
     )
     metrics = services.metrics
     if error is not None:

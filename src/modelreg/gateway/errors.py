@@ -190,7 +190,7 @@ def classify(exc: BaseException, request_id: str | None = None) -> ErrorInfo:
         return ErrorInfo(400, "invalid_request", exc.message)
     if isinstance(exc, e.BudgetExceededError):  # spent, as an upstream quota: not throttling
         return ErrorInfo(
-            429, "quota", exc.message, code="budget_exceeded", retry_after=exc.retry_after
+            429, "quota", exc.message, code="insufficient_quota", retry_after=exc.retry_after
         )
     if isinstance(exc, e.LimitExceededError):
         return ErrorInfo(
@@ -240,6 +240,10 @@ def _headers(info: ErrorInfo, family: str) -> dict[str, str]:
                 headers[name] = value
     if info.retry_after is not None and "retry-after" not in headers:
         headers["retry-after"] = str(max(1, math.ceil(info.retry_after)))
+    if info.kind == "quota" and info.upstream is None:
+        # our spent budget: both SDKs would retry a 429 (OpenAI) by default; this header,
+        # which both read, says a retry cannot help before the budget is raised
+        headers["x-should-retry"] = "false"
     return headers
 
 

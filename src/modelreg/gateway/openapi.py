@@ -272,7 +272,8 @@ _COMMON = {
     401: "Missing or invalid token",
     404: "Unknown or disabled model (or not visible to the caller)",
     413: "Request body too large",
-    429: "Rate limited; see Retry-After",
+    429: "Rate limited (see Retry-After), or on the OpenAI surface a spent budget or upstream "
+    "quota (`insufficient_quota`)",
     502: "The upstream provider failed",
 }
 
@@ -311,6 +312,7 @@ ANTHROPIC_MESSAGES_RESPONSES: dict[int | str, Any] = {
         {
             **_COMMON,
             401: "Missing or invalid token (Authorization: Bearer or x-api-key)",
+            402: "Out of credit (`billing_error`): a spent budget, or the upstream's billing error",
             403: "Not allowed",
             503: "The upstream's circuit breaker is open",
             504: "The upstream timed out",

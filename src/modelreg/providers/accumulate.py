@@ -203,12 +203,13 @@ class StreamAccumulator:
         pending = self._tools.pending_chars()
         return sum(map(len, self._text)) + sum(map(len, self._reasoning)) + calls + pending
 
-    def usage_or_estimate(self, prompt_chars: int) -> tuple[Usage, bool]:
-        """The usage of all rounds; a current round that reported none (and produced output)
-        is estimated from its output and `prompt_chars`, the size of what was sent. Returns
-        (usage, whether any of it is an estimate)."""
+    def usage_or_estimate(self, prompt_chars: int, *, stopped: bool = False) -> tuple[Usage, bool]:
+        """The usage of all rounds; a current round that reported none (and produced output,
+        or was `stopped` by its reader: the prompt was sent all the same) is estimated from
+        its output and `prompt_chars`, the size of what was sent. Returns (usage, whether any
+        of it is an estimate)."""
         output = self.output_chars
-        if self._usage is not None or (output == 0 and self._finish is None):
+        if self._usage is not None or (output == 0 and self._finish is None and not stopped):
             return self.total_usage, False
         guess = Usage(
             input_tokens=max(1, estimate_tokens(prompt_chars)),

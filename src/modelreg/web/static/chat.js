@@ -1,5 +1,6 @@
 // The chat page: conversation list, model picker, streamed answers.
 import { api, ApiError, asList, csrfToken, errorFromBody, readEvents } from "./api.js";
+import { refreshBudgets } from "./budget-banner.js";
 import { renderMarkdown } from "./markdown.js";
 import { ModelPicker } from "./model-picker.js";
 import {
@@ -394,8 +395,13 @@ class AssistantMessage {
     if (cost) parts.push(cost);
     const latency = formatLatency(info.latency_ms);
     if (latency) parts.push(latency);
-    this.stats.replaceChildren(...parts.map((text) => el("span", {}, text)));
-    this.stats.title = "Tokens in · tokens out · cost · latency";
+    const spans = parts.map((text) => el("span", {}, text));
+    // a stopped answer whose usage never came: the server's estimate, said as such
+    if (info.usage_estimated) spans.push(el("span", { class: "estimated" }, "estimated"));
+    this.stats.replaceChildren(...spans);
+    this.stats.title = info.usage_estimated
+      ? "Estimated tokens in · out · cost (the answer was stopped before the provider reported its usage)"
+      : "Tokens in · tokens out · cost · latency";
   }
 
   note(text) {
@@ -479,6 +485,7 @@ async function streamAnswer(message, model, view, userEl, request) {
   };
   let text = "";
   let finished = false;
+  let messageId = null;
   try {
     const response = await fetch(request.url, {
       method: "POST",
@@ -503,6 +510,7 @@ async function streamAnswer(message, model, view, userEl, request) {
     }
     for await (const { event, data } of readEvents(response)) {
       if (event === "meta") {
+        messageId = data.message_id ?? null;
         onMeta(data, view);
       } else if (event === "text_delta") {
         text += data.text ?? "";
@@ -522,6 +530,7 @@ async function streamAnswer(message, model, view, userEl, request) {
     if (err?.name === "AbortError") {
       view.finish({});
       view.note(text ? "Stopped." : "Stopped before the model answered.");
+      if (messageId) showStoppedNumbers(view, state.currentId, messageId);
     } else if (err instanceof ApiError) {
       view.showError(err.message, retry);
     } else {
@@ -536,6 +545,27 @@ async function streamAnswer(message, model, view, userEl, request) {
   } finally {
     if (state.controller === controller) state.controller = null;
     refreshConversationMeta();
+    refreshBudgets();
+  }
+}
+
+// The server stores a stopped answer with what it used once the upstream's usage came (or a
+// short grace passed, then an estimate): show those numbers as soon as they are stored.
+async function showStoppedNumbers(view, conversationId, messageId) {
+  for (let attempt = 0; attempt < 20 && conversationId; attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    let stored;
+    try {
+      stored = await api.get(`/api/conversations/${conversationId}`);
+    } catch {
+      return;
+    }
+    const found = (stored.messages ?? []).find((m) => m.id === messageId);
+    if (found) {
+      view.finish(found);
+      refreshBudgets();
+      return;
+    }
   }
 }
 
