@@ -36,6 +36,7 @@ from modelreg.api.metrics_middleware import MetricsMiddleware
 from modelreg.api.routes import (
     audit,
     chat,
+    collections,
     conversations,
     gateway_anthropic,
     gateway_openai,
@@ -66,6 +67,7 @@ _ROUTE_MODULES = (
     usage,
     chat,
     conversations,
+    collections,
     gateway_openai,
     gateway_anthropic,
     web_pages,
@@ -81,6 +83,7 @@ _OPENAPI_TAGS = [
     {"name": "audit", "description": "Audit log of every change (admin)"},
     {"name": "usage", "description": "Usage and cost per model, day or user"},
     {"name": "operations", "description": "Health, readiness and metrics"},
+    {"name": "knowledge", "description": "Document collections retrieved into chat"},
 ]
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from modelreg.client import UnifiedLLMClient
     from modelreg.db.engine import Database
     from modelreg.invalidation import CachePoller
+    from modelreg.knowledge.service import KnowledgeService
     from modelreg.metrics import Metrics
     from modelreg.ratelimit import RateLimiter
     from modelreg.registry.service import ModelManagerService
@@ -47,6 +48,7 @@ class Services:
     usage: UsageRecorder
     chat: ChatService
     metrics: Metrics
+    knowledge: KnowledgeService
 
 
 async def open_store(settings: Settings, *, migrate: bool) -> Store:
@@ -85,6 +87,8 @@ async def start_services(
     from modelreg.client import UnifiedLLMClient
     from modelreg.client.resilience import RetryPolicy
     from modelreg.client.transport import HttpTransport
+    from modelreg.knowledge.plugin import load_enhancer
+    from modelreg.knowledge.service import KnowledgeService
     from modelreg.ratelimit import RateLimiter
     from modelreg.registry.access import may_reach_private
     from modelreg.registry.legacy import sync_env_models
@@ -126,7 +130,11 @@ async def start_services(
     await usage.start()
     # usage that processes killed before their rows were committed, written before serving
     await usage.recover()
-    chat = ChatService(store.db, store.registry, client, usage, limiter, metrics)
+    knowledge = KnowledgeService(store.db, store.registry, client, usage, limiter, settings)
+    enhancer = load_enhancer(settings.context_enhancer) if settings.context_enhancer else None
+    chat = ChatService(store.db, store.registry, client, usage, limiter, metrics,
+                       enhancer=enhancer or knowledge.enhancer)  # fmt: skip
+    await knowledge.start()
     return Services(
         settings=settings,
         db=store.db,
@@ -137,6 +145,7 @@ async def start_services(
         usage=usage,
         chat=chat,
         metrics=metrics,
+        knowledge=knowledge,
     )
 
 
@@ -153,6 +162,7 @@ def cache_poller(services: Services) -> CachePoller:
 
 
 async def stop_services(services: Services) -> None:
+    await services.knowledge.stop()
     # usage first: it flushes queued rows into the database we close last
     await services.usage.stop()
     await services.client.aclose()

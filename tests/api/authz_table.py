@@ -45,7 +45,9 @@ ROLES: Final[tuple[Role, ...]] = (
     "admin",
 )
 Surface = Literal["api", "v1", "page", "public"]
-Target = Literal["model", "global_model", "token", "conversation", "model_name"]
+Target = Literal[
+    "model", "global_model", "token", "conversation", "model_name", "collection", "document"
+]
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,26 @@ TABLE: Final[tuple[Row, ...]] = (
         target="conversation", missing=N),
     Row("DELETE", "/api/conversations/{conversation_id}", "api", (U, U, U, 204, N, N),
         target="conversation", missing=N),
+    # --- knowledge (a collection is A's, on a company embedding model) -------------------
+    Row("GET", "/api/collections", "api", (U, U, U, 200, 200, 200)),
+    Row("POST", "/api/collections", "api", (U, U, U, 201, 201, 201)),
+    Row("POST", "/api/collections", "api", (U, U, U, F, F, 201), variant="is_global"),
+    Row("GET", "/api/collections/{collection_id}", "api", (U, U, U, 200, N, N),
+        target="collection", missing=N),
+    Row("PATCH", "/api/collections/{collection_id}", "api", (U, U, U, 200, N, N),
+        target="collection", missing=N),
+    Row("DELETE", "/api/collections/{collection_id}", "api", (U, U, U, 204, N, N),
+        target="collection", missing=N),
+    Row("GET", "/api/collections/{collection_id}/documents", "api", (U, U, U, 200, N, N),
+        target="collection", missing=N),
+    Row("POST", "/api/collections/{collection_id}/documents", "api", (U, U, U, 201, N, N),
+        target="collection", missing=N),
+    Row("POST", "/api/collections/{collection_id}/query", "api", (U, U, U, 200, N, N),
+        target="collection", missing=N),
+    Row("GET", "/api/documents/{document_id}", "api", (U, U, U, 200, N, N),
+        target="document", missing=N),
+    Row("DELETE", "/api/documents/{document_id}", "api", (U, U, U, 204, N, N),
+        target="document", missing=N),
     # --- gateway (tokens) ---------------------------------------------------------------
     Row("GET", "/v1/models", "v1", (U, U, U, 200, 200, 200)),
     Row("GET", "/v1/models/{model}", "v1", (U, U, U, 200, N, N),

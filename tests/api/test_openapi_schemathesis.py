@@ -57,6 +57,16 @@ OPERATIONS = [
     "GET /api/conversations/{conversation_id}",
     "PATCH /api/conversations/{conversation_id}",
     "DELETE /api/conversations/{conversation_id}",
+    "GET /api/collections",
+    "POST /api/collections",
+    "GET /api/collections/{collection_id}",
+    "PATCH /api/collections/{collection_id}",
+    "DELETE /api/collections/{collection_id}",
+    "GET /api/collections/{collection_id}/documents",
+    "POST /api/collections/{collection_id}/documents",
+    "POST /api/collections/{collection_id}/query",
+    "GET /api/documents/{document_id}",
+    "DELETE /api/documents/{document_id}",
     "GET /v1/models",
     "GET /v1/models/{model}",
     "POST /v1/chat/completions",
@@ -250,6 +260,7 @@ NO_INPUT = {
     "GET /readyz",
     "GET /metrics",
     "GET /v1/models",
+    "GET /api/collections",
 }
 
 

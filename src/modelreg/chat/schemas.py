@@ -131,6 +131,15 @@ class ChatIn(_Strict):
     title: StrictStr | None = Field(
         default=None, max_length=200, description="Title of a new conversation"
     )
+    collection_ids: list[uuid.UUID] | None = Field(
+        default=None,
+        max_length=20,
+        description="Knowledge collections to answer from (kept on the conversation for the "
+        "next turns; [] detaches them); absent: the conversation's collections",
+    )
+    retrieval_mode: Literal["auto", "local", "global", "vector"] = Field(
+        default="auto", description="How to search the collections (docs/knowledge.md)"
+    )
 
     @field_validator("tool_choice")
     @classmethod
@@ -200,6 +209,9 @@ class ChatOut(BaseModel):
     finish_reason: str | None
     status: Literal["complete", "incomplete", "error"]
     fallback_reasons: list[str]
+    citations: list[dict[str, Any]] | None = Field(
+        default=None, description="The knowledge passages the answer was given (numbered)"
+    )
 
 
 class MessageOut(BaseModel):
@@ -216,6 +228,7 @@ class MessageOut(BaseModel):
     finish_reason: str | None
     status: str
     error: str | None
+    citations: list[dict[str, Any]] | None = None
     created_at: datetime
 
     @classmethod
@@ -249,6 +262,7 @@ class MessageOut(BaseModel):
             finish_reason=row.finish_reason,
             status=row.status,
             error=row.error,
+            citations=row.citations,
             created_at=row.created_at,
         )
 

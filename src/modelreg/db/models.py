@@ -140,6 +140,9 @@ class LLMModel(Base):
     tpm_limit: Mapped[int | None] = mapped_column(Integer)
     # "db" (registered through the API/CLI) or "env" (the old LLM_PROVIDER settings)
     source: Mapped[str] = mapped_column(String(8), default="db", server_default="db")
+    # "chat" or "embedding" (modelreg.knowledge); an embedding model's vector size
+    kind: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat")
+    dimensions: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_used_at: Mapped[datetime | None]
@@ -218,6 +221,8 @@ class Message(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="complete")  # complete|incomplete|error
     error: Mapped[str | None] = mapped_column(NulSafeText)
+    # the passages a knowledge-enhanced answer used: [{document, chunk, score, ...}]
+    citations: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
@@ -318,3 +323,7 @@ class AppSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# the knowledge tables share this metadata (migrations, tests compare it with the schema)
+from modelreg.db import knowledge_models as _knowledge_models  # noqa: E402, F401

@@ -21,6 +21,8 @@ from modelreg.chat.schemas import ChatIn, ChatOut
 from modelreg.chat.service import ChatEvent, TurnInput
 from modelreg.chat.stream_start import open_stream
 from modelreg.gateway.sse import sse_frame
+from modelreg.knowledge.chat_turn import with_citations
+from modelreg.knowledge.enhancer import TurnKnowledge, turn_knowledge
 
 __all__ = ["router", "sse_frame"]
 
@@ -77,6 +79,13 @@ async def _frames(events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
     summary="Send a message and get the model's answer",
 )
 async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Response:
+    with turn_knowledge(TurnKnowledge(mode=body.retrieval_mode)) as knowledge:
+        return await _chat(body, actor, services, knowledge)
+
+
+async def _chat(
+    body: ChatIn, actor: CurrentActor, services: ServicesDep, knowledge: TurnKnowledge
+) -> Response:
     with not_found():
         turn = await services.chat.prepare(
             actor,
@@ -93,13 +102,20 @@ async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Resp
                 title=body.title,
             ),
         )
+    if body.collection_ids is not None:  # another user's collection: 404, nothing stored
+        await services.knowledge.attach(actor, turn.conversation_id, body.collection_ids)
     if body.stream:
         # the model is called while the input is stored; the stream starts once it is (a
         # database outage is still a 503, and the conversation `meta` announces exists)
         with not_found():
             events = await open_stream(services.chat, turn)
+        events = with_citations(events, services.knowledge, actor, knowledge)
         return StreamingResponse(_frames(events), media_type="text/event-stream",
                                  headers=_SSE_HEADERS)  # fmt: skip
     with not_found():  # the conversation was deleted while the model answered
         result = await services.chat.complete(turn)
-    return Response(orjson.dumps(result_json(result)), media_type="application/json")
+    answer = result_json(result)
+    if knowledge.citations:
+        await services.knowledge.cite(actor, result.message_id, knowledge.citations)
+        answer["citations"] = knowledge.citations
+    return Response(orjson.dumps(answer), media_type="application/json")
