@@ -168,6 +168,7 @@ TABLE: Final[tuple[Row, ...]] = (
     Row("POST", "/logout", "page", (L, L, L, L, L, L)),
     Row("GET", "/", "page", (L, L, L, 200, 200, 200)),
     Row("GET", "/models", "page", (L, L, L, 200, 200, 200)),
+    Row("GET", "/knowledge", "page", (L, L, L, 200, 200, 200)),
     Row("GET", "/users", "page", (L, L, L, F, F, 200)),
     Row("GET", "/audit", "page", (L, L, L, F, F, 200)),
     # --- the framework's and static files -------------------------------------------------

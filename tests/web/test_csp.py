@@ -33,6 +33,7 @@ def test_no_page_violates_its_content_security_policy(
         ("/models", "[data-testid=current-user]"),
         ("/users", "[data-testid=current-user]"),
         ("/audit", "[data-testid=current-user]"),
+        ("/knowledge", "[data-testid=current-user]"),
     ]:
         answer: Any = page.goto(path)
         assert "nonce-" in answer.headers["content-security-policy"]

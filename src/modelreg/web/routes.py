@@ -45,7 +45,7 @@ WEB_DIR: Final = Path(__file__).parent
 STATIC_DIR: Final = WEB_DIR / "static"
 TEMPLATE_DIR: Final = WEB_DIR / "templates"
 
-Page = Literal["chat", "models", "users", "audit"]
+Page = Literal["chat", "models", "users", "audit", "knowledge"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -279,6 +279,11 @@ async def chat_page(request: Request) -> Response:
 @router.get("/models", response_class=HTMLResponse)
 async def models_page(request: Request) -> Response:
     return await _page(request, "models", "Models")
+
+
+@router.get("/knowledge", response_class=HTMLResponse)
+async def knowledge_page(request: Request) -> Response:
+    return await _page(request, "knowledge", "Knowledge")
 
 
 @router.get("/users", response_class=HTMLResponse)

@@ -2,6 +2,7 @@
 import { api, ApiError, asList, csrfToken, errorFromBody, readEvents } from "./api.js";
 import { renderMarkdown } from "./markdown.js";
 import { ModelPicker } from "./model-picker.js";
+import { collectionIds, mountCollectionPicker, resetCollections, showCitations } from "./knowledge-chat.js";
 import {
   confirmDialog, el, formatCost, formatLatency, formatTokens, icon, promptDialog, setNav, toast,
 } from "./ui.js";
@@ -125,6 +126,7 @@ function startNewConversation({ focus = true } = {}) {
   setTitle("");
   renderConversationList();
   chooseDefaultModel(null);
+  resetCollections();
   if (focus) dom.prompt.focus();
 }
 
@@ -158,6 +160,7 @@ async function openConversation(id) {
       const view = new AssistantMessage(message.model?.name ?? message.model_name ?? "Unknown model");
       view.setText(message.content ?? "");
       view.finish(message);
+      showCitations(view.extra, message.citations);
       if (message.status === "error") view.showError(message.error || "This answer failed.", null);
       else if (message.status === "incomplete") view.note("The answer was cut off.");
       dom.messages.append(view.root);
@@ -209,7 +212,7 @@ async function deleteConversation(conv) {
 async function loadModels() {
   try {
     const all = asList(await api.get("/api/models"), "models");
-    state.models = all.filter((m) => m.enabled !== false);
+    state.models = all.filter((m) => m.enabled !== false && m.kind !== "embedding");
   } catch (err) {
     picker.setError("Couldn't load models");
     return;
@@ -444,6 +447,7 @@ async function streamAnswer(message, model, view, userEl) {
         model_id: model.id,
         message,
         stream: true,
+        collection_ids: collectionIds(),
       }),
       signal: controller.signal,
     });
@@ -466,6 +470,7 @@ async function streamAnswer(message, model, view, userEl) {
       } else if (event === "done") {
         finished = true;
         view.finish(data);
+        showCitations(view.extra, data.citations);
       } else if (event === "error") {
         throw new ApiError(0, data.message || "The model returned an error.", { type: data.type });
       }
@@ -547,7 +552,7 @@ function routeFromUrl() {
 }
 
 async function init() {
-  await Promise.all([loadModels(), loadConversations()]);
+  await Promise.all([loadModels(), loadConversations(), mountCollectionPicker()]);
   routeFromUrl();
   dom.prompt.focus();
 }
