@@ -142,6 +142,7 @@ class Retriever:
         self.registry = registry
         self.calls = calls
         self._indexes: dict[uuid.UUID, VectorIndex] = {}
+        self._graphs: dict[uuid.UUID, tuple[int, tuple[Any, Any, Any]]] = {}
 
     async def index(self, actor: Actor, collection_id: uuid.UUID) -> VectorIndex:
         version = await self.store.version(actor, collection_id)
@@ -152,6 +153,17 @@ class Retriever:
         index = VectorIndex.from_rows(version, rows)
         self._indexes[collection_id] = index
         return index
+
+    async def _graph(self, actor: Actor, collection_id: uuid.UUID) -> tuple[Any, Any, Any]:
+        """The collection's entities, relationships and communities, cached like its
+        vectors until its version changes (the graph is read whole, never per question)."""
+        index = await self.index(actor, collection_id)
+        cached = self._graphs.get(collection_id)
+        if cached is not None and cached[0] == index.version:
+            return cached[1]
+        graph = await self.store.graph_for(actor, collection_id)
+        self._graphs[collection_id] = (index.version, graph)
+        return graph
 
     async def retrieve(
         self,
@@ -181,11 +193,11 @@ class Retriever:
         self, actor: Actor, collection_id: uuid.UUID, question: str, mode: Mode, k: int
     ) -> Retrieved:
         collection = await self.store.collection(actor, collection_id)
-        entities, relations, communities = await self.store.graph_for(actor, collection_id)
+        entities, relations, communities = await self._graph(actor, collection_id)
         if mode == "auto":
             mode = choose_mode(question, bool(entities), bool(communities))
         result = Retrieved(mode=mode)
-        index = await self.index(actor, collection_id)
+        index = self._indexes[collection_id]
         if collection.embedding_model_id is not None and index.ids:
             model = await self.registry.get_config(collection.embedding_model_id)
             ensure_usable(model, None)

@@ -273,6 +273,11 @@ class KnowledgeStore:
             await s.execute(
                 delete(KnowledgeCommunity).where(KnowledgeCommunity.collection_id == collection_id)
             )
+            await s.execute(
+                update(KnowledgeCollection)
+                .where(KnowledgeCollection.id == collection_id)
+                .values(version=KnowledgeCollection.version + 1)
+            )
             if rows:
                 common = {"collection_id": collection_id, "user_id": owner}
                 await s.execute(
