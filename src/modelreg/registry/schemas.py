@@ -283,6 +283,8 @@ class TemplatePublic(BaseModel):
     price_source: str | None
     options: dict[str, Any]
     notes: str
+    kind: str = "chat"
+    dimensions: int | None = None
 
 
 class FromTemplateRequest(NulFree):
