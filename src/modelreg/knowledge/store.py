@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from modelreg.actor import SYSTEM, Actor
 from modelreg.db.engine import Database
@@ -127,8 +128,10 @@ class KnowledgeStore:
     async def documents(self, actor: Actor, collection_id: uuid.UUID) -> list[KnowledgeDocument]:
         async with self.db.session(actor) as s:
             await self._collection(s, actor, collection_id)
-            query = select(KnowledgeDocument).where(
-                KnowledgeDocument.collection_id == collection_id
+            query = (
+                select(KnowledgeDocument)
+                .options(defer(KnowledgeDocument.content))  # the file: only the indexer reads it
+                .where(KnowledgeDocument.collection_id == collection_id)
             )
             return list(await s.scalars(query.order_by(KnowledgeDocument.created_at)))
 
@@ -141,6 +144,7 @@ class KnowledgeStore:
     ) -> KnowledgeDocument:
         query = (
             select(KnowledgeDocument)
+            .options(defer(KnowledgeDocument.content))
             .join(KnowledgeCollection, KnowledgeCollection.id == KnowledgeDocument.collection_id)
             .where(KnowledgeDocument.id == document_id, _visible(actor))
         )
