@@ -4,6 +4,8 @@ collections are read by everyone and changed by admins only."""
 
 from __future__ import annotations
 
+import time
+
 from modelreg.simulators import SimulatorServer
 from tests.api._helpers import create_model
 from tests.fixtures.server import LiveServer
@@ -79,3 +81,24 @@ def test_company_collections_are_read_by_all_and_changed_by_admins(
             json={"name": "x", "embedding_model_id": embedder["id"], "is_global": True},
         )
         assert refused.status_code == 403
+
+
+def test_indexing_and_questions_are_booked_to_the_owner(
+    live_server: LiveServer, openai_sim: SimulatorServer
+) -> None:
+    with live_server.client(live_server.create_user()) as http:
+        embedder = embedding_model(http, openai_sim, price_per_input_token="0.001")
+        coll = collection(http, embedder)
+        upload(http, coll["id"], "a.txt", b"Fredville is the capital of Freedonia.")
+        wait_indexed(http, coll["id"])
+        http.post(f"/api/collections/{coll['id']}/query", json={"question": "capital"})
+        deadline = time.monotonic() + 10
+        while True:  # the usage recorder writes in batches
+            groups = http.get("/api/usage").json()["groups"]
+            mine = [g for g in groups if g["llm_model_id"] == embedder["id"]]
+            if mine and mine[0]["requests"] >= 2:
+                break
+            assert time.monotonic() < deadline, groups
+            time.sleep(0.1)
+    assert mine[0]["input_tokens"] > 0
+    assert float(mine[0]["cost"]) > 0
