@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 300
 FUZZ_NEGATIVE_EXAMPLES ?= 150
 
-.PHONY: run test lint typecheck pytest fmt bench bench-chat bench-experiments bench-budgets bench-smoke bench-journal clean services browser audit fuzz
+.PHONY: run test lint typecheck pytest fmt bench bench-chat bench-experiments bench-budgets bench-knowledge bench-smoke bench-journal clean services browser audit fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,12 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/chat_bench.py $(CHAT_BENCH_ARGS)
 	$(BIN)/python bench/experiments_bench.py
+	$(BIN)/python bench/knowledge_bench.py --quick
+
+# knowledge retrieval: query latency at 10k and 100k chunks, memory, indexing throughput,
+# recall@5 on bench/knowledge_set.json (docs/performance.md, "Knowledge")
+bench-knowledge: $(DEV_STAMP)
+	$(BIN)/python bench/knowledge_bench.py
 
 # POST /api/chat next to /v1/chat/completions on SQLite and PostgreSQL, issue 15's goals
 # printed MET / NOT MET; CHAT_BENCH_ARGS="--ref-src /tmp/ref/src" adds another checkout

@@ -38,6 +38,7 @@ from modelreg.api.routes import (
     audit,
     budgets,
     chat,
+    collections,
     compare,
     conversation_extras,
     conversation_turns,
@@ -80,6 +81,7 @@ _ROUTE_MODULES = (
     experiments,
     conversation_turns,
     conversation_extras,
+    collections,
     gateway_openai,
     gateway_anthropic,
     web_pages,
@@ -97,6 +99,7 @@ _OPENAPI_TAGS = [
     {"name": "experiments", "description": "A/B experiments over models, and their results"},
     {"name": "budgets", "description": "Monthly cost budgets per user, model or company"},
     {"name": "operations", "description": "Health, readiness and metrics"},
+    {"name": "knowledge", "description": "Document collections retrieved into chat"},
 ]
 
 

@@ -101,6 +101,8 @@ class ModelConfig:
     rpm_limit: int | None = None
     tpm_limit: int | None = None
     source: str = "db"  # "db" or "env" (from the old single-provider settings)
+    kind: str = "chat"  # "chat" or "embedding"
+    dimensions: int | None = None  # an embedding model's vector size, when known
 
     def cost(
         self,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from modelreg.db.engine import Database
     from modelreg.experiments.service import ExperimentService
     from modelreg.invalidation import CachePoller
+    from modelreg.knowledge.service import KnowledgeService
     from modelreg.metrics import Metrics
     from modelreg.ratelimit import RateLimiter
     from modelreg.registry.service import ModelManagerService
@@ -51,6 +52,7 @@ class Services:
     metrics: Metrics
     experiments: ExperimentService  # A/B experiments and their in-memory routing table
     budgets: BudgetService
+    knowledge: KnowledgeService
 
 
 async def open_store(settings: Settings, *, migrate: bool) -> Store:
@@ -90,6 +92,8 @@ async def start_services(
     from modelreg.client import UnifiedLLMClient
     from modelreg.client.resilience import RetryPolicy
     from modelreg.client.transport import HttpTransport
+    from modelreg.knowledge.plugin import load_enhancer
+    from modelreg.knowledge.service import KnowledgeService
     from modelreg.ratelimit import RateLimiter
     from modelreg.registry.access import may_reach_private
     from modelreg.registry.legacy import sync_env_models
@@ -131,13 +135,17 @@ async def start_services(
     await usage.start()
     # usage that processes killed before their rows were committed, written before serving
     await usage.recover()
-    chat = ChatService(store.db, store.registry, client, usage, limiter, metrics)
+    knowledge = KnowledgeService(store.db, store.registry, client, usage, limiter, settings)
+    enhancer = load_enhancer(settings.context_enhancer) if settings.context_enhancer else None
+    chat = ChatService(store.db, store.registry, client, usage, limiter, metrics,
+                       enhancer=enhancer or knowledge.enhancer)  # fmt: skip
     experiments = await _experiments(store)
     # budgets: spend booked here counts at once, the check runs in the limiter's admission
     book = BudgetBook(store.db, interval=settings.budget_refresh_interval)
     usage.listener = book
     limiter.admission.append(book.check)
     await book.start()
+    await knowledge.start()  # its indexer's calls pass the budget check too
     return Services(
         settings=settings,
         db=store.db,
@@ -150,6 +158,7 @@ async def start_services(
         metrics=metrics,
         experiments=experiments,
         budgets=BudgetService(store.db, book),
+        knowledge=knowledge,
     )
 
 
@@ -180,6 +189,7 @@ def cache_poller(services: Services) -> CachePoller:
 
 async def stop_services(services: Services) -> None:
     await services.budgets.book.stop()
+    await services.knowledge.stop()
     # usage first: it flushes queued rows into the database we close last
     await services.usage.stop()
     await services.accounts.token_use.drain()

@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     # fsync every event: also survives a crash of the machine, at the cost of one disk flush
     # per call on the event loop (milliseconds on most disks)
     usage_journal_fsync: bool = False
+    # knowledge collections (docs/knowledge.md): the largest document accepted, and how long
+    # an indexing process holds a document without renewing (after that, a restarted or
+    # other process takes it over)
+    knowledge_max_document_bytes: int = 5 * 1024 * 1024
+    knowledge_lease_seconds: float = 60.0
+    # "package.module:factory": a retrieval service plugged into every chat turn instead of
+    # the built-in knowledge enhancer (docs/knowledge.md, "Another retrieval service")
+    context_enhancer: str | None = None
     cookie_secure: bool = False
     # the interactive API docs at /docs and /redoc load their scripts from a CDN (no integrity
     # pinning, no CSP): off unless asked for; /openapi.json is always served

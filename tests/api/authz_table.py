@@ -64,6 +64,8 @@ Target = Literal[
     "question",
     "image",
     "budget",
+    "collection",
+    "document",
 ]
 
 
@@ -214,6 +216,26 @@ TABLE: Final[tuple[Row, ...]] = (
         (U, U, U, 200, N, N), target="question", missing=N),
     Row("PUT", "/api/conversations/{conversation_id}/messages/{message_id}/selected", "api",
         (U, U, U, 204, N, N), target="answer", missing=N),
+    # --- knowledge (a collection is A's, on a company embedding model) -------------------
+    Row("GET", "/api/collections", "api", (U, U, U, 200, 200, 200)),
+    Row("POST", "/api/collections", "api", (U, U, U, 201, 201, 201)),
+    Row("POST", "/api/collections", "api", (U, U, U, F, F, 201), variant="is_global"),
+    Row("GET", "/api/collections/{collection_id}", "api", (U, U, U, 200, N, N),
+        target="collection", missing=N),
+    Row("PATCH", "/api/collections/{collection_id}", "api", (U, U, U, 200, N, N),
+        target="collection", missing=N),
+    Row("DELETE", "/api/collections/{collection_id}", "api", (U, U, U, 204, N, N),
+        target="collection", missing=N),
+    Row("GET", "/api/collections/{collection_id}/documents", "api", (U, U, U, 200, N, N),
+        target="collection", missing=N),
+    Row("POST", "/api/collections/{collection_id}/documents", "api", (U, U, U, 201, N, N),
+        target="collection", missing=N),
+    Row("POST", "/api/collections/{collection_id}/query", "api", (U, U, U, 200, N, N),
+        target="collection", missing=N),
+    Row("GET", "/api/documents/{document_id}", "api", (U, U, U, 200, N, N),
+        target="document", missing=N),
+    Row("DELETE", "/api/documents/{document_id}", "api", (U, U, U, 204, N, N),
+        target="document", missing=N),
     # --- gateway (tokens) ---------------------------------------------------------------
     Row("GET", "/v1/models", "v1", (U, U, U, 200, 200, 200)),
     Row("GET", "/v1/models/{model}", "v1", (U, U, U, 200, N, N),
@@ -231,6 +253,7 @@ TABLE: Final[tuple[Row, ...]] = (
     Row("GET", "/", "page", (L, L, L, 200, 200, 200)),
     Row("GET", "/models", "page", (L, L, L, 200, 200, 200)),
     Row("GET", "/account", "page", (L, L, L, 200, 200, 200)),
+    Row("GET", "/knowledge", "page", (L, L, L, 200, 200, 200)),
     Row("GET", "/users", "page", (L, L, L, F, F, 200)),
     Row("GET", "/audit", "page", (L, L, L, F, F, 200)),
     Row("GET", "/experiments", "page", (L, L, L, 200, 200, 200)),

@@ -31,6 +31,7 @@ from tests.fixtures.server import LiveServer
 PASSWORD = "a-long-enough-password"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MESSAGES = [{"role": "user", "content": "hi"}]
+UPLOAD = {"file": ("a.txt", b"Freedonia is a small country.", "text/plain")}
 
 
 # --- the routes the app has -----------------------------------------------------------
@@ -270,6 +271,24 @@ class Resources:
                     "/api/conversations",
                     {"title": "A's", "llm_model_id": self.get("global_model")["id"]},
                 )
+            elif kind == "embedder":
+                made = self._post(
+                    "admin",
+                    "/api/models",
+                    model_payload(
+                        sim, is_global=True, kind="embedding", model_id="text-embedding-3-small"
+                    ),
+                )
+            elif kind == "collection":
+                body = {"name": "A's", "embedding_model_id": self.get("embedder")["id"]}
+                made = self._post("user_a", "/api/collections", body)
+            elif kind == "document":
+                with self.world.server.client(self.world.tokens["user_a"]) as http:
+                    answer = http.post(
+                        f"/api/collections/{self.get('collection')['id']}/documents", files=UPLOAD
+                    )
+                assert answer.status_code == 201, answer.text
+                made = answer.json()
             else:
                 raise AssertionError(kind)
             self._made[kind] = made
@@ -393,6 +412,18 @@ def _body(row: Row, ref: str, world: World, resources: Resources) -> dict[str, A
             return {"content": "edited"}
         case ("PUT", "/api/conversations/{conversation_id}/messages/{message_id}/selected", _):
             return None
+        case ("POST", "/api/collections", variant):
+            return {
+                "name": "made",
+                "embedding_model_id": resources.get("embedder")["id"],
+                "is_global": variant == "is_global",
+            }
+        case ("PATCH", "/api/collections/{collection_id}", _):
+            return {"name": "renamed"}
+        case ("POST", "/api/collections/{collection_id}/query", _):
+            return {"question": "hi"}
+        case ("POST", "/api/collections/{collection_id}/documents", _):
+            return None  # multipart: UPLOAD
         case ("POST", "/v1/chat/completions", _):
             return {"model": model_ref, "messages": MESSAGES}
         case ("POST", "/v1/embeddings", _):
@@ -466,6 +497,8 @@ def _send(
         if row.path == "/login":
             form |= {"username": world.names["user_a"], "password": PASSWORD}
         kwargs["data"] = form
+    elif row.path.endswith("/documents") and row.method == "POST":
+        kwargs["files"] = UPLOAD
     elif body is not None:
         kwargs["json"] = body
     with world.http(headers=headers, cookies=cookies) as http:

@@ -87,6 +87,16 @@ OPERATIONS = [
     "POST /api/conversations/{conversation_id}/messages/{message_id}/regenerate",
     "POST /api/conversations/{conversation_id}/messages/{message_id}/edit",
     "PUT /api/conversations/{conversation_id}/messages/{message_id}/selected",
+    "GET /api/collections",
+    "POST /api/collections",
+    "GET /api/collections/{collection_id}",
+    "PATCH /api/collections/{collection_id}",
+    "DELETE /api/collections/{collection_id}",
+    "GET /api/collections/{collection_id}/documents",
+    "POST /api/collections/{collection_id}/documents",
+    "POST /api/collections/{collection_id}/query",
+    "GET /api/documents/{document_id}",
+    "DELETE /api/documents/{document_id}",
     "GET /v1/models",
     "GET /v1/models/{model}",
     "POST /v1/chat/completions",
@@ -287,6 +297,7 @@ NO_INPUT = {
     "GET /readyz",
     "GET /metrics",
     "GET /v1/models",
+    "GET /api/collections",
 }
 
 

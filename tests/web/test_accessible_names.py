@@ -35,7 +35,8 @@ _UNNAMED = """() => {
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 @pytest.mark.parametrize(
-    "path", ["/", "/models", "/account", "/users", "/audit", "/experiments", "/compare"]
+    "path",
+    ["/", "/models", "/account", "/users", "/audit", "/experiments", "/compare", "/knowledge"],
 )
 def test_every_interactive_element_has_an_accessible_name(
     web: Browser, admin: User, viewport: dict[str, int], path: str

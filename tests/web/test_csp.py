@@ -36,6 +36,7 @@ def test_no_page_violates_its_content_security_policy(
         ("/audit", "[data-testid=current-user]"),
         ("/experiments", "[data-testid=current-user]"),
         ("/compare", "[data-testid=current-user]"),
+        ("/knowledge", "[data-testid=current-user]"),
     ]:
         answer: Any = page.goto(path)
         assert "nonce-" in answer.headers["content-security-policy"]

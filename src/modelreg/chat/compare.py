@@ -59,9 +59,11 @@ ColumnEvent = tuple[int, str, dict[str, Any]]
 
 
 def is_embedding_model(model: ModelConfig) -> bool:
-    """An embedding model cannot chat. The registry has no kind field: a model is one when its
-    options say `"kind": "embedding"` or its upstream name says embed (text-embedding-3-small,
-    nomic-embed-text, ...)."""
+    """An embedding model cannot chat: the registry's `kind` says so; models registered before
+    it existed are recognised by an option `"kind": "embedding"` or an upstream name that says
+    embed (text-embedding-3-small, nomic-embed-text, ...)."""
+    if model.kind == "embedding":
+        return True
     kind = model.options.get("kind") or model.options.get("type")
     if isinstance(kind, str) and kind.lower() in ("embedding", "embeddings"):
         return True

@@ -142,6 +142,15 @@ class ChatIn(_Strict):
         max_length=MAX_IMAGES,
         description="Images for the user message (models marked supports_vision only)",
     )
+    collection_ids: list[uuid.UUID] | None = Field(
+        default=None,
+        max_length=20,
+        description="Knowledge collections to answer from (kept on the conversation for the "
+        "next turns; [] detaches them); absent: the conversation's collections",
+    )
+    retrieval_mode: Literal["auto", "local", "global", "vector"] = Field(
+        default="auto", description="How to search the collections (docs/knowledge.md)"
+    )
 
     @field_validator("tool_choice")
     @classmethod
@@ -220,6 +229,9 @@ class ChatOut(BaseModel):
     finish_reason: str | None
     status: Literal["complete", "incomplete", "error"]
     fallback_reasons: list[str]
+    citations: list[dict[str, Any]] | None = Field(
+        default=None, description="The knowledge passages the answer was given (numbered)"
+    )
 
 
 class MessageOut(BaseModel):
@@ -246,6 +258,7 @@ class MessageOut(BaseModel):
     finish_reason: str | None
     status: str
     error: str | None
+    citations: list[dict[str, Any]] | None = None
     created_at: datetime
     active: bool = Field(
         default=True, description="On the selected path (what the model sees as history)"
@@ -289,6 +302,7 @@ class MessageOut(BaseModel):
             finish_reason=row.finish_reason,
             status=row.status,
             error=row.error,
+            citations=row.citations,
             created_at=row.created_at,
         )
 

@@ -144,6 +144,9 @@ class LLMModel(Base):
     tpm_limit: Mapped[int | None] = mapped_column(Integer)
     # "db" (registered through the API/CLI) or "env" (the old LLM_PROVIDER settings)
     source: Mapped[str] = mapped_column(String(8), default="db", server_default="db")
+    # "chat" or "embedding" (modelreg.knowledge); an embedding model's vector size
+    kind: Mapped[str] = mapped_column(String(16), default="chat", server_default="chat")
+    dimensions: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_used_at: Mapped[datetime | None]
@@ -235,6 +238,8 @@ class Message(Base):
     price_per_output_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     price_per_cache_read_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     price_per_cache_write_token: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    # the passages a knowledge-enhanced answer used: [{document, chunk, score, ...}]
+    citations: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # the A/B experiment and arm that chose the model (modelreg.experiments); NULL: none
     experiment_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -454,3 +459,6 @@ class Budget(Base):
 
 
 from modelreg.db import arena_models as _arena_models  # noqa: E402,F401 - its table in Base.metadata
+
+# the knowledge tables share this metadata (migrations, tests compare it with the schema)
+from modelreg.db import knowledge_models as _knowledge_models  # noqa: E402, F401

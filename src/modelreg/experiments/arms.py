@@ -19,9 +19,11 @@ __all__ = ["checked_arms", "is_embedding_model"]
 
 
 def is_embedding_model(model: ModelPublic) -> bool:
-    """Embedding models have no flag of their own in the registry: their upstream ids say
-    so (`text-embedding-3-small`, `nomic-embed-text`, `mistral-embed`, …), or an option
-    `{"kind": "embedding"}` marks one whose id does not."""
+    """The registry's `kind` says so; models registered before it existed are recognised by
+    their upstream ids (`text-embedding-3-small`, `nomic-embed-text`, …) or an option
+    `{"kind": "embedding"}`."""
+    if model.kind == "embedding":
+        return True
     return "embed" in model.model_id.lower() or model.options.get("kind") == "embedding"
 
 

@@ -45,13 +45,18 @@ def loads_body(raw: bytes) -> Any:
         raise GatewayRequestError(f"the request body is not valid JSON: {e}") from None
 
 
-async def admit(services: Services, actor: Actor, model_name: str) -> ModelConfig:
-    return await admit_model(services, actor, await services.registry.resolve(actor, model_name))
+async def admit(
+    services: Services, actor: Actor, model_name: str, *, purpose: str | None = "chat"
+) -> ModelConfig:
+    model = await services.registry.resolve(actor, model_name)
+    return await admit_model(services, actor, model, purpose=purpose)
 
 
-async def admit_model(services: Services, actor: Actor, model: ModelConfig) -> ModelConfig:
-    """`admit` for a model already resolved for `actor`."""
-    ensure_usable(model)
+async def admit_model(
+    services: Services, actor: Actor, model: ModelConfig, *, purpose: str | None = "chat"
+) -> ModelConfig:
+    """`admit` for a model already resolved for `actor`; `purpose` as in `ensure_usable`."""
+    ensure_usable(model, purpose)
     await services.limiter.check_request(actor, model)
     await services.limiter.check_tokens(actor, model)
     await services.usage.room()  # the usage ledger keeps up, or new calls wait for it

@@ -51,6 +51,8 @@ PLAIN_FIELDS: Sequence[str] = (
     "options",
     "rpm_limit",
     "tpm_limit",
+    "kind",
+    "dimensions",
 )
 NOT_NULL_FIELDS = frozenset(
     {
@@ -67,6 +69,7 @@ NOT_NULL_FIELDS = frozenset(
         "price_per_output_token",
         "enabled",
         "options",
+        "kind",
     }
 )
 AUDIT_FIELDS: Sequence[str] = (
@@ -138,6 +141,8 @@ def to_config(row: LLMModel, keyring: KeyRing) -> ModelConfig:
         rpm_limit=row.rpm_limit,
         tpm_limit=row.tpm_limit,
         source=row.source,
+        kind=row.kind,
+        dimensions=row.dimensions,
     )
 
 
@@ -180,6 +185,8 @@ def to_public(row: LLMModel, keyring: KeyRing, viewer: Actor) -> ModelPublic:
         options=dict(row.options or {}),
         rpm_limit=row.rpm_limit,
         tpm_limit=row.tpm_limit,
+        kind=row.kind,
+        dimensions=row.dimensions,
         source=row.source,
         created_at=row.created_at,
         updated_at=row.updated_at,

@@ -11,7 +11,7 @@ import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -140,6 +140,8 @@ def _check_options(value: dict[str, Any]) -> dict[str, Any]:
 AuthHeaders = Annotated[dict[str, str] | None, AfterValidator(_check_headers)]
 Options = Annotated[dict[str, Any], AfterValidator(_check_options)]
 FallbackIds = Annotated[list[uuid.UUID], Field(max_length=5)]
+ModelKind = Literal["chat", "embedding"]
+Dimensions = Annotated[int, Field(ge=1, le=16_384)]
 
 
 class ModelCreate(NulFree):
@@ -168,6 +170,9 @@ class ModelCreate(NulFree):
     options: Options = Field(default_factory=dict)
     rpm_limit: Limit | None = None
     tpm_limit: Limit | None = None
+    # an embedding model serves /v1/embeddings and knowledge collections, never chat
+    kind: ModelKind = "chat"
+    dimensions: Dimensions | None = None
 
     @field_validator("api_key")
     @classmethod
@@ -207,6 +212,8 @@ class ModelUpdate(NulFree):
     options: Options | None = None
     rpm_limit: Limit | None = None
     tpm_limit: Limit | None = None
+    kind: ModelKind | None = None
+    dimensions: Dimensions | None = None
 
 
 class Capabilities(BaseModel):
@@ -247,6 +254,8 @@ class ModelPublic(BaseModel):
     options: dict[str, Any]
     rpm_limit: int | None
     tpm_limit: int | None
+    kind: str = "chat"
+    dimensions: int | None = None
     source: str
     created_at: datetime
     updated_at: datetime
@@ -274,6 +283,8 @@ class TemplatePublic(BaseModel):
     price_source: str | None
     options: dict[str, Any]
     notes: str
+    kind: str = "chat"
+    dimensions: int | None = None
 
 
 class FromTemplateRequest(NulFree):

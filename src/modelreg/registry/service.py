@@ -350,6 +350,8 @@ class ModelManagerService:
                 options=dict(template.options),
                 is_global=req.is_global,
                 enabled=req.enabled,
+                kind=template.kind,
+                dimensions=template.dimensions,
             )
         except ValidationError as e:
             first = e.errors()[0]

@@ -50,6 +50,8 @@ class Template:
     # the base URL is an example that must be replaced (Azure resource name)
     base_url_is_placeholder: bool = False
     notes: str = ""
+    kind: str = "chat"  # "embedding": for /v1/embeddings and knowledge collections
+    dimensions: int | None = None
 
     def public(self) -> TemplatePublic:
         return TemplatePublic(
@@ -71,6 +73,8 @@ class Template:
             price_source=self.price_source,
             options=dict(self.options),
             notes=self.notes,
+            kind=self.kind,
+            dimensions=self.dimensions,
         )
 
 
@@ -273,6 +277,83 @@ TEMPLATES: tuple[Template, ...] = (
         notes="any server that speaks the OpenAI Chat Completions API under <base_url>/chat/...",
         price_per_input_token=_ZERO,
         price_per_output_token=_ZERO,
+    ),
+    # --- embedding models (knowledge collections, /v1/embeddings) ----------------------
+    Template(
+        id="openai-embedding",
+        label="OpenAI embeddings",
+        provider="openai",
+        base_url="https://api.openai.com/v1",
+        model_id="text-embedding-3-small",
+        kind="embedding",
+        dimensions=1536,
+        supports_streaming=False,
+        supports_functions=False,
+        price_per_input_token=_per_million("0.02"),
+        price_per_output_token=_ZERO,
+        prices_as_of=_AS_OF,
+        price_source="https://openai.com/api/pricing/",
+    ),
+    Template(
+        id="azure-embedding",
+        label="Azure OpenAI embeddings",
+        provider="azure",
+        base_url="https://YOUR-RESOURCE.openai.azure.com",
+        model_id="YOUR-EMBEDDING-DEPLOYMENT",
+        auth_type="api_key",
+        kind="embedding",
+        dimensions=1536,
+        supports_streaming=False,
+        supports_functions=False,
+        options={"api_version": "2024-10-21"},
+        base_url_is_placeholder=True,
+        notes="model_id is your deployment of an embedding model (text-embedding-3-small: 1536)",
+    ),
+    Template(
+        id="ollama-embedding",
+        label="Ollama embeddings (local)",
+        provider="ollama",
+        base_url="http://localhost:11434",
+        model_id="nomic-embed-text",
+        auth_type="none",
+        requires_api_key=False,
+        kind="embedding",
+        dimensions=768,
+        supports_streaming=False,
+        supports_functions=False,
+        price_per_input_token=_ZERO,
+        price_per_output_token=_ZERO,
+        notes="`ollama pull nomic-embed-text` first" + _LOCAL,
+    ),
+    Template(
+        id="huggingface-tei",
+        label="Hugging Face Text Embeddings Inference (self-hosted)",
+        provider="huggingface",
+        base_url="http://localhost:8080",
+        model_id="tei",
+        auth_type="none",
+        requires_api_key=False,
+        kind="embedding",
+        dimensions=384,
+        supports_streaming=False,
+        supports_functions=False,
+        price_per_input_token=_ZERO,
+        price_per_output_token=_ZERO,
+        notes="set dimensions to your model's (BAAI/bge-small-en-v1.5: 384)" + _LOCAL,
+    ),
+    Template(
+        id="openai-compatible-embedding",
+        label="OpenAI-compatible embeddings",
+        provider="custom",
+        base_url="http://localhost:8000/v1",
+        model_id="my-embedding-model",
+        requires_api_key=False,
+        kind="embedding",
+        supports_streaming=False,
+        supports_functions=False,
+        price_per_input_token=_ZERO,
+        price_per_output_token=_ZERO,
+        notes="any server that answers POST <base_url>/embeddings as OpenAI does",
     ),
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from modelreg.errors import MissingCredentialsError, UnknownModelError
+from modelreg.errors import MissingCredentialsError, UnknownModelError, ValidationFailedError
 from modelreg.model_config import ModelConfig
 
 __all__ = ["ensure_usable", "needs_api_key"]
@@ -36,10 +36,17 @@ def needs_api_key(model: ModelConfig) -> bool:
     return model.provider == "huggingface" and host.endswith("huggingface.co")
 
 
-def ensure_usable(model: ModelConfig) -> None:
-    """Refuse a disabled model or one whose provider needs a key it does not have."""
+def ensure_usable(model: ModelConfig, purpose: str | None = "chat") -> None:
+    """Refuse a disabled model, one whose provider needs a key it does not have, and an
+    embedding model asked to chat (`purpose` "chat"; None: any kind, as for embeddings)."""
     if not model.enabled:
         raise UnknownModelError(f"unknown or disabled model {model.name!r}")
+    if purpose == "chat" and model.kind == "embedding":
+        raise ValidationFailedError(
+            f"model {model.name!r} is an embedding model: it serves /v1/embeddings and "
+            "knowledge collections, not chat",
+            field="model",
+        )
     if needs_api_key(model) and not model.api_key and not model.auth_headers:
         raise MissingCredentialsError(
             f"model {model.name!r} has no API key; add one before using it"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 import uuid
 from typing import Any
@@ -106,18 +107,29 @@ def dimensions_problem(dimensions: int) -> str | None:
     )
 
 
+_WORD = re.compile(r"[^\W_]+")
+
+
 def fake_embedding(text: str, dimensions: int) -> list[float]:
-    """A deterministic, L2-normalised vector derived from the text (equal texts, equal
-    vectors), so clients can check shape, order and normalisation."""
-    raw: list[float] = []
-    counter = 0
-    while len(raw) < dimensions:
-        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
-        raw.extend((byte - 127.5) / 127.5 for byte in digest)
-        counter += 1
-    vector = raw[:dimensions]
-    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
-    return [v / norm for v in vector]
+    """A deterministic, L2-normalised hashed bag of words: each lower-cased word adds ±1 at
+    a position its hash picks, so equal texts have equal vectors and texts that share words
+    are close (cosine), which makes retrieval testable offline. A text without words gets a
+    vector derived from its bytes."""
+    raw = [0.0] * dimensions
+    for word in _WORD.findall(text.lower()):
+        digest = hashlib.sha256(word.encode()).digest()
+        index = int.from_bytes(digest[:4], "little") % dimensions
+        raw[index] += 1.0 if digest[4] & 1 else -1.0
+    if not any(raw):
+        raw = []
+        counter = 0
+        while len(raw) < dimensions:
+            digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+            raw.extend((byte - 127.5) / 127.5 for byte in digest)
+            counter += 1
+        raw = raw[:dimensions]
+    norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+    return [v / norm for v in raw]
 
 
 def embedding_inputs(value: Any) -> list[str] | None:

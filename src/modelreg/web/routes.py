@@ -46,7 +46,7 @@ WEB_DIR: Final = Path(__file__).parent
 STATIC_DIR: Final = WEB_DIR / "static"
 TEMPLATE_DIR: Final = WEB_DIR / "templates"
 
-Page = Literal["chat", "models", "users", "audit", "account", "experiments", "compare"]
+Page = Literal["chat", "models", "users", "audit", "account", "experiments", "compare", "knowledge"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -290,6 +290,11 @@ async def account_page(request: Request) -> Response:
 @router.get("/experiments", response_class=HTMLResponse)
 async def experiments_page(request: Request) -> Response:
     return await _page(request, "experiments", "Experiments")
+
+
+@router.get("/knowledge", response_class=HTMLResponse)
+async def knowledge_page(request: Request) -> Response:
+    return await _page(request, "knowledge", "Knowledge")
 
 
 @router.get("/users", response_class=HTMLResponse)

@@ -23,6 +23,8 @@ from modelreg.chat.stream_start import open_stream
 from modelreg.chat.turn_extras import add_extras
 from modelreg.experiments.routing import chat_model
 from modelreg.gateway.sse import sse_frame
+from modelreg.knowledge.chat_turn import with_citations
+from modelreg.knowledge.enhancer import TurnKnowledge, turn_knowledge
 from modelreg.services import Services
 
 __all__ = ["STREAM_RESPONSES", "answer", "router", "sse_frame"]
@@ -64,18 +66,27 @@ _STREAM_DOC: dict[str, Any] = {
 }
 
 
-async def answer(services: Services, turn: Turn, stream: bool) -> Response:
-    """The turn answered as JSON or as a stream (also for regenerate and edit)."""
+async def answer(
+    services: Services, turn: Turn, stream: bool, knowledge: TurnKnowledge | None = None
+) -> Response:
+    """The turn answered as JSON or as a stream (also for regenerate and edit); with
+    `knowledge`, the passages the enhancer used are cited on the answer."""
     if stream:
         # the model is called while the input is stored; the stream starts once it is (a
         # database outage is still a 503, and the conversation `meta` announces exists)
         with not_found():
             events = await open_stream(services.chat, turn)
+        if knowledge is not None:
+            events = with_citations(events, services.knowledge, turn.actor, knowledge)
         return StreamingResponse(_frames(events), media_type="text/event-stream",
                                  headers=_SSE_HEADERS)  # fmt: skip
     with not_found():  # the conversation was deleted while the model answered
         result = await services.chat.complete(turn)
-    return Response(orjson.dumps(result_json(result)), media_type="application/json")
+    data = result_json(result)
+    if knowledge is not None and knowledge.citations:
+        await services.knowledge.cite(turn.actor, result.message_id, knowledge.citations)
+        data["citations"] = knowledge.citations
+    return Response(orjson.dumps(data), media_type="application/json")
 
 
 async def _frames(events: AsyncIterator[ChatEvent]) -> AsyncIterator[bytes]:
@@ -97,6 +108,13 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Send a message and get the model's answer",
 )
 async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Response:
+    with turn_knowledge(TurnKnowledge(mode=body.retrieval_mode)) as knowledge:
+        return await _chat(body, actor, services, knowledge)
+
+
+async def _chat(
+    body: ChatIn, actor: CurrentActor, services: ServicesDep, knowledge: TurnKnowledge
+) -> Response:
     model = body.model_id
     if body.experiment_id is not None:  # an A/B experiment picks the model: one arm's
         model = await chat_model(services, actor, body.experiment_id, body.conversation_id, model)
@@ -117,4 +135,6 @@ async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Resp
             ),
         )
         await add_extras(services.chat, turn, body.images)  # settings, images
-    return await answer(services, turn, body.stream)
+    if body.collection_ids is not None:  # another user's collection: 404, nothing stored
+        await services.knowledge.attach(actor, turn.conversation_id, body.collection_ids)
+    return await answer(services, turn, body.stream, knowledge)

@@ -178,7 +178,7 @@ async def embeddings(request: Request, actor: CurrentActor, services: ServicesDe
     if not req.input:
         raise GatewayRequestError("input must not be empty", param="input")
     refuse_experiment(services, actor, req.model)  # A/B experiments compare chat models
-    model = await admit(services, actor, req.model)
+    model = await admit(services, actor, req.model, purpose=None)
     forwarded = await forward_embeddings(services, actor, model, data)
     if forwarded is not None:
         return Response(forwarded, media_type="application/json")

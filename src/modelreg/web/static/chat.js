@@ -3,6 +3,7 @@ import { api, ApiError, asList, csrfToken, errorFromBody, readEvents } from "./a
 import { refreshBudgets } from "./budget-banner.js";
 import { renderMarkdown } from "./markdown.js";
 import { ModelPicker } from "./model-picker.js";
+import { collectionIds, mountCollectionPicker, resetCollections, showCitations } from "./knowledge-chat.js";
 import {
   answerActions, exportLinks, ImageTray, turnActions, userBubble, wireSearch,
 } from "./chat-turns.js";
@@ -141,6 +142,7 @@ function startNewConversation({ focus = true } = {}) {
   setTitle("");
   renderConversationList();
   chooseDefaultModel(null);
+  resetCollections();
   if (focus) dom.prompt.focus();
 }
 
@@ -181,6 +183,7 @@ async function openConversation(id, { quiet = false } = {}) {
       view.setText(message.content ?? "");
       view.finish(message);
       view.messageId = message.id;
+      showCitations(view.extra, message.citations);
       const retry = () => regenerate(view.root, message.id);
       if (message.status === "error") view.showError(message.error || "This answer failed.", message === lastAnswer ? retry : null);
       else if (message.status === "incomplete") view.note("The answer was cut off.");
@@ -253,7 +256,7 @@ async function deleteConversation(conv) {
 async function loadModels() {
   try {
     const all = asList(await api.get("/api/models"), "models");
-    state.models = all.filter((m) => m.enabled !== false);
+    state.models = all.filter((m) => m.enabled !== false && m.kind !== "embedding");
   } catch (err) {
     picker.setError("Couldn't load models");
     return;
@@ -461,7 +464,13 @@ async function send(text) {
   view.flush();
   scrollToBottom(true);
   try {
-    const body = { conversation_id: state.currentId ?? undefined, model_id: model.id, message, stream: true };
+    const body = {
+      conversation_id: state.currentId ?? undefined,
+      model_id: model.id,
+      message,
+      stream: true,
+      collection_ids: collectionIds(),
+    };
     if (images.length) body.images = images.map((i) => ({ data: i.data }));
     const ok = await streamAnswer(message, model, view, userEl, { url: "/api/chat", body });
     if (ok && state.currentId) await openConversation(state.currentId, { quiet: true });
@@ -518,6 +527,7 @@ async function streamAnswer(message, model, view, userEl, request) {
       } else if (event === "done") {
         finished = true;
         view.finish(data);
+        showCitations(view.extra, data.citations);
       } else if (event === "error") {
         throw new ApiError(0, data.message || "The model returned an error.", { type: data.type });
       }
@@ -623,7 +633,7 @@ function routeFromUrl() {
 }
 
 async function init() {
-  await Promise.all([loadModels(), loadConversations()]);
+  await Promise.all([loadModels(), loadConversations(), mountCollectionPicker()]);
   routeFromUrl();
   dom.prompt.focus();
 }
