@@ -34,9 +34,11 @@ from modelreg.api.errors import install_error_handlers
 from modelreg.api.fastpath import GatewayFastPath
 from modelreg.api.metrics_middleware import MetricsMiddleware
 from modelreg.api.routes import (
+    analytics,
     audit,
     chat,
     conversations,
+    feedback,
     gateway_anthropic,
     gateway_openai,
     health,
@@ -64,8 +66,10 @@ _ROUTE_MODULES = (
     tokens,
     audit,
     usage,
+    analytics,
     chat,
     conversations,
+    feedback,
     gateway_openai,
     gateway_anthropic,
     web_pages,
@@ -80,6 +84,8 @@ _OPENAPI_TAGS = [
     {"name": "tokens", "description": "API tokens of the caller"},
     {"name": "audit", "description": "Audit log of every change (admin)"},
     {"name": "usage", "description": "Usage and cost per model, day or user"},
+    {"name": "analytics", "description": "Per-model latency, errors, cost and feedback"},
+    {"name": "feedback", "description": "Thumbs up / down on chat answers and responses"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
 

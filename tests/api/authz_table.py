@@ -23,8 +23,9 @@ How the credentials travel depends on the surface of the row:
 
 `target` names what fills the path parameter (and the body, see `bodies` in the test):
 `model` (A's personal model), `global_model` (an admin's company model), `token` (A's token),
-`conversation` (A's), `model_name` (A's model by name). `missing` is what `user_a` gets for a
-well-formed id that does not exist. Statuses: 200/201/204 exact, 303 a redirect.
+`conversation` (A's), `model_name` (A's model by name), `message` (an answer in A's
+conversation), `response` (the request id of A's gateway call). `missing` is what `user_a`
+gets for a well-formed id that does not exist. Statuses: 200/201/204 exact, 303 a redirect.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ ROLES: Final[tuple[Role, ...]] = (
     "admin",
 )
 Surface = Literal["api", "v1", "page", "public"]
-Target = Literal["model", "global_model", "token", "conversation", "model_name"]
+Target = Literal[
+    "model", "global_model", "token", "conversation", "model_name", "message", "response"
+]
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,21 @@ TABLE: Final[tuple[Row, ...]] = (
         query={"group_by": "user"}),
     Row("GET", "/api/usage", "api", (U, U, U, 200, F, 200), variant="user_id=A",
         query={"user_id": "{user_a_id}"}),
+    # --- analytics and feedback ----------------------------------------------------------
+    Row("GET", "/api/analytics/models", "api", (U, U, U, 200, 200, 200)),
+    Row("GET", "/api/analytics/models", "api", (U, U, U, 200, F, 200), variant="user_id=A",
+        query={"user_id": "{user_a_id}"}),
+    Row("GET", "/api/analytics/models.csv", "api", (U, U, U, 200, 200, 200)),
+    Row("POST", "/api/messages/{message_id}/feedback", "api", (U, U, U, 200, N, N),
+        target="message", missing=N),
+    Row("DELETE", "/api/messages/{message_id}/feedback", "api", (U, U, U, 204, N, N),
+        target="message", missing=N),
+    Row("GET", "/api/conversations/{conversation_id}/feedback", "api", (U, U, U, 200, N, N),
+        target="conversation", missing=N),
+    Row("POST", "/api/responses/{response_id}/feedback", "api", (U, U, U, 200, N, N),
+        target="response", missing=N),
+    Row("DELETE", "/api/responses/{response_id}/feedback", "api", (U, U, U, 204, N, N),
+        target="response", missing=N),
     # --- chat and conversations ---------------------------------------------------------
     Row("POST", "/api/chat", "api", (U, U, U, 200, N, N), target="model"),
     Row("POST", "/api/chat", "api", (U, U, U, 200, N, N), target="conversation",

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text, update
 
 from modelreg.actor import SYSTEM
+from modelreg.analytics.rollup import upsert_stats
 from modelreg.chat.usage_journal import Segment, UsageJournal
 from modelreg.chat.usage_rollup import fold_daily, upsert_daily
 from modelreg.chat.usage_rows import UsageRecord, insert_events, unstored
@@ -229,6 +230,7 @@ class UsageRecorder:
         ttft_ms: float | None = None,
         status: str = "ok",
         estimated: bool = False,
+        request_id: str | None = None,
     ) -> None:
         """Queue one usage event (journaled first, when there is a journal); never blocks on
         the database. Call it before the response's last bytes are sent: from then on the
@@ -248,6 +250,7 @@ class UsageRecorder:
             ttft_ms=ttft_ms,
             status=status,
             estimated=estimated,
+            request_id=request_id,
         )
         segment = None
         if self._journal is not None:
@@ -355,6 +358,7 @@ class UsageRecorder:
             await insert_events(session, records)
             # the daily rollup in the same transaction: it never disagrees with the ledger
             await upsert_daily(session, fold_daily(records))
+            await upsert_stats(session, records)  # the analytics rollup, likewise
             model_ids = {r.llm_model_id for r in records if r.llm_model_id is not None}
             if model_ids:
                 await session.execute(

@@ -61,6 +61,7 @@ def encode(record: UsageRecord) -> bytes:
             "status": record.status,
             "estimated": record.estimated,
             "created_at": record.created_at.isoformat(),
+            "request_id": record.request_id,
         },
         option=orjson.OPT_APPEND_NEWLINE,
     )
@@ -86,6 +87,7 @@ def decode(line: bytes) -> UsageRecord:
         status=data["status"],
         estimated=data["estimated"],
         created_at=datetime.fromisoformat(data["created_at"]),
+        request_id=data.get("request_id"),  # journals of older versions have none
     )
 
 

@@ -38,6 +38,7 @@ class UsageRecord:
     status: str = "ok"  # ok | error | incomplete
     estimated: bool = False  # the tokens are an estimate (the usage never came)
     created_at: datetime = field(default_factory=utcnow)
+    request_id: str | None = None  # the gateway's response id (None for chat turns)
 
 
 _INSERT_COLUMNS = tuple(f.name for f in fields(UsageRecord))

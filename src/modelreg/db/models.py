@@ -253,10 +253,13 @@ class UsageEvent(Base):
     # the tokens are an estimate: the usage never came (a client left before it)
     estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the gateway's response id (x-request-id / request-id), so callers can rate a response
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_usage_events_user_created", "user_id", "created_at"),
         Index("ix_usage_events_model_created", "llm_model_id", "created_at"),
+        Index("ix_usage_events_request_id", "request_id"),
     )
 
 
@@ -318,3 +321,10 @@ class AppSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# feedback and the analytics rollup (migration 0009) live next door; imported here so that
+# Base.metadata is complete wherever the models are used (Alembic, the schema tests)
+from modelreg.db import analytics_models as _analytics_models  # noqa: E402
+
+del _analytics_models

@@ -20,6 +20,7 @@ from modelreg.actor import Actor
 from modelreg.client.detached import spawn
 from modelreg.errors import ModelregError, ProviderError
 from modelreg.gateway.errors import GatewayRequestError
+from modelreg.gateway.request_ids import CURRENT_REQUEST_ID
 from modelreg.model_config import ModelConfig
 from modelreg.registry.usable import ensure_usable
 from modelreg.services import Services
@@ -93,6 +94,7 @@ def account(
         ttft_ms=ttft_ms,
         status=status,
         estimated=estimated,
+        request_id=CURRENT_REQUEST_ID.get(),
     )
     metrics = services.metrics
     if error is not None:

@@ -1,0 +1,195 @@
+"""feedback (message_feedback, response_feedback), usage_events.request_id, and the analytics
+rollup (usage_stats_daily) backfilled from the ledger
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-05
+
+Thumbs up / down on chat answers and on gateway responses (by the request id the gateway
+returned, now stored with each usage event); the rollup that GET /api/analytics/models reads:
+sums and latency histograms per (user or everyone, UTC day, source, model), kept by the usage
+recorder from now on (modelreg.analytics.rollup). RLS: modelreg.db.rls_analytics.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from modelreg.analytics.buckets import OVERFLOW, PER_DOUBLING
+from modelreg.analytics.rollup import fold_stats
+from modelreg.db.analytics_models import EVERYONE, HIST
+from modelreg.db.models import NO_ID
+from modelreg.db.rls_analytics import disable_sql, enable_sql
+from modelreg.db.types import ExactDecimal, UTCDateTime
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+_KEY = ("user_id", "day", "source", "llm_model_id", "model_name")
+
+# PostgreSQL folds the ledger in the server: every event under its user and under EVERYONE
+_EVENTS_PG = f"""
+WITH base AS (
+  SELECT COALESCE(user_id, '{NO_ID}'::uuid) AS uid, (created_at AT TIME ZONE 'UTC')::date AS day,
+         CASE WHEN source = 'chat' THEN 'chat' ELSE 'gateway' END AS src,
+         COALESCE(llm_model_id, '{NO_ID}'::uuid) AS mid, model_name,
+         status = 'error' AS failed, input_tokens, output_tokens, cost, latency_ms, ttft_ms
+  FROM usage_events
+), ev AS (
+  SELECT * FROM base UNION ALL SELECT '{EVERYONE}'::uuid, day, src, mid, model_name, failed,
+         input_tokens, output_tokens, cost, latency_ms, ttft_ms FROM base
+)"""  # noqa: S608 - constants only
+_HIST_ADD_PG = """
+CREATE OR REPLACE FUNCTION modelreg_hist_add(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT COALESCE(jsonb_object_agg(k, n), '{}'::jsonb)
+  FROM (SELECT k, sum(v::bigint) AS n
+        FROM (SELECT * FROM jsonb_each_text(COALESCE(a, '{}'::jsonb))
+              UNION ALL SELECT * FROM jsonb_each_text(COALESCE(b, '{}'::jsonb))) t(k, v)
+        GROUP BY k) s
+$$"""
+
+
+def _bucket_sql(column: str) -> str:
+    """modelreg.analytics.buckets.bucket_of in SQL."""
+    return (
+        f"(CASE WHEN {column} >= 1 THEN LEAST(floor(log(2.0, {column}::numeric)"
+        f" * {PER_DOUBLING})::int + 1, {OVERFLOW}) ELSE 0 END)::text"
+    )
+
+
+def _hist_sql(column: str) -> str:
+    return f"""(SELECT COALESCE(jsonb_object_agg(b, n), '{{}}'::jsonb) FROM
+       (SELECT {_bucket_sql("x")} AS b, count(*) AS n FROM unnest(array_agg({column})
+        FILTER (WHERE NOT failed AND {column} IS NOT NULL)) AS u(x) GROUP BY 1) h)"""  # noqa: S608
+
+
+_BACKFILL_PG = f"""{_EVENTS_PG}
+INSERT INTO usage_stats_daily (user_id, day, source, llm_model_id, model_name, requests,
+    errors, input_tokens, output_tokens, cost, latency_ms_sum, latency_count, ttft_ms_sum,
+    ttft_count, latency_hist, ttft_hist)
+SELECT uid, day, src, mid, model_name, count(*), count(*) FILTER (WHERE failed),
+       sum(input_tokens), sum(output_tokens), sum(cost),
+       COALESCE(sum(latency_ms) FILTER (WHERE NOT failed), 0),
+       count(latency_ms) FILTER (WHERE NOT failed),
+       COALESCE(sum(ttft_ms) FILTER (WHERE NOT failed), 0),
+       count(ttft_ms) FILTER (WHERE NOT failed),
+       {_hist_sql("latency_ms")}, {_hist_sql("ttft_ms")}
+FROM ev GROUP BY 1, 2, 3, 4, 5
+"""  # noqa: S608 - constants only
+
+
+def _key_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("source", sa.String(length=8), nullable=False),
+        sa.Column("llm_model_id", sa.Uuid(), nullable=False),
+        sa.Column("model_name", sa.String(length=100), nullable=False),
+    ]
+
+
+def _feedback_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("rating", sa.SmallInteger(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    ]  # fmt: skip
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("usage_events") as batch:
+        batch.add_column(sa.Column("request_id", sa.String(length=64), nullable=True))
+        batch.create_index("ix_usage_events_request_id", ["request_id"])
+    op.create_table(
+        "message_feedback",
+        sa.Column("message_id", sa.Uuid(), sa.ForeignKey("messages.id", ondelete="CASCADE"),
+                  primary_key=True),
+        *_feedback_columns(),
+        sa.CheckConstraint("rating IN (-1, 1)", name="ck_message_feedback_rating"),
+    )  # fmt: skip
+    op.create_index("ix_message_feedback_user", "message_feedback", ["user_id"])
+    op.create_table(
+        "response_feedback",
+        sa.Column("request_id", sa.String(length=64), primary_key=True),
+        sa.Column("llm_model_id", sa.Uuid(), nullable=True),
+        sa.Column("model_name", sa.String(length=100), nullable=False),
+        sa.Column("answered_at", UTCDateTime(), nullable=False),
+        *_feedback_columns(),
+        sa.CheckConstraint("rating IN (-1, 1)", name="ck_response_feedback_rating"),
+    )
+    op.create_index(
+        "ix_response_feedback_user_answered", "response_feedback", ["user_id", "answered_at"]
+    )
+    op.create_index("ix_response_feedback_answered", "response_feedback", ["answered_at"])
+    stats = op.create_table(
+        "usage_stats_daily",
+        *_key_columns(),
+        sa.Column("requests", sa.BigInteger(), nullable=False),
+        sa.Column("errors", sa.BigInteger(), nullable=False),
+        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cost", ExactDecimal(), nullable=False),
+        sa.Column("latency_ms_sum", sa.Float(), nullable=False),
+        sa.Column("latency_count", sa.BigInteger(), nullable=False),
+        sa.Column("ttft_ms_sum", sa.Float(), nullable=False),
+        sa.Column("ttft_count", sa.BigInteger(), nullable=False),
+        sa.Column("latency_hist", HIST, nullable=False),
+        sa.Column("ttft_hist", HIST, nullable=False),
+        sa.PrimaryKeyConstraint(*_KEY),
+    )
+    op.create_index("ix_usage_stats_daily_day", "usage_stats_daily", ["day"])
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.execute(_HIST_ADD_PG)
+        op.execute(_BACKFILL_PG)
+        for statement in enable_sql():
+            op.execute(statement)
+    else:
+        _backfill_in_python(bind, stats)
+
+
+def _backfill_in_python(bind: sa.Connection, stats: sa.Table) -> None:
+    """SQLite has no exact decimal sum: fold the ledger with the recorder's own code."""
+    events = sa.table(
+        "usage_events",
+        sa.column("user_id", sa.Uuid()),
+        sa.column("llm_model_id", sa.Uuid()),
+        sa.column("model_name", sa.String()),
+        sa.column("source", sa.String()),
+        sa.column("input_tokens", sa.Integer()),
+        sa.column("output_tokens", sa.Integer()),
+        sa.column("cached_tokens", sa.Integer()),
+        sa.column("cost", ExactDecimal()),
+        sa.column("latency_ms", sa.Float()),
+        sa.column("ttft_ms", sa.Float()),
+        sa.column("status", sa.String()),
+        sa.column("created_at", UTCDateTime()),
+    )
+    folded = fold_stats(bind.execute(sa.select(events)))
+    for start in range(0, len(folded), 1000):
+        bind.execute(sa.insert(stats), folded[start : start + 1000])
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in disable_sql():
+            op.execute(statement)
+    op.drop_index("ix_usage_stats_daily_day", table_name="usage_stats_daily")
+    op.drop_table("usage_stats_daily")
+    op.drop_index("ix_response_feedback_answered", table_name="response_feedback")
+    op.drop_index("ix_response_feedback_user_answered", table_name="response_feedback")
+    op.drop_table("response_feedback")
+    op.drop_index("ix_message_feedback_user", table_name="message_feedback")
+    op.drop_table("message_feedback")
+    with op.batch_alter_table("usage_events") as batch:
+        batch.drop_index("ix_usage_events_request_id")
+        batch.drop_column("request_id")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS modelreg_hist_add(jsonb, jsonb)")
