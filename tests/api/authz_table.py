@@ -166,6 +166,8 @@ TABLE: Final[tuple[Row, ...]] = (
     Row("GET", "/models", "page", (L, L, L, 200, 200, 200)),
     Row("GET", "/users", "page", (L, L, L, F, F, 200)),
     Row("GET", "/audit", "page", (L, L, L, F, F, 200)),
+    Row("GET", "/analytics", "page", (L, L, L, 200, 200, 200)),
+    Row("GET", "/usage", "page", (L, L, L, 200, 200, 200)),
     # --- the framework's and static files -------------------------------------------------
     Row("GET", "/openapi.json", "public", (200, 200, 200, 200, 200, 200)),
     # /docs and /redoc exist only with MODELREG_API_DOCS=true (off by default; public then)

@@ -34,7 +34,7 @@ _UNNAMED = """() => {
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-@pytest.mark.parametrize("path", ["/", "/models", "/users", "/audit"])
+@pytest.mark.parametrize("path", ["/", "/models", "/users", "/audit", "/analytics", "/usage"])
 def test_every_interactive_element_has_an_accessible_name(
     web: Browser, admin: User, viewport: dict[str, int], path: str
 ) -> None:

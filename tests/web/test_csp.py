@@ -33,6 +33,8 @@ def test_no_page_violates_its_content_security_policy(
         ("/models", "[data-testid=current-user]"),
         ("/users", "[data-testid=current-user]"),
         ("/audit", "[data-testid=current-user]"),
+        ("/analytics", "#an-charts[aria-busy=false]"),
+        ("/usage", "#an-charts[aria-busy=false]"),
     ]:
         answer: Any = page.goto(path)
         assert "nonce-" in answer.headers["content-security-policy"]

@@ -19,7 +19,7 @@ def login_form(http: httpx.Client, next_url: str = "/") -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("path", ["/", "/models", "/users", "/audit"])
+@pytest.mark.parametrize("path", ["/", "/models", "/users", "/audit", "/analytics", "/usage"])
 def test_pages_redirect_anonymous_visitors_to_login(live_server: LiveServer, path: str) -> None:
     with live_server.client() as http:
         answer = http.get(path)

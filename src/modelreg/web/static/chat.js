@@ -1,5 +1,6 @@
 // The chat page: conversation list, model picker, streamed answers.
 import { api, ApiError, asList, csrfToken, errorFromBody, readEvents } from "./api.js";
+import { feedbackBar, loadFeedback } from "./feedback.js";
 import { renderMarkdown } from "./markdown.js";
 import { ModelPicker } from "./model-picker.js";
 import {
@@ -165,6 +166,7 @@ async function openConversation(id) {
   }
   chooseDefaultModel(conv.llm_model_id);
   scrollToBottom(true);
+  loadFeedback(id, dom.messages);
 }
 
 async function renameConversation(conv) {
@@ -297,6 +299,7 @@ class AssistantMessage {
       icon("copy", "icon-sm"),
     );
     this.extra = el("div");
+    this.feedback = el("div");
     this.root = el(
       "div",
       { class: "msg msg-assistant", "data-testid": "assistant-message" },
@@ -309,6 +312,7 @@ class AssistantMessage {
       ),
       this.body,
       this.extra,
+      this.feedback,
     );
   }
 
@@ -355,6 +359,8 @@ class AssistantMessage {
     if (latency) parts.push(latency);
     this.stats.replaceChildren(...parts.map((text) => el("span", {}, text)));
     this.stats.title = "Tokens in · tokens out · cost · latency";
+    const id = info.message_id ?? info.id; // thumbs up / down once the answer is stored
+    if (id && !this.feedback.firstChild) this.feedback.replaceChildren(feedbackBar(id));
   }
 
   note(text) {
