@@ -52,17 +52,18 @@ async def test_feedback_is_the_owners_and_admins_only_read_it(
         await app_conn.execute(_RATE, b_answer, user_b.id, -1)
     await act_as(app_conn, user_b)
     await app_conn.execute(_RATE, b_answer, user_b.id, -1)
-    rows = "SELECT user_id, rating FROM message_feedback"
-    assert await app_conn.fetch(rows) == [(user_b.id, -1)]
+    ours = [a_answer, b_answer]
+    rows = "SELECT user_id, rating FROM message_feedback WHERE message_id = ANY($1)"
+    assert await app_conn.fetch(rows, ours) == [(user_b.id, -1)]
     assert await app_conn.execute("UPDATE message_feedback SET rating = 1") == "UPDATE 1"
     await act_as(app_conn, user_a)
-    assert await app_conn.fetch(rows) == [(user_a.id, 1)]
+    assert await app_conn.fetch(rows, ours) == [(user_a.id, 1)]
     assert await app_conn.execute("DELETE FROM message_feedback") == "DELETE 1"
 
     await act_as(app_conn, None)
-    assert await app_conn.fetch(rows) == []
+    assert await app_conn.fetch(rows, ours) == []
     await act_as(app_conn, admin_actor)
-    assert await app_conn.fetch(rows) == [(user_b.id, 1)]
+    assert await app_conn.fetch(rows, ours) == [(user_b.id, 1)]
     assert await app_conn.execute("UPDATE message_feedback SET rating = -1") == "UPDATE 0"
     assert await app_conn.execute("DELETE FROM message_feedback") == "DELETE 0"
     await act_as(app_conn, user_a)
@@ -77,27 +78,33 @@ async def test_response_feedback_is_the_owners(
         "INSERT INTO response_feedback (request_id, user_id, model_name, answered_at, rating,"
         " created_at, updated_at) VALUES ($1, $2, 'm', $3, 1, now(), now())"
     )
+    mine, theirs = f"req_{uuid.uuid4().hex[:24]}", f"req_{uuid.uuid4().hex[:24]}"
+    read = "SELECT request_id FROM response_feedback WHERE request_id = ANY($1)"
     await act_as(app_conn, user_a)
-    await app_conn.execute(rate, "req_a", user_a.id, datetime.now(UTC))
+    await app_conn.execute(rate, mine, user_a.id, datetime.now(UTC))
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await app_conn.execute(rate, "req_b", user_b.id, datetime.now(UTC))
+        await app_conn.execute(rate, theirs, user_b.id, datetime.now(UTC))
     await act_as(app_conn, user_b)
-    assert await app_conn.fetch("SELECT request_id FROM response_feedback") == []
+    assert await app_conn.fetch(read, [mine, theirs]) == []
     await act_as(app_conn, admin_actor)
-    assert await app_conn.fetch("SELECT request_id FROM response_feedback") == [("req_a",)]
+    assert await app_conn.fetch(read, [mine, theirs]) == [(mine,)]
 
 
 async def test_rollup_owner_reads_own_admin_all_only_system_writes(
     db: Database, admin_actor: Actor, user_a: Actor, user_b: Actor, app_conn: asyncpg.Connection
 ) -> None:
+    name = f"m-{uuid.uuid4().hex[:8]}"  # this test's rows only
     recorder = UsageRecorder(db, linger=0)
     await recorder.start()
     for owner, calls in ((user_a, 1), (user_b, 2)):
         for _ in range(calls):
-            recorder.record(user_id=owner.id, llm_model_id=None, model_name="m", source="openai",
+            recorder.record(user_id=owner.id, llm_model_id=None, model_name=name, source="openai",
                             cost=Decimal("0.5"), latency_ms=100.0)  # fmt: skip
     await recorder.stop()
-    rows = "SELECT user_id, requests FROM usage_stats_daily ORDER BY requests"
+    rows = (
+        "SELECT user_id, requests FROM usage_stats_daily"  # noqa: S608 - a generated name
+        f" WHERE model_name = '{name}' ORDER BY requests"
+    )
 
     await act_as(app_conn, user_a)
     assert await app_conn.fetch(rows) == [(user_a.id, 1)]  # not the company-wide rows
