@@ -65,6 +65,7 @@ fmt: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/chat_bench.py $(CHAT_BENCH_ARGS)
+	$(BIN)/python bench/analytics_scale.py $(ANALYTICS_BENCH_ARGS)
 
 # POST /api/chat next to /v1/chat/completions on SQLite and PostgreSQL, issue 15's goals
 # printed MET / NOT MET; CHAT_BENCH_ARGS="--ref-src /tmp/ref/src" adds another checkout

@@ -24,7 +24,6 @@ from sqlalchemy import case, func, select
 
 from modelreg.actor import SYSTEM, Actor
 from modelreg.analytics.buckets import RELATIVE_ERROR, bucket_bounds, percentile
-from modelreg.analytics.rollup import add_histograms
 from modelreg.db.analytics_models import EVERYONE, MessageFeedback, ResponseFeedback
 from modelreg.db.analytics_models import UsageStatsDaily as S
 from modelreg.db.engine import Database
@@ -129,8 +128,8 @@ class _Acc:
         self.latency_sum += float(r.latency_ms_sum)
         self.latency_count += int(r.latency_count)
         if hist:
-            self.latency_hist = add_histograms(self.latency_hist, r.latency_hist or {})
-            self.ttft_hist = add_histograms(self.ttft_hist, r.ttft_hist or {})
+            _add_into(self.latency_hist, r.latency_hist)
+            _add_into(self.ttft_hist, r.ttft_hist)
 
     def totals(self) -> dict[str, Any]:
         return {
@@ -144,6 +143,11 @@ class _Acc:
 
     def mean(self) -> float | None:
         return round(self.latency_sum / self.latency_count, 1) if self.latency_count else None
+
+
+def _add_into(total: dict[str, int], hist: dict[str, int] | None) -> None:
+    for bucket, count in (hist or {}).items():
+        total[bucket] = total.get(bucket, 0) + count
 
 
 def _nullable(value: uuid.UUID) -> uuid.UUID | None:
@@ -191,14 +195,15 @@ async def analytics_report(
     else:
         assert actor.id is not None  # a signed-in user
         whose, scope = actor.id, "own"
-    stmt = select(S).where(S.user_id == whose, S.day >= start, S.day <= end)
+    # columns, not ORM objects: no identity map for thousands of read-only rows
+    stmt = select(*S.__table__.c).where(S.user_id == whose, S.day >= start, S.day <= end)
     if source is not None:
         stmt = stmt.where(S.source == source)
     models: dict[tuple[uuid.UUID, str], _Acc] = {}
     days: dict[tuple[date, uuid.UUID, str], _Acc] = {}
     total = _Acc()
     async with db.session(actor) as session:
-        for r in (await session.execute(stmt)).scalars():
+        for r in await session.execute(stmt):
             key = (r.llm_model_id, r.model_name)
             models.setdefault(key, _Acc()).add(r)
             days.setdefault((r.day, *key), _Acc()).add(r, hist=False)
