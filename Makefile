@@ -67,6 +67,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/chat_bench.py $(CHAT_BENCH_ARGS)
 	$(BIN)/python bench/experiments_bench.py
 	$(BIN)/python bench/knowledge_bench.py --quick
+	$(BIN)/python bench/analytics_scale.py $(ANALYTICS_BENCH_ARGS)
 
 # knowledge retrieval: query latency at 10k and 100k chunks, memory, indexing throughput,
 # recall@5 on bench/knowledge_set.json (docs/performance.md, "Knowledge")

@@ -34,6 +34,7 @@ from modelreg.api.errors import install_error_handlers
 from modelreg.api.fastpath import GatewayFastPath
 from modelreg.api.metrics_middleware import MetricsMiddleware
 from modelreg.api.routes import (
+    analytics,
     arena,
     audit,
     budgets,
@@ -44,6 +45,7 @@ from modelreg.api.routes import (
     conversation_turns,
     conversations,
     experiments,
+    feedback,
     gateway_anthropic,
     gateway_openai,
     health,
@@ -74,6 +76,7 @@ _ROUTE_MODULES = (
     audit,
     usage,
     budgets,
+    analytics,
     chat,
     compare,
     arena,
@@ -82,6 +85,7 @@ _ROUTE_MODULES = (
     conversation_turns,
     conversation_extras,
     collections,
+    feedback,
     gateway_openai,
     gateway_anthropic,
     web_pages,
@@ -98,6 +102,8 @@ _OPENAPI_TAGS = [
     {"name": "usage", "description": "Usage and cost per model, day or user"},
     {"name": "experiments", "description": "A/B experiments over models, and their results"},
     {"name": "budgets", "description": "Monthly cost budgets per user, model or company"},
+    {"name": "analytics", "description": "Per-model latency, errors, cost and feedback"},
+    {"name": "feedback", "description": "Thumbs up / down on chat answers and responses"},
     {"name": "operations", "description": "Health, readiness and metrics"},
     {"name": "knowledge", "description": "Document collections retrieved into chat"},
 ]

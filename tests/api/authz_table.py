@@ -27,7 +27,8 @@ How the credentials travel depends on the surface of the row:
 admins disable, reset and delete it), `experiment` (A's running A/B experiment),
 `global_experiment` (an admin's running company experiment), `battle` (A's arena battle);
 `answer`, `question` and `image` fill two path parameters: A's conversation and in it an
-answer, a user message or an image; `budget` (a user budget A set for herself).
+answer, a user message or an image; `budget` (a user budget A set for herself); `message`
+(an answer in A's conversation), `response` (the request id of A's gateway call).
 `missing` is what `user_a` gets for a well-formed id that does not exist. Statuses:
 200/201/204 exact, 303 a redirect.
 """
@@ -66,6 +67,8 @@ Target = Literal[
     "budget",
     "collection",
     "document",
+    "message",
+    "response",
 ]
 
 
@@ -156,6 +159,21 @@ TABLE: Final[tuple[Row, ...]] = (
         target="budget", missing=N),
     Row("DELETE", "/api/budgets/{budget_id}", "api", (U, U, U, 204, N, 204),
         target="budget", missing=N),
+    # --- analytics and feedback ----------------------------------------------------------
+    Row("GET", "/api/analytics/models", "api", (U, U, U, 200, 200, 200)),
+    Row("GET", "/api/analytics/models", "api", (U, U, U, 200, F, 200), variant="user_id=A",
+        query={"user_id": "{user_a_id}"}),
+    Row("GET", "/api/analytics/models.csv", "api", (U, U, U, 200, 200, 200)),
+    Row("POST", "/api/messages/{message_id}/feedback", "api", (U, U, U, 200, N, N),
+        target="message", missing=N),
+    Row("DELETE", "/api/messages/{message_id}/feedback", "api", (U, U, U, 204, N, N),
+        target="message", missing=N),
+    Row("GET", "/api/conversations/{conversation_id}/feedback", "api", (U, U, U, 200, N, N),
+        target="conversation", missing=N),
+    Row("POST", "/api/responses/{response_id}/feedback", "api", (U, U, U, 200, N, N),
+        target="response", missing=N),
+    Row("DELETE", "/api/responses/{response_id}/feedback", "api", (U, U, U, 204, N, N),
+        target="response", missing=N),
     # --- chat and conversations ---------------------------------------------------------
     Row("POST", "/api/chat", "api", (U, U, U, 200, N, N), target="model"),
     Row("POST", "/api/chat", "api", (U, U, U, 200, N, N), target="conversation",
@@ -258,6 +276,8 @@ TABLE: Final[tuple[Row, ...]] = (
     Row("GET", "/audit", "page", (L, L, L, F, F, 200)),
     Row("GET", "/experiments", "page", (L, L, L, 200, 200, 200)),
     Row("GET", "/compare", "page", (L, L, L, 200, 200, 200)),
+    Row("GET", "/analytics", "page", (L, L, L, 200, 200, 200)),
+    Row("GET", "/usage", "page", (L, L, L, 200, 200, 200)),
     # --- the framework's and static files -------------------------------------------------
     Row("GET", "/openapi.json", "public", (200, 200, 200, 200, 200, 200)),
     # /docs and /redoc exist only with MODELREG_API_DOCS=true (off by default; public then)

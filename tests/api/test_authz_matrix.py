@@ -289,6 +289,19 @@ class Resources:
                     )
                 assert answer.status_code == 201, answer.text
                 made = answer.json()
+            elif kind == "message":  # an answer in A's conversation
+                model_id = self.get("global_model")["id"]
+                with self.world.server.client(self.world.tokens["user_a"]) as http:
+                    answer = http.post("/api/chat", json={"model_id": model_id, "message": "hi"})
+                assert answer.status_code == 200, answer.text
+                made = {"id": answer.json()["message_id"]}
+            elif kind == "response":  # A's gateway call, named by its request id
+                name = self.get("global_model")["name"]
+                with self.world.server.client(self.world.tokens["user_a"]) as http:
+                    body = {"model": name, "messages": [{"role": "user", "content": "hi"}]}
+                    answer = http.post("/v1/chat/completions", json=body)
+                assert answer.status_code == 200, answer.text
+                made = {"id": answer.headers["x-request-id"]}
             else:
                 raise AssertionError(kind)
             self._made[kind] = made
@@ -326,6 +339,8 @@ def _ref(resources: Resources, row: Row, *, missing: bool) -> str:
     if missing:
         if row.target in ("answer", "question", "image"):
             return f"{uuid.uuid4()}|{uuid.uuid4()}"
+        if row.target == "response":
+            return "req_" + uuid.uuid4().hex[:24]
         return (
             "no-such-model-" + uuid.uuid4().hex[:6]
             if row.target == "model_name"
@@ -393,6 +408,10 @@ def _body(row: Row, ref: str, world: World, resources: Resources) -> dict[str, A
             return {"conversation_id": ref, "message": "hi"}
         case ("POST", "/api/chat", _):
             return {"model_id": ref, "message": "hi"}
+        case ("POST", "/api/messages/{message_id}/feedback", _):
+            return {"rating": 1, "comment": "good"}
+        case ("POST", "/api/responses/{response_id}/feedback", _):
+            return {"rating": -1}
         case ("POST", "/api/conversations", _):
             return {"title": "made"}
         case ("PATCH", "/api/conversations/{conversation_id}", _):

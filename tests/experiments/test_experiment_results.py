@@ -90,3 +90,40 @@ def test_results_report_the_known_figures(server: LiveServer, openai_sim: Simula
     assert "error rate higher" in comparison["verdict"]
     assert "always-valid" in results["method"]
     assert "error rate higher" in results["verdict"]
+
+
+def test_ratings_of_gateway_responses_and_chat_answers_count_per_arm(
+    server: LiveServer, openai_sim: SimulatorServer
+) -> None:
+    """Feedback reaches the results from both doors: a gateway response rated by its request
+    id, and a chat answer rated by its message id."""
+    user = server.create_user()
+    experiment, _ = two_arms(server, user, openai_sim)
+    openai_sim.enqueue(Script(text="ok", usage=(3, 2), repeat=4))
+    a_keys = keys_for(experiment, 0)
+    with server.client(user) as http:
+        ids = []
+        for _ in range(3):
+            answer = http.post("/v1/chat/completions", json={
+                "model": experiment["name"], "user": next(a_keys),
+                "messages": [{"role": "user", "content": "hi"}],
+            })  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            ids.append(answer.headers["x-request-id"])
+        server.run(server.services.usage.flush())
+        for request_id, rating in zip(ids, (1, 1, -1), strict=True):
+            rated = http.post(f"/api/responses/{request_id}/feedback", json={"rating": rating})
+            assert rated.status_code == 200, rated.text
+        chat = http.post("/api/chat", json={"experiment_id": experiment["id"], "message": "hi"})
+        assert chat.status_code == 200, chat.text
+        message_id = chat.json()["message_id"]
+        rated = http.post(f"/api/messages/{message_id}/feedback", json={"rating": -1})
+        assert rated.status_code == 200, rated.text
+    results = _results(server, user, experiment["id"])
+    feedback = {a["arm_id"]: a["feedback"] for a in results["arms"]}
+    first = feedback[experiment["arms"][0]["id"]]
+    # the three gateway ratings are arm A's; the chat answer's is in whichever arm it drew
+    assert first["ratings"] >= 3
+    assert first["up"] == 2
+    assert sum(f["ratings"] for f in feedback.values()) == 4
+    assert sum(f["down"] for f in feedback.values()) == 2

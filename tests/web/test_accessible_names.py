@@ -36,7 +36,18 @@ _UNNAMED = """() => {
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 @pytest.mark.parametrize(
     "path",
-    ["/", "/models", "/account", "/users", "/audit", "/experiments", "/compare", "/knowledge"],
+    [
+        "/",
+        "/models",
+        "/account",
+        "/users",
+        "/audit",
+        "/experiments",
+        "/compare",
+        "/knowledge",
+        "/analytics",
+        "/usage",
+    ],
 )
 def test_every_interactive_element_has_an_accessible_name(
     web: Browser, admin: User, viewport: dict[str, int], path: str

@@ -37,6 +37,8 @@ def test_no_page_violates_its_content_security_policy(
         ("/experiments", "[data-testid=current-user]"),
         ("/compare", "[data-testid=current-user]"),
         ("/knowledge", "[data-testid=current-user]"),
+        ("/analytics", "#an-charts[aria-busy=false]"),
+        ("/usage", "#an-charts[aria-busy=false]"),
     ]:
         answer: Any = page.goto(path)
         assert "nonce-" in answer.headers["content-security-policy"]

@@ -41,7 +41,7 @@ def test_create_start_read_results_and_stop(
     assert "75.0 %" in row.inner_text()
 
     row.get_by_role("button", name=f"Start {name}").click()
-    page.locator("[data-testid=experiment-row]", has_text="running").wait_for()
+    row.filter(has_text="running").wait_for()  # this one: the page lists others too
 
     openai_sim.enqueue(Script(text="ok", usage=(10, 4), repeat=6))
     with user.http(live_server) as http:
@@ -65,11 +65,11 @@ def test_create_start_read_results_and_stop(
     assert page.locator("#results-comparisons tr").count() == 1
 
     row.get_by_role("button", name=f"Pause {name}").click()
-    page.locator("[data-testid=experiment-row]", has_text="paused").wait_for()
+    row.filter(has_text="paused").wait_for()  # this one: the page lists others too
     page.locator("[data-testid=experiment-row]", has_text=name).get_by_role(
         "button", name=f"Stop {name}"
     ).click()
-    page.locator("[data-testid=experiment-row]", has_text="stopped").wait_for()
+    row.filter(has_text="stopped").wait_for()  # this one: the page lists others too
     assert page.get_by_role("button", name=f"Start {name}").count() == 0
 
 

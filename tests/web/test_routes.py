@@ -20,7 +20,18 @@ def login_form(http: httpx.Client, next_url: str = "/") -> str:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/models", "/users", "/audit", "/experiments", "/compare", "/knowledge"]
+    "path",
+    [
+        "/",
+        "/models",
+        "/users",
+        "/audit",
+        "/experiments",
+        "/compare",
+        "/knowledge",
+        "/analytics",
+        "/usage",
+    ],
 )
 def test_pages_redirect_anonymous_visitors_to_login(live_server: LiveServer, path: str) -> None:
     with live_server.client() as http:

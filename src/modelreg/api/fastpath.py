@@ -48,6 +48,7 @@ from modelreg.gateway.passthrough_anthropic import (
 from modelreg.gateway.passthrough_openai import passthrough_adapter
 from modelreg.gateway.request_ids import (
     ANTHROPIC_REQUEST_ID_HEADER,
+    CURRENT_REQUEST_ID,
     OPENAI_REQUEST_ID_HEADER,
     new_request_id,
 )
@@ -111,6 +112,7 @@ class GatewayFastPath:
             await self.app(scope, receive, send)
             return
         request_id = new_request_id()
+        CURRENT_REQUEST_ID.set(request_id)
         try:
             actor = await services.accounts.resolve_token(token)
         except Exception as exc:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import text, update
 
 from modelreg.actor import SYSTEM
+from modelreg.analytics.rollup import upsert_stats
 from modelreg.chat.usage_journal import Segment, UsageJournal
 from modelreg.chat.usage_rollup import fold_daily, upsert_daily
 from modelreg.chat.usage_rows import UsageRecord, insert_events, unstored
@@ -241,6 +242,7 @@ class UsageRecorder:
         status: str = "ok",
         estimated: bool = False,
         prices: UnitPrices | None = None,
+        request_id: str | None = None,
     ) -> None:
         """Queue one usage event (journaled first, when there is a journal); never blocks on
         the database. Call it before the response's last bytes are sent: from then on the
@@ -268,6 +270,7 @@ class UsageRecorder:
             price_per_output_token=prices.output if prices else None,
             price_per_cache_read_token=prices.cache_read if prices else None,
             price_per_cache_write_token=prices.cache_write if prices else None,
+            request_id=request_id,
         )
         if self.listener is not None:
             self.listener.booked(rec)
@@ -379,6 +382,7 @@ class UsageRecorder:
             await insert_events(session, records)
             # the daily rollup in the same transaction: it never disagrees with the ledger
             await upsert_daily(session, fold_daily(records))
+            await upsert_stats(session, records)  # the analytics rollup, likewise
             model_ids = {r.llm_model_id for r in records if r.llm_model_id is not None}
             if model_ids:
                 await session.execute(

@@ -72,6 +72,7 @@ def encode(record: UsageRecord) -> bytes:
             "experiment_arm_id": (
                 str(record.experiment_arm_id) if record.experiment_arm_id else None
             ),
+            "request_id": record.request_id,
         },
         option=orjson.OPT_APPEND_NEWLINE,
     )
@@ -100,6 +101,7 @@ def decode(line: bytes) -> UsageRecord:
         experiment_id=_uuid_or_none(data.get("experiment_id")),  # None in older journals
         experiment_arm_id=_uuid_or_none(data.get("experiment_arm_id")),
         **{name: _decimal(data.get(name)) for name in PRICE_FIELDS},  # absent in older journals
+        request_id=data.get("request_id"),  # journals of older versions have none
     )
 
 

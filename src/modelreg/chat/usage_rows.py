@@ -45,6 +45,7 @@ class UsageRecord:
     created_at: datetime = field(default_factory=utcnow)
     experiment_id: uuid.UUID | None = None  # the A/B experiment that chose the model
     experiment_arm_id: uuid.UUID | None = None
+    request_id: str | None = None  # the gateway's response id (None for chat turns)
 
 
 _INSERT_COLUMNS = tuple(f.name for f in fields(UsageRecord))

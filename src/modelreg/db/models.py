@@ -295,11 +295,14 @@ class UsageEvent(Base):
         Uuid, ForeignKey("experiments.id", ondelete="SET NULL")
     )
     experiment_arm_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # the gateway's response id (x-request-id / request-id), so callers can rate a response
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_usage_events_user_created", "user_id", "created_at"),
         Index("ix_usage_events_model_created", "llm_model_id", "created_at"),
         Index("ix_usage_events_experiment", "experiment_id", "experiment_arm_id"),
+        Index("ix_usage_events_request_id", "request_id"),
     )
 
 
@@ -458,7 +461,11 @@ class Budget(Base):
     )
 
 
+# feedback and the analytics rollup (migration 0014) live next door; imported here so that
+# Base.metadata is complete wherever the models are used (Alembic, the schema tests)
+from modelreg.db import analytics_models as _analytics_models  # noqa: E402
 from modelreg.db import arena_models as _arena_models  # noqa: E402,F401 - its table in Base.metadata
 
+del _analytics_models
 # the knowledge tables share this metadata (migrations, tests compare it with the schema)
 from modelreg.db import knowledge_models as _knowledge_models  # noqa: E402, F401

@@ -1,9 +1,10 @@
 """The feedback score of each arm: thumbs up (+1) and down (−1) on the arm's answers.
 
-The ratings live in `message_feedback(message_id, user_id, rating, comment, …)`, a table
-of the feedback feature (issue 11, section 4). This is the one place that reads it: when the
-table does not exist (a database without that feature), the score is None, and the results
-say "no feedback" instead of failing.
+The ratings live in the feedback feature's tables (modelreg.analytics): `message_feedback`
+for chat answers (the message names its arm) and `response_feedback` for gateway responses,
+rated by the request id their usage event carries with its arm. This is the one place that
+reads them for the experiments: when the tables do not exist (a database not yet migrated),
+the score is None, and the results say "no feedback" instead of failing.
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ __all__ = ["FeedbackScore", "feedback_scores"]
 _TABLE = "message_feedback"
 # answers of the experiment's arms (messages name the arm), rated by anyone who saw them
 _QUERY = text(
-    "SELECT m.experiment_arm_id AS arm,"
-    " SUM(CASE WHEN f.rating > 0 THEN 1 ELSE 0 END) AS up,"
-    " SUM(CASE WHEN f.rating < 0 THEN 1 ELSE 0 END) AS down"
+    "SELECT arm, SUM(CASE WHEN rating > 0 THEN 1 ELSE 0 END) AS up,"
+    " SUM(CASE WHEN rating < 0 THEN 1 ELSE 0 END) AS down FROM ("
+    " SELECT m.experiment_arm_id AS arm, f.rating AS rating"
     " FROM message_feedback f JOIN messages m ON m.id = f.message_id"
-    " WHERE m.experiment_id = :experiment GROUP BY m.experiment_arm_id"
+    " WHERE m.experiment_id = :experiment"
+    " UNION ALL SELECT u.experiment_arm_id, r.rating"
+    " FROM response_feedback r JOIN usage_events u ON u.request_id = r.request_id"
+    " WHERE u.experiment_id = :experiment"
+    ") rated GROUP BY arm"
 ).bindparams(bindparam("experiment", type_=Uuid()))
 
 

@@ -20,6 +20,7 @@ from modelreg.actor import Actor
 from modelreg.client.detached import spawn
 from modelreg.errors import ModelregError, ProviderError
 from modelreg.gateway.errors import GatewayRequestError
+from modelreg.gateway.request_ids import CURRENT_REQUEST_ID
 from modelreg.model_config import ModelConfig
 from modelreg.registry.usable import ensure_usable
 from modelreg.services import Services
@@ -99,6 +100,7 @@ def account(
         status=status,
         estimated=estimated,
         prices=model.unit_prices(),
+        request_id=CURRENT_REQUEST_ID.get(),
     )
     metrics = services.metrics
     if error is not None:

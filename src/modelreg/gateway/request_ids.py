@@ -12,10 +12,12 @@ callers and must not leak anything about the server or other requests.
 from __future__ import annotations
 
 import secrets
+from contextvars import ContextVar
 from typing import Final
 
 __all__ = [
     "ANTHROPIC_REQUEST_ID_HEADER",
+    "CURRENT_REQUEST_ID",
     "OPENAI_REQUEST_ID_HEADER",
     "new_request_id",
     "request_id_header",
@@ -23,6 +25,12 @@ __all__ = [
 
 OPENAI_REQUEST_ID_HEADER: Final = "x-request-id"
 ANTHROPIC_REQUEST_ID_HEADER: Final = "request-id"
+
+# the id of the /v1 request being served, set where the id is made (api/fastpath.py,
+# api/routes/_request_id.py) and read by gateway/core.account, which stores it with the usage
+# event so that a caller can rate the response by it (POST /v1/feedback). A context variable:
+# the stream tasks a request spawns inherit it, and no hot-path signature changes.
+CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("modelreg_request_id", default=None)
 
 
 def new_request_id() -> str:

@@ -46,7 +46,18 @@ WEB_DIR: Final = Path(__file__).parent
 STATIC_DIR: Final = WEB_DIR / "static"
 TEMPLATE_DIR: Final = WEB_DIR / "templates"
 
-Page = Literal["chat", "models", "users", "audit", "account", "experiments", "compare", "knowledge"]
+Page = Literal[
+    "chat",
+    "models",
+    "users",
+    "audit",
+    "account",
+    "experiments",
+    "compare",
+    "knowledge",
+    "analytics",
+    "usage",
+]
 
 router = APIRouter(include_in_schema=False)
 
@@ -162,7 +173,8 @@ async def _page(request: Request, page: Page, title: str, *, admin: bool = False
         context = {"actor": actor, "active": page, "title": "Not allowed"}
         return _render(request, "forbidden.html", context, status_code=403, csrf_token=csrf)
     context = {"actor": actor, "active": page, "title": title}
-    return _render(request, f"{page}.html", context, csrf_token=csrf)
+    template = "analytics.html" if page == "usage" else f"{page}.html"  # one page, two modes
+    return _render(request, template, context, csrf_token=csrf)
 
 
 # --- login / logout ---------------------------------------------------------------------
@@ -310,3 +322,13 @@ async def audit_page(request: Request) -> Response:
 @router.get("/compare", response_class=HTMLResponse)
 async def compare_page(request: Request) -> Response:
     return await _page(request, "compare", "Compare")
+
+
+@router.get("/analytics", response_class=HTMLResponse)
+async def analytics_page(request: Request) -> Response:
+    return await _page(request, "analytics", "Analytics")
+
+
+@router.get("/usage", response_class=HTMLResponse)
+async def usage_page(request: Request) -> Response:
+    return await _page(request, "usage", "Usage")

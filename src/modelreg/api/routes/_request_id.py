@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
-from modelreg.gateway.request_ids import new_request_id, request_id_header
+from modelreg.gateway.request_ids import CURRENT_REQUEST_ID, new_request_id, request_id_header
 
 __all__ = ["RequestIdRoute", "request_id_of"]
 
@@ -25,6 +25,7 @@ def request_id_of(request: Request) -> str:
         return found
     made = new_request_id()
     request.state.request_id = made
+    CURRENT_REQUEST_ID.set(made)  # stored with the usage event (gateway/core.account)
     return made
 
 

@@ -1,6 +1,7 @@
 // The chat page: conversation list, model picker, streamed answers.
 import { api, ApiError, asList, csrfToken, errorFromBody, readEvents } from "./api.js";
 import { refreshBudgets } from "./budget-banner.js";
+import { feedbackBar, loadFeedback } from "./feedback.js";
 import { renderMarkdown } from "./markdown.js";
 import { ModelPicker } from "./model-picker.js";
 import { collectionIds, mountCollectionPicker, resetCollections, showCitations } from "./knowledge-chat.js";
@@ -199,6 +200,7 @@ async function openConversation(id, { quiet = false } = {}) {
   chooseDefaultModel(conv.llm_model_id);
   if (quiet) dom.scroll.scrollTop = scrollTop;
   else scrollToBottom(true);
+  loadFeedback(id, dom.messages);
 }
 
 // Regenerate / Retry, Edit, paging (chat-turns.js), on this page's streaming and state
@@ -342,6 +344,7 @@ class AssistantMessage {
       icon("copy", "icon-sm"),
     );
     this.extra = el("div");
+    this.feedback = el("div");
     this.root = el(
       "div",
       { class: "msg msg-assistant", "data-testid": "assistant-message" },
@@ -354,6 +357,7 @@ class AssistantMessage {
       ),
       this.body,
       this.extra,
+      this.feedback,
     );
   }
 
@@ -405,6 +409,8 @@ class AssistantMessage {
     this.stats.title = info.usage_estimated
       ? "Estimated tokens in · out · cost (the answer was stopped before the provider reported its usage)"
       : "Tokens in · tokens out · cost · latency";
+    const id = info.message_id ?? info.id; // thumbs up / down once the answer is stored
+    if (id && !this.feedback.firstChild) this.feedback.replaceChildren(feedbackBar(id));
   }
 
   note(text) {
