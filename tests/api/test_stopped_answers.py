@@ -29,8 +29,12 @@ def server(request: pytest.FixtureRequest) -> LiveServer:
     return fixture
 
 
-def stop_after(http: httpx.Client, body: dict[str, Any], deltas: int) -> dict[str, Any]:
-    """Stream /api/chat, close the connection after `deltas` text deltas; the meta event."""
+def stop_after(
+    http: httpx.Client, body: dict[str, Any], deltas: int, sent_to: SimulatorServer | None = None
+) -> dict[str, Any]:
+    """Stream /api/chat, close the connection after `deltas` text deltas (and, with `sent_to`,
+    once that simulator has the request: a reader gone before the call uses nothing); the
+    meta event."""
     meta: dict[str, Any] = {}
     seen = 0
     with http.stream("POST", "/api/chat", json={**body, "stream": True}) as answer:
@@ -45,6 +49,10 @@ def stop_after(http: httpx.Client, body: dict[str, Any], deltas: int) -> dict[st
                 elif name == "text_delta":
                     seen += 1
             if seen >= deltas:
+                deadline = time.monotonic() + 10
+                while sent_to is not None and not sent_to.requests:
+                    assert time.monotonic() < deadline, "the upstream call never started"
+                    time.sleep(0.02)
                 break  # leaving the block closes the connection mid-stream
     return meta
 
@@ -129,7 +137,8 @@ def test_an_answer_stopped_before_its_first_word_keeps_an_estimate_of_the_prompt
     model = create_model(server, token, openai_sim)
     openai_sim.enqueue(Script(text="late", first_byte_delay=4, usage=(999, 999)))
     with server.client(token) as http:
-        meta = stop_after(http, {"model_id": model["id"], "message": "x" * 400}, deltas=0)
+        body = {"model_id": model["id"], "message": "x" * 400}
+        meta = stop_after(http, body, deltas=0, sent_to=openai_sim)
         answer = stored_answer(http, meta["conversation_id"])
     assert answer["usage_estimated"] is True
     assert answer["usage"]["input_tokens"] >= 100  # 400 characters of prompt, ~4 a token

@@ -36,8 +36,12 @@ def test_upload_wait_ready_ask_and_open_the_citation(
     page.goto("/knowledge")
     page.get_by_label("Collection name").fill("Atlas")
     page.get_by_role("button", name="Create collection").click()
+    # the new collection is chosen; company collections made elsewhere may be listed too
     page.wait_for_function(
-        "() => document.getElementById('collection-select').options.length === 1"
+        """() => {
+          const select = document.getElementById('collection-select');
+          return select.selectedIndex >= 0 && select.options[select.selectedIndex].text === 'Atlas';
+        }"""
     )
     doc = tmp_path / "freedonia.txt"
     doc.write_bytes(DOC)
@@ -49,7 +53,7 @@ def test_upload_wait_ready_ask_and_open_the_citation(
     page.wait_for_selector("#model-button:not([disabled])")
     choose_model(page, chat["name"])
     page.locator("[data-testid=knowledge-summary]").click()
-    page.get_by_label("Atlas").check()
+    page.get_by_label("Atlas", exact=True).check()
     page.locator("[data-testid=knowledge-summary]").click()
     openai_sim.enqueue(Script(text="It is Fredville [1]."))
     send(page, "What is the capital of Freedonia?")

@@ -244,6 +244,7 @@ class ChatService:
                 handles=self._handles(turn, progress), on_round=self._on_round(turn, progress),
                 fold=fold, **self._call_args(turn),
             ))  # fmt: skip
+            progress.sent = True
             async for item in events:
                 for out in self._on_event(turn, progress, item):
                     yield out
@@ -387,7 +388,9 @@ class ChatService:
     def _final(fold: StreamAccumulator, progress: Progress) -> Final:
         """The last round as folded, with the usage of every round (the last one estimated
         when its usage never came)."""
-        usage, estimated = fold.usage_or_estimate(progress.prompt_chars, stopped=progress.left)
+        # a reader gone before the upstream call started: no prompt was sent, none to estimate
+        stopped = progress.left and progress.sent
+        usage, estimated = fold.usage_or_estimate(progress.prompt_chars, stopped=stopped)
         return Final(replace(fold.result(), usage=usage), fold.finish_reason, estimated)
 
     async def _finish(

@@ -88,6 +88,7 @@ class Progress:
     rounds: list[dict[str, Any]] = field(default_factory=list)  # tool-round messages to store
     prompt_chars: int = 0  # the size of the first request, for an estimate of its input
     left: bool = False  # the reader of the stream went away: no further tool round
+    sent: bool = False  # the upstream call started (a reader gone before it used nothing)
 
     def first_output(self) -> None:
         if self.ttft_ms is None:

@@ -22,7 +22,8 @@ export async function mountCollectionPicker() {
   label();
   const list = el("div", { class: "popover knowledge-options" }, ...collections.map((c) => {
     const box = el("input", {
-      type: "checkbox", value: c.id,
+      // named on the box itself too: inside a closed <details> the label's text is not rendered
+      type: "checkbox", value: c.id, "aria-label": c.name,
       onchange: (event) => {
         touched = true;
         if (event.target.checked) chosen.add(c.id); else chosen.delete(c.id);
