@@ -146,17 +146,29 @@ async def test_the_migration_backfills_the_rollup_from_the_ledger(empty_db_url: 
             await conn.execute(
                 insert(cast(Table, User.__table__)), {"id": user, "username": "someone"}
             )
-            await conn.execute(
-                insert(cast(Table, LLMModel.__table__)),
-                {
-                    "id": model,
-                    "name": "m",
-                    "provider": "openai",
-                    "base_url": "http://127.0.0.1:9/v1",
-                    "model_id": "m",
-                    "is_global": True,
-                },
-            )
+            # the model as revision 0002 had it: later revisions add columns (kind, ...)
+            now = datetime.now(UTC)
+            model_row: dict[str, Any] = {
+                "id": model,
+                "name": "m",
+                "description": "",
+                "provider": "openai",
+                "base_url": "http://127.0.0.1:9/v1",
+                "model_id": "m",
+                "auth_type": "bearer",
+                "supports_streaming": True,
+                "supports_functions": True,
+                "supports_vision": False,
+                "price_per_input_token": Decimal(0),
+                "price_per_output_token": Decimal(0),
+                "enabled": True,
+                "is_global": True,
+                "fallback_model_ids": [],
+                "options": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+            await conn.execute(insert(_at_revision(LLMModel, *model_row)), model_row)
             # the ledger's columns of that revision only: later ones add their own
             await conn.execute(insert(_at_revision(UsageEvent, *rows[0])), rows)
         await upgrade_database(empty_db_url)

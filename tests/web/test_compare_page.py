@@ -17,6 +17,9 @@ from tests.web.conftest import DESKTOP, PHONE, Browser, User, add_model, sim_mod
 pytestmark = pytest.mark.browser
 
 CHUNKS = ["one ", "two ", "three ", "four ", "five ", "six"]
+# long enough that both columns are seen mid-stream together even when one upstream call
+# starts late on a loaded machine (0.15 s left a 0.75 s window that CI once missed)
+CHUNK_DELAY = 0.4
 
 BOTH_STREAMING = """() => {
   const cols = [...document.querySelectorAll('.compare-column .column-body')];
@@ -53,7 +56,7 @@ def _user_with_two_models(server: LiveServer, sim: Any) -> tuple[User, list[dict
     sim.enqueue(
         *(
             Script(chunks=[f"{m['name'][:1]}:{c}" if i == 0 else c for i, c in enumerate(CHUNKS)],
-                   chunk_delay=0.15, match={"model": m["model_id"]})
+                   chunk_delay=CHUNK_DELAY, match={"model": m["model_id"]})
             for m in models
         )
     )  # fmt: skip

@@ -209,11 +209,17 @@ function intervalCell(row, lowest, highest) {
   );
 }
 
+// the board is reloaded after a vote and on a scope change: only the latest request may paint,
+// or a slower answer for the previous scope overwrites the one the user asked for
+let boardRequest = 0;
+
 async function loadBoard() {
   const body = $("board-body");
   const note = $("board-note");
+  const request = ++boardRequest;
   try {
     const board = await api.get(`/api/arena/leaderboard?scope=${encodeURIComponent($("board-scope").value)}`);
+    if (request !== boardRequest) return;
     body.replaceChildren();
     if (!board.models.length) {
       note.textContent = "No votes yet. Every vote counts here once cast.";
@@ -238,7 +244,7 @@ async function loadBoard() {
       );
     }
   } catch (err) {
-    note.textContent = err.message;
+    if (request === boardRequest) note.textContent = err.message;
   }
 }
 
