@@ -59,3 +59,42 @@ def test_the_audit_page_filters_and_expands(
     page.fill("#audit-since", "2999-01-01T00:00")
     page.dispatch_event("#audit-since", "change")
     page.locator(".empty-row").wait_for()
+
+
+def test_a_slower_answer_to_an_older_filter_does_not_overwrite_the_newer_one(
+    web: Browser,
+    admin: User,
+    make_user: Callable[..., User],
+    live_server: LiveServer,
+    openai_sim: Any,
+) -> None:
+    author = make_user("overtaken")
+    add_model(author, live_server, **sim_model(openai_sim, "Overtaken model"))
+    page = web.login(admin)
+    held: list[Any] = []
+
+    def hold_model_filter(route: Any) -> None:
+        # the answer to "model.*" is kept back until the newer "user.*" one has been shown
+        if "action=model" in route.request.url and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/audit?*", hold_model_filter)
+    page.goto("/audit")
+    rows = page.locator("[data-testid=audit-row]")
+    rows.first.wait_for()
+    page.select_option("#audit-action", "model")
+    page.select_option("#audit-action", "user")
+    only_users = (
+        "() => { const cells = [...document.querySelectorAll("
+        "'[data-testid=audit-row] td:nth-child(3)')];"
+        " return cells.length > 0 && cells.every((td) => td.textContent.startsWith('user.')); }"
+    )
+    page.wait_for_function(only_users)
+    assert len(held) == 1
+    with page.expect_response(lambda r: "action=model" in r.url):
+        held[0].continue_()
+    page.evaluate("() => new Promise((done) => setTimeout(done, 100))")  # its handler ran
+    assert page.evaluate(only_users)
+    assert page.locator("#audit-action").input_value() == "user"

@@ -2,7 +2,7 @@
 // a range of UTC days, drawn as charts (charts.js) and tables, with CSV downloads.
 import { api } from "./api.js";
 import { bars, daysBetween, histogram, tickNumber, timeSeries } from "./charts.js";
-import { el, formatCost, formatLatency, formatTokens } from "./ui.js";
+import { el, formatCost, formatLatency, formatTokens, latestOnly } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const page = $("analytics-page");
@@ -175,13 +175,18 @@ function render(report) {
   }
 }
 
+const reportLoad = latestOnly();
+
 async function load() {
   dom.error.hidden = true;
   downloads();
   history.replaceState({}, "", `?${params()}`);
+  const isLatest = reportLoad();
   try {
-    render(await api.get(`/api/analytics/models?${params()}`));
+    const report = await api.get(`/api/analytics/models?${params()}`);
+    if (isLatest()) render(report); // else a newer period was asked for meanwhile
   } catch (err) {
+    if (!isLatest()) return;
     dom.error.textContent = err.message;
     dom.error.hidden = false;
     dom.charts.setAttribute("aria-busy", "false");

@@ -1,7 +1,7 @@
 // The audit log page (admins): newest first; actor, action and time filters ask the server,
 // the search box filters what was loaded.
 import { api, asList } from "./api.js";
-import { el, formatDate } from "./ui.js";
+import { el, formatDate, latestOnly } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 let entries = [];
@@ -91,9 +91,14 @@ function query() {
 
 const actorsSeen = new Set();
 
+const auditLoad = latestOnly();
+
 async function load() {
+  const isLatest = auditLoad();
   try {
-    entries = asList(await api.get(`/api/audit?${query()}`), "entries");
+    const loaded = asList(await api.get(`/api/audit?${query()}`), "entries");
+    if (!isLatest()) return; // a newer filter was applied while this answer was on its way
+    entries = loaded;
     for (const e of entries) {
       if (e.actor_name && !actorsSeen.has(e.actor_name)) {
         actorsSeen.add(e.actor_name);
@@ -101,6 +106,7 @@ async function load() {
       }
     }
   } catch (err) {
+    if (!isLatest()) return;
     $("audit-body").replaceChildren(el("tr", { class: "empty-row" }, el("td", { colspan: 5 }, `Couldn't load the audit log: ${err.message}`)));
     return;
   }

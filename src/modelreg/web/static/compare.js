@@ -1,7 +1,7 @@
 // The compare page: one prompt to 2-4 models, their answers streaming side by side; the blind
 // arena (Model A / Model B, vote, reveal) and its Bradley-Terry leaderboard.
 import { api, asList, csrfToken, errorFromBody, readEvents } from "./api.js";
-import { el, formatCost, formatLatency, toast } from "./ui.js";
+import { el, formatCost, formatLatency, latestOnly, toast } from "./ui.js";
 
 const MIN = 2;
 const MAX = 4;
@@ -209,17 +209,16 @@ function intervalCell(row, lowest, highest) {
   );
 }
 
-// the board is reloaded after a vote and on a scope change: only the latest request may paint,
-// or a slower answer for the previous scope overwrites the one the user asked for
-let boardRequest = 0;
+// the board is reloaded after a vote and on a scope change: only the latest request paints
+const boardLoad = latestOnly();
 
 async function loadBoard() {
   const body = $("board-body");
   const note = $("board-note");
-  const request = ++boardRequest;
+  const isLatest = boardLoad();
   try {
     const board = await api.get(`/api/arena/leaderboard?scope=${encodeURIComponent($("board-scope").value)}`);
-    if (request !== boardRequest) return;
+    if (!isLatest()) return;
     body.replaceChildren();
     if (!board.models.length) {
       note.textContent = "No votes yet. Every vote counts here once cast.";
@@ -244,7 +243,7 @@ async function loadBoard() {
       );
     }
   } catch (err) {
-    if (request === boardRequest) note.textContent = err.message;
+    if (isLatest()) note.textContent = err.message;
   }
 }
 

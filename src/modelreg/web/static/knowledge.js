@@ -1,7 +1,7 @@
 // The knowledge page: collections, uploads, and each document's indexing status (polled
 // while any document is queued or indexing).
 import { api, ApiError, asList, csrfToken, errorFromBody } from "./api.js";
-import { el, toast } from "./ui.js";
+import { el, latestOnly, toast } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 let timer = 0;
@@ -32,6 +32,8 @@ function statusBadge(doc) {
   return el("span", { class: `badge ${kind}`, "data-testid": "document-status" }, doc.progress);
 }
 
+const documentsLoad = latestOnly();
+
 async function loadDocuments() {
   clearTimeout(timer);
   const id = $("collection-select").value;
@@ -40,7 +42,9 @@ async function loadDocuments() {
     body.replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No collection yet.")));
     return;
   }
+  const isLatest = documentsLoad();
   const docs = asList(await api.get(`/api/collections/${encodeURIComponent(id)}/documents`), "documents");
+  if (!isLatest()) return; // another collection was picked meanwhile
   body.replaceChildren(...docs.map((d) => el("tr", {},
     el("td", {}, d.filename),
     el("td", {}, statusBadge(d)),

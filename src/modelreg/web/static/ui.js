@@ -7,6 +7,19 @@ export * from "./format.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
+/**
+ * For loads that can overlap (a filter changed while the last answer is on its way): each call
+ * of the returned function starts a load and gives back `isLatest()`, so only the newest load
+ * paints and a slower, older answer cannot overwrite what the user asked for last.
+ */
+export function latestOnly() {
+  let generation = 0;
+  return () => {
+    const mine = ++generation;
+    return () => mine === generation;
+  };
+}
+
 /** Build an element: el("button", {class: "btn", onclick: fn}, "text", child). */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
