@@ -7,9 +7,12 @@ The second part makes a replica see its own spend at once:
 - `booked(record)` (the UsageRecorder's listener, at `record()`) adds the record's cost to
   the local counters at once;
 - `written(records)`: the rows are committed; they stay counted locally until a refresh that
-  *started* after the commit has read them from the database, then leave the local counters
-  (a refresh that started earlier may not have seen them: counting twice for one interval
-  errs on the side of refusing, counting never would not).
+  *started* after the commit has read them from the database, then leave the local counters.
+  The recorder holds `commit_gate` from before its commit until it has called `written`, and
+  a refresh reads under the same gate, so no commit of this process falls between a
+  refresh's start and its read: each record counts exactly once (it used to count twice for
+  an interval when a refresh read it between the commit and `written`, refusing a request
+  below the limit).
 
 Other replicas' spend arrives with the next `refresh()` (every `interval`, 0.5 s by default:
 their rows are committed within the recorder's linger, 0.1 s, so a replica sees another's
@@ -27,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -100,11 +102,14 @@ class BudgetBook:
         self._stored: dict[Key, Decimal] = {}  # this month, from usage_daily
         self._local: dict[Key, Decimal] = {}  # booked here, not yet seen by a refresh
         self._unwritten: dict[uuid.UUID, UsageRecord] = {}
-        self._written: list[tuple[float, UsageRecord]] = []  # (commit time, record)
+        self._written: list[tuple[int, UsageRecord]] = []  # (commit number, record)
+        self._commits = 0  # notices of commits so far (`written` calls)
         self.period = month_of(datetime.now(UTC))
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._refreshing = asyncio.Lock()
+        # held by the UsageRecorder from its commit to `written`, and by a refresh's read
+        self.commit_gate = asyncio.Lock()
         self._model_keys: dict[str, Key] = {}  # ModelConfig ids are strings; keys hold UUIDs
         self.refreshes = 0  # completed refreshes (tests wait for some to pass)
         # run after each refresh, off the request path (the alerts)
@@ -150,10 +155,10 @@ class BudgetBook:
     def written(self, records: Sequence[UsageRecord]) -> None:
         if not self._unwritten:
             return
-        now = time.monotonic()
+        self._commits += 1
         for record in records:
             if self._unwritten.pop(record.id, None) is not None:
-                self._written.append((now, record))
+                self._written.append((self._commits, record))
 
     def _add(self, record: UsageRecord, amount: Decimal) -> None:
         local = self._local
@@ -169,7 +174,12 @@ class BudgetBook:
             await self._refresh()
 
     async def _refresh(self) -> None:
-        started = time.monotonic()
+        # the gate first, then a connection: the recorder takes them in the same order
+        async with self.commit_gate:
+            await self._read(self._commits)
+
+    async def _read(self, seen: int) -> None:
+        """Read budgets and spend; the first `seen` commits' rows are in what is read."""
         now = datetime.now(UTC)
         async with self._db.session(SYSTEM) as session:
             rows = (await session.scalars(select(Budget))).all()
@@ -195,8 +205,8 @@ class BudgetBook:
         self.refreshes += 1
         self.active = bool(limits)
         # rows committed before this refresh began are in `stored` now
-        keep = [(t, r) for t, r in self._written if t >= started]
-        for _, record in (item for item in self._written if item[0] < started):
+        keep = [(n, r) for n, r in self._written if n > seen]
+        for _, record in (item for item in self._written if item[0] <= seen):
             self._add(record, -record.cost)
         self._written = keep
 

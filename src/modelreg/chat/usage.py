@@ -74,6 +74,9 @@ def _as_uuid(value: str | uuid.UUID | None) -> uuid.UUID | None:
 
 
 class UsageListener(Protocol):
+    # held from before a commit until `written` is called for its records
+    commit_gate: asyncio.Lock
+
     def booked(self, record: UsageRecord) -> None: ...
     def written(self, records: Sequence[UsageRecord]) -> None: ...
 
@@ -338,22 +341,27 @@ class UsageRecorder:
         replayed = any(segment is not None and segment.replayed for _, segment in batch)
         delay = self._retry_delay
         attempt = 0
+        gate = self._gate()
         while remaining:
             attempt += 1
             try:
-                # after a failed attempt the commit may have happened all the same
-                self.written += await self._store(
-                    [r for r, _ in remaining], replayed or attempt > 1
-                )
-                break
+                async with gate:  # the listener hears of the commit before anyone reads it
+                    # after a failed attempt the commit may have happened all the same
+                    self.written += await self._store(
+                        [r for r, _ in remaining], replayed or attempt > 1
+                    )
+                    self._committed(batch)
+                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if attempt >= self._retries and await self._database_answers():
-                    refused = await self._store_each(remaining)
-                    if not refused or await self._database_answers():
-                        self._set_aside([r for r, _ in refused])
-                        break
+                    async with gate:
+                        refused = await self._store_each(remaining)
+                        if not refused or await self._database_answers():
+                            self._set_aside([r for r, _ in refused])
+                            self._committed(batch)
+                            return
                     remaining = refused  # the database went away meanwhile: wait for it
                 if attempt == 1 or attempt % 10 == 0:
                     log.warning(
@@ -366,6 +374,13 @@ class UsageRecorder:
                     )
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_retry_delay)
+
+    def _gate(self) -> contextlib.AbstractAsyncContextManager[object]:
+        if self.listener is None:
+            return contextlib.nullcontext()
+        return self.listener.commit_gate
+
+    def _committed(self, batch: list[_Item]) -> None:
         if self._journal is not None:
             self._journal.committed(segment for _, segment in batch)
         if self.listener is not None:
