@@ -24,13 +24,6 @@ from tests.gateway.helpers import IN_PRICE, OUT_PRICE, create_model, unique, usa
 TODAY = datetime.now(UTC).date()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "live_server" if request.param == "sqlite" else "live_server_pg"
-    fixture: LiveServer = request.getfixturevalue(name)
-    return fixture
-
-
 class Someone:
     def __init__(self, server: LiveServer) -> None:
         self.name = unique("analyst")

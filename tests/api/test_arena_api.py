@@ -13,13 +13,6 @@ from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import create_model, parse_sse
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "live_server" if request.param == "sqlite" else "live_server_pg"
-    fixture: LiveServer = request.getfixturevalue(name)
-    return fixture
-
-
 @pytest.fixture(scope="module")
 def arena_server(live_server_factory: Any) -> LiveServer:
     """A server of its own: the models to draw from and the votes are this module's only."""

@@ -26,13 +26,6 @@ CALL = Decimal("0.0035")  # 1000 input + 100 output tokens at the helpers' price
 USAGE = (1000, 100)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "live_server" if request.param == "sqlite" else "live_server_pg"
-    fixture: LiveServer = request.getfixturevalue(name)
-    return fixture
-
-
 def me(server: LiveServer, token: str) -> dict[str, Any]:
     with server.client(token) as http:
         data: dict[str, Any] = http.get("/api/users/me").json()

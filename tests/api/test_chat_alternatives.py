@@ -6,19 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from modelreg.simulators import Script, SimulatorServer
 from tests.api._helpers import assert_error
 from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import create_model, parse_sse
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "live_server" if request.param == "sqlite" else "live_server_pg"
-    fixture: LiveServer = request.getfixturevalue(name)
-    return fixture
 
 
 def _sent(sim: SimulatorServer) -> list[tuple[str, str]]:

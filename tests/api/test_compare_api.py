@@ -8,19 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 
 from modelreg.simulators import Script, SimulatorServer
 from tests.api._helpers import assert_error
 from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import IN_PRICE, OUT_PRICE, create_model, parse_sse, usage_events
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "live_server" if request.param == "sqlite" else "live_server_pg"
-    fixture: LiveServer = request.getfixturevalue(name)
-    return fixture
 
 
 def _models(

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import orjson
-import pytest
 
 from modelreg.simulators import Script, SimulatorServer
 from tests.api._helpers import assert_error
@@ -20,13 +19,6 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
 GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "live_server" if request.param == "sqlite" else "live_server_pg"
-    fixture: LiveServer = request.getfixturevalue(name)
-    return fixture
 
 
 def _chat(http: httpx.Client, **body: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from modelreg.actor import SYSTEM
@@ -16,13 +15,6 @@ from modelreg.db.models import UsageEvent
 from modelreg.simulators import Script, SimulatorServer
 from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import IN_PRICE, OUT_PRICE, create_model
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "live_server" if request.param == "sqlite" else "live_server_pg"
-    fixture: LiveServer = request.getfixturevalue(name)
-    return fixture
 
 
 def events(server: LiveServer, model_id: str) -> list[UsageEvent]:

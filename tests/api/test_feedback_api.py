@@ -10,11 +10,11 @@ import pytest
 
 from modelreg.simulators import Script, SimulatorServer
 from tests.api._helpers import assert_error
-from tests.api.test_analytics_api import Someone, alice, analytics, bob, http_of, row_of, server
+from tests.api.test_analytics_api import Someone, alice, analytics, bob, http_of, row_of
 from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import create_model, usage_events
 
-__all__ = ["alice", "bob", "http_of", "server"]  # fixtures shared with the analytics tests
+__all__ = ["alice", "bob", "http_of"]  # fixtures shared with the analytics tests
 
 
 def answer_in_conversation(http: Any, model_id: str) -> dict[str, Any]:

@@ -7,21 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from modelreg.chat.events import error_type
 from modelreg.errors import RateLimitError, UnsafeURLError
 from modelreg.simulators import Script, SimulatorServer
 from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import create_model, stream_chat, unique
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "live_server" if request.param == "sqlite" else "live_server_pg"
-    fixture: LiveServer = request.getfixturevalue(name)
-    return fixture
-
 
 BAD_HOSTS = ("http://a..b/v1", f"http://{'a' * 64}.example/v1", "http://.example/v1")
 

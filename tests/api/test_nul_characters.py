@@ -6,18 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from modelreg.simulators import Script, SimulatorServer
 from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import create_model
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "live_server" if request.param == "sqlite" else "live_server_pg"
-    fixture: LiveServer = request.getfixturevalue(name)
-    return fixture
 
 
 def _refused(answer: Any, field: str, *, says: str = "NUL") -> None:

@@ -17,13 +17,6 @@ from tests.fixtures.server import LiveServer
 from tests.gateway.helpers import create_model, unique, usage_events
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def server(request: pytest.FixtureRequest) -> LiveServer:
-    name = "live_server" if request.param == "sqlite" else "live_server_pg"
-    fixture: LiveServer = request.getfixturevalue(name)
-    return fixture
-
-
 class Someone:
     def __init__(self, server: LiveServer) -> None:
         self.name = unique("usage-user")
