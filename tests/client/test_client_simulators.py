@@ -488,7 +488,7 @@ async def test_waiting_for_a_free_connection_does_not_open_the_breaker(openai_si
     error that names the setting, the breaker stays closed, and once the slot is free the
     next call is served."""
     breakers = CircuitBreakerRegistry(failure_threshold=2, cooldown=60)
-    transport = HttpTransport(connect_timeout=0.05, read_timeout=5, total_timeout=20, limit=1)
+    transport = HttpTransport(connect_timeout=0.25, read_timeout=5, total_timeout=20, limit=1)
     client = _no_retry_client(transport=transport, breaker=breakers)
     model = _openai(openai_sim)
     openai_sim.enqueue(Script(chunks=[f"w{i} " for i in range(200)], chunk_delay=0.05))

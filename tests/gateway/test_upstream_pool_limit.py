@@ -36,7 +36,7 @@ def pool_server(
     return live_server_factory(
         gateway_fast_path=request.param == "fast_path",
         upstream_max_connections=LIMIT,
-        upstream_connect_timeout=0.2,
+        upstream_connect_timeout=1.0,  # the wait for a free connection too
         upstream_read_timeout=10.0,
         upstream_total_timeout=30.0,
         max_retries=2,
