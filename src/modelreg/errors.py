@@ -8,7 +8,8 @@ ModelregError
 ├── ServiceUnavailableError(retry_after) ── DatabaseUnavailableError,
 │                                           RateLimiterUnavailableError
 └── ProviderError(provider, model)
-    ├── ProviderConnectionError ── ProviderTimeoutError, UnsafeURLError
+    ├── ProviderConnectionError ── ProviderTimeoutError ── PoolTimeoutError
+    │                              └── UnsafeURLError
     ├── ProviderStatusError(status, retry_after, request_id, upstream)
     │   ├── AuthenticationError, PermissionDeniedError, NotFoundError, ServerError
     │   ├── RateLimitError ── QuotaExceededError
@@ -46,6 +47,7 @@ __all__ = [
     "ModelregError",
     "NotFoundError",
     "PermissionDeniedError",
+    "PoolTimeoutError",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderStatusError",
@@ -159,7 +161,8 @@ class ProviderError(ModelregError):
 class ProviderConnectionError(ProviderError):
     """The upstream could not be reached (DNS, refused, reset, TLS).
 
-    `reason` narrows it down: "connect", "dns", "tls", "timeout", "disconnected", "unsafe_url".
+    `reason` narrows it down: "connect", "dns", "tls", "timeout", "pool", "disconnected",
+    "unsafe_url".
     """
 
     retryable = True
@@ -173,6 +176,20 @@ class ProviderConnectionError(ProviderError):
 
 class ProviderTimeoutError(ProviderConnectionError):
     """The upstream did not answer in time."""
+
+
+class PoolTimeoutError(ProviderTimeoutError):
+    """No free upstream connection of our own within the connect timeout: this process has
+    `MODELREG_UPSTREAM_MAX_CONNECTIONS` in use (reason "pool"). Our overload, not the
+    upstream's failure: it never counts against the model's circuit breaker, is not retried
+    and does not fall back (every attempt and model would queue for the same connections);
+    answered 503 with `Retry-After`."""
+
+    retryable = False
+    retry_after: float = 1.0
+
+    def __init__(self, message: str, *, provider: str = "", model: str = "") -> None:
+        super().__init__(message, provider=provider, model=model, reason="pool")
 
 
 class UnsafeURLError(ProviderConnectionError):

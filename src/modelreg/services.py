@@ -117,6 +117,7 @@ async def start_services(
         connect_timeout=settings.upstream_connect_timeout,
         read_timeout=settings.upstream_read_timeout,
         total_timeout=settings.upstream_total_timeout,
+        limit=settings.upstream_max_connections,
     )
     client = UnifiedLLMClient(
         transport=transport,

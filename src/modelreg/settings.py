@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 300.0
     upstream_total_timeout: float = 600.0
+    # upstream connections one worker holds open at once; an open stream holds one for its
+    # whole length. Past it, a call waits up to the connect timeout for a free one, then is
+    # answered 503. Each connection is a file descriptor: keep it under `ulimit -n`
+    upstream_max_connections: int = Field(default=4096, ge=1)
     max_retries: int = 2
     # default limits per user (0 = unlimited); per-model limits live on the model row
     user_rpm_limit: int = 0

@@ -480,3 +480,32 @@ async def test_tls_failure_is_reported_as_such(sim_client, openai_sim):
     model = _openai(openai_sim, base_url=openai_sim.base_url.replace("http://", "https://"))
     result = await sim_client.test_connection(model)
     assert (result.ok, result.reason) == (False, "tls_error"), result.message
+
+
+async def test_waiting_for_a_free_connection_does_not_open_the_breaker(openai_sim):
+    """A wait for our own connection pool is not the upstream failing: with the only
+    connection held by a slow stream, calls that find no free connection fail with a pool
+    error that names the setting, the breaker stays closed, and once the slot is free the
+    next call is served."""
+    breakers = CircuitBreakerRegistry(failure_threshold=2, cooldown=60)
+    transport = HttpTransport(connect_timeout=0.25, read_timeout=5, total_timeout=20, limit=1)
+    client = _no_retry_client(transport=transport, breaker=breakers)
+    model = _openai(openai_sim)
+    openai_sim.enqueue(Script(chunks=[f"w{i} " for i in range(200)], chunk_delay=0.05))
+    try:
+        async with aclosing(client.stream(model, HELLO)) as slow:
+            async for event in slow:  # the stream is open: it holds the only connection
+                if isinstance(event, TextDelta):
+                    break
+            for _ in range(breakers.failure_threshold + 1):
+                with pytest.raises(errors.ProviderTimeoutError) as caught:
+                    await client.chat(model, HELLO)
+                assert not isinstance(caught.value, errors.CircuitOpenError)
+                assert caught.value.reason == "pool"
+                assert "MODELREG_UPSTREAM_MAX_CONNECTIONS=1" in caught.value.message
+            assert breakers.state(model.id) is BreakerState.CLOSED
+        # the slow stream is closed: its connection is free again
+        assert (await client.chat(model, HELLO)).text
+        assert breakers.state(model.id) is BreakerState.CLOSED
+    finally:
+        await client.aclose()

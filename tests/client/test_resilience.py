@@ -12,6 +12,7 @@ from modelreg.client.resilience import (
     CircuitBreaker,
     RetryPolicy,
     apply_retry_headers,
+    judged,
     parse_retry_after,
     should_fall_back,
 )
@@ -127,3 +128,35 @@ def test_breaker_lets_one_probe_through_when_half_open():
     breaker.record_success()
     assert breaker.state is BreakerState.CLOSED
     assert breaker.allow()
+
+
+def _pool_timeout() -> errors.ProviderTimeoutError:
+    return errors.PoolTimeoutError("no free upstream connection within 5 s")
+
+
+async def _fails_with(error: errors.ProviderError) -> None:
+    raise error
+
+
+async def test_a_wait_for_our_own_pool_is_no_verdict_on_the_model():
+    now = [0.0]
+    breaker = CircuitBreaker(failure_threshold=2, cooldown=10, clock=lambda: now[0])
+    breaker.record_failure()
+    for _ in range(3):
+        with pytest.raises(errors.PoolTimeoutError):
+            await judged(breaker, lambda: _fails_with(_pool_timeout()))
+    assert breaker.failures == 1  # neither a failure nor a success
+    assert breaker.state is BreakerState.CLOSED
+    breaker.record_failure()
+    now[0] = 10
+    assert breaker.allow()  # the half-open probe...
+    with pytest.raises(errors.PoolTimeoutError):
+        await judged(breaker, lambda: _fails_with(_pool_timeout()))
+    assert breaker.state is BreakerState.HALF_OPEN  # ...found no connection: not re-opened
+    assert breaker.allow()  # and released, so the next caller may probe
+
+
+def test_a_wait_for_our_own_pool_is_neither_retried_nor_falls_back():
+    # the limit is the whole process's: another attempt or model would queue for it again
+    assert RetryPolicy().is_retryable(_pool_timeout()) is False
+    assert should_fall_back(_pool_timeout()) is False

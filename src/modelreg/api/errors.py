@@ -22,6 +22,8 @@ DatabaseUnavailableError               503 database_unavailable + Retry-After (a
                                            for browser pages)
 RateLimiterUnavailableError            503 rate_limiter_unavailable + Retry-After
 UnsafeURLError                         422 unsafe_url     (field: base_url)
+PoolTimeoutError                       503 upstream_connections_exhausted + Retry-After (no
+                                           free upstream connection of ours in time)
 ProviderTimeoutError                   504 upstream_timeout
 ProviderConnectionError, CircuitOpen   502/503 upstream_unavailable
 QuotaExceededError                     502 upstream_quota_exceeded (the provider account is
@@ -184,6 +186,8 @@ def status_for(exc: e.ModelregError) -> tuple[int, str]:
             return 503, "service_unavailable"
         case e.UnsafeURLError():
             return 422, "unsafe_url"
+        case e.PoolTimeoutError():
+            return 503, "upstream_connections_exhausted"
         case e.ProviderTimeoutError():
             return 504, "upstream_timeout"
         case e.CircuitOpenError():
@@ -222,7 +226,13 @@ def _our_response(exc: Exception) -> JSONResponse:
         status, kind = status_for(exc)
         field = "base_url" if isinstance(exc, e.UnsafeURLError) else getattr(exc, "field", None)
         limit_headers = None
-        if isinstance(exc, e.LimitExceededError | e.ServiceUnavailableError | e.RateLimitError):
+        if isinstance(
+            exc,
+            e.LimitExceededError
+            | e.ServiceUnavailableError
+            | e.RateLimitError
+            | e.PoolTimeoutError,
+        ):
             limit_headers = _retry_after_header(exc.retry_after) or None
         message = exc.message if status < 500 or status >= 502 else "Internal server error"
         return error_response(

@@ -20,6 +20,7 @@ from modelreg.errors import (
     BadRequestError,
     CircuitOpenError,
     ContextLengthExceededError,
+    PoolTimeoutError,
     ProviderError,
     ProviderStatusError,
 )
@@ -96,15 +97,22 @@ class RetryPolicy:
 
 def counts_against_breaker(error: ProviderError) -> bool:
     """Failures that say the model (not the request) is unwell: connection trouble,
-    timeouts, 5xx and overload. A bad request or a bad key does not open the breaker."""
-    return error.retryable and not isinstance(error, CircuitOpenError)
+    timeouts, 5xx and overload. A bad request or a bad key does not open the breaker, and
+    neither does a wait for a free connection of our own pool (PoolTimeoutError): with many
+    slow streams open that is our limit, not the upstream failing, and counting it opened
+    the breaker of a healthy model under load."""
+    return error.retryable and not isinstance(error, CircuitOpenError | PoolTimeoutError)
 
 
 def should_fall_back(error: ProviderError) -> bool:
     """Whether another model might succeed where this one failed. An invalid request would
-    fail everywhere, except when it was only too long for this model's context."""
+    fail everywhere, except when it was only too long for this model's context. No free
+    connection in our pool would be no different for another model: the limit is the
+    process's, not the upstream's."""
     if isinstance(error, ContextLengthExceededError):
         return True
+    if isinstance(error, PoolTimeoutError):
+        return False
     return not isinstance(error, BadRequestError)
 
 
@@ -186,7 +194,9 @@ class CircuitBreakerRegistry:
 
 
 async def judged(breaker: CircuitBreaker, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run one attempt and tell the breaker how the model did."""
+    """Run one attempt and tell the breaker how the model did. An attempt that never reached
+    the model (cancelled, no free connection of ours) gives no verdict: it releases a
+    half-open probe and leaves the count of failures as it was."""
     verdict = False
     try:
         outcome = await attempt()

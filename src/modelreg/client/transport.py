@@ -10,8 +10,9 @@ after resolution (DNS rebinding) and the exact address again right before the so
 
 Every OS / protocol error leaves this module as a `ProviderConnectionError` (reason
 "connect", "dns", "tls", "disconnected", "invalid_url"), `ProviderTimeoutError` (reason
-"timeout") or `UnsafeURLError`; error messages name the host, never the path or query (which
-may carry credentials).
+"timeout"), `PoolTimeoutError` (reason "pool": every one of our `limit` connections was in use
+for the whole connect timeout; not the upstream's fault) or `UnsafeURLError`; error messages
+name the host, never the path or query (which may carry credentials).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from modelreg.client import netguard
 from modelreg.client.http1 import Connection, request_head
 from modelreg.client.transport_api import MAX_BODY, MAX_ERROR_BODY, Timeouts
 from modelreg.client.transport_errors import closed_under_us, map_transport_error
-from modelreg.errors import ProviderConnectionError, ProviderTimeoutError
+from modelreg.errors import PoolTimeoutError, ProviderConnectionError
 from modelreg.providers.base import HttpRequest
 
 __all__ = [
@@ -170,14 +171,16 @@ class HttpTransport:
         read_timeout: float = 300.0,
         total_timeout: float = 600.0,
         *,
-        limit: int = 200,
+        limit: int = 4096,
         dns_cache_ttl: int = 300,
         keepalive_timeout: float = 30.0,
         resolver: netguard.Resolver | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.timeouts = Timeouts(connect_timeout, read_timeout, total_timeout)
-        self._limit = limit  # connections in use at once; more requests wait for one
+        # connections in use at once (an open stream holds one for its whole length); more
+        # requests wait for one up to the connect timeout (MODELREG_UPSTREAM_MAX_CONNECTIONS)
+        self._limit = limit
         self._dns_cache_ttl = dns_cache_ttl
         self._keepalive = keepalive_timeout
         self._resolver = netguard.GuardedResolver(resolver)
@@ -319,11 +322,12 @@ class HttpTransport:
                 async with asyncio.timeout_at(deadline):
                     await waiter
             except TimeoutError as e:
-                raise ProviderTimeoutError(
-                    f"{target.where}: no free upstream connection in time ({self._limit} in use)",
+                raise PoolTimeoutError(
+                    f"{target.where}: no free upstream connection within {within:g} s: this "
+                    f"worker has all of its MODELREG_UPSTREAM_MAX_CONNECTIONS={self._limit} "
+                    "in use",
                     provider=provider,
                     model=model,
-                    reason="timeout",
                 ) from e
             finally:
                 if not waiter.done():

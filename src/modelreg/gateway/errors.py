@@ -11,7 +11,9 @@ Choices (documented in docs/api.md):
   that is wrong, a model id the provider does not know) becomes 502, so an SDK does not tell the
   user that *their* token is bad. Upstream 429 stays 429 (with its Retry-After), upstream 400
   stays 400 (the caller's prompt was refused, e.g. context length), upstream 5xx becomes 502
-  (503 when the upstream said 503 or the circuit is open), a timeout 504. Anthropic's
+  (503 when the upstream said 503 or the circuit is open), a timeout 504. No free upstream
+  connection of ours within the connect timeout is 503 "overloaded" with Retry-After (code
+  `upstream_connections_exhausted`): our own limit, which the caller may retry. Anthropic's
   "overloaded" 529 passes as 529 on the Anthropic surface and as 503 on the OpenAI one.
 - What the upstream said passes on: its message as it wrote it (secrets masked), and on the
   surface of its own API family its error `type`, `code` and `param` too, and its retry and
@@ -205,6 +207,14 @@ def classify(exc: BaseException, request_id: str | None = None) -> ErrorInfo:
         return ErrorInfo(503, "unavailable", exc.message, code=code, retry_after=exc.retry_after)
     if isinstance(exc, e.UnsafeURLError):
         return ErrorInfo(400, "invalid_request", exc.message, code="unsafe_base_url")
+    if isinstance(exc, e.PoolTimeoutError):
+        return ErrorInfo(
+            503,
+            "overloaded",
+            exc.message,
+            code="upstream_connections_exhausted",
+            retry_after=exc.retry_after,
+        )
     if isinstance(exc, e.ProviderTimeoutError):
         return ErrorInfo(
             504, "timeout", f"Upstream timed out: {exc.message}", code="upstream_timeout"

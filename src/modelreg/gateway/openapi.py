@@ -282,7 +282,8 @@ _OPENAI_ERRORS = _errors(
     {
         **_COMMON,
         403: "Not allowed",
-        503: "The upstream is overloaded or its circuit breaker is open",
+        503: "The upstream is overloaded, its circuit breaker is open, or no upstream connection "
+        "was free (`upstream_connections_exhausted`)",
         504: "The upstream timed out",
     },
 )
@@ -314,7 +315,7 @@ ANTHROPIC_MESSAGES_RESPONSES: dict[int | str, Any] = {
             401: "Missing or invalid token (Authorization: Bearer or x-api-key)",
             402: "Out of credit (`billing_error`): a spent budget, or the upstream's billing error",
             403: "Not allowed",
-            503: "The upstream's circuit breaker is open",
+            503: "The upstream's circuit breaker is open, or no upstream connection was free",
             504: "The upstream timed out",
             529: "The upstream is overloaded",
         },
