@@ -37,6 +37,9 @@ class TurnKnowledge:
     """One turn's retrieval: what it asked for, and the passages it used (filled in)."""
 
     mode: Mode = "auto"
+    # the conversation's collections when the turn already knows them (named in the
+    # request, or none for a conversation this turn creates): no query; None: look them up
+    collections: list[uuid.UUID] | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)
     retrieval_mode: str | None = None
 
@@ -64,11 +67,13 @@ class KnowledgeEnhancer:
     ) -> Sequence[Message]:
         if actor.id is None:
             return messages
-        collections = await self.store.attached(actor, conversation_id)
+        turn = _TURN.get() or TurnKnowledge()
+        collections = turn.collections
+        if collections is None:
+            collections = await self.store.attached(actor, conversation_id)
         question = next((m.text for m in reversed(messages) if m.role == "user"), "")
         if not collections or not question.strip():
             return messages
-        turn = _TURN.get() or TurnKnowledge()
         found = await self.retriever.retrieve(actor, collections, question, mode=turn.mode)
         turn.retrieval_mode = found.mode
         turn.citations = [p.citation(n) for n, p in enumerate(found.passages, 1)]

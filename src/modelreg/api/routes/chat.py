@@ -137,4 +137,7 @@ async def _chat(
         await add_extras(services.chat, turn, body.images)  # settings, images
     if body.collection_ids is not None:  # another user's collection: 404, nothing stored
         await services.knowledge.attach(actor, turn.conversation_id, body.collection_ids)
+        knowledge.collections = list(dict.fromkeys(body.collection_ids))
+    elif body.conversation_id is None:  # a new conversation has none: no query for them
+        knowledge.collections = []
     return await answer(services, turn, body.stream, knowledge)
