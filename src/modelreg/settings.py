@@ -47,8 +47,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # 1 in N requests is written to the access log (0 turns it off)
     access_log_sample: int = 100
-    # the raw ASGI fast path for pass-through chat completions (api/fastpath.py); off, the
-    # FastAPI route answers them alike, slower: a switch for diagnosis, and for the tests
+    # the raw ASGI fast path for pass-through gateway calls and /api/chat turns
+    # (api/fastpath.py); off, the FastAPI routes answer them alike, slower: a switch for diagnosis, and for the tests
     # that check both answer the same
     gateway_fast_path: bool = True
 

@@ -39,6 +39,7 @@ __all__ = [
     "get_current_actor",
     "get_optional_actor",
     "get_services",
+    "session_actor",
 ]
 
 _CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="modelreg"'}
@@ -77,14 +78,21 @@ async def get_optional_actor(
         if actor is None:
             raise unauthenticated("Invalid or revoked API token")
     elif session:
-        session_id = read_session(request, services.settings)
-        actor = await services.accounts.session_actor(session_id) if session_id else None
-        if actor is None or session_id is None:
-            raise unauthenticated("Session expired or invalid; log in again")
-        verify_csrf_header(request, session_csrf_token(services.settings, session_id))
+        actor = await session_actor(request, services)
     else:
         return None
     request.state.actor = actor
+    return actor
+
+
+async def session_actor(request: Request, services: Services) -> Actor:
+    """The user of the request's session cookie (which must be there), its CSRF header
+    checked; 401 for a session that is expired or invalid, 403 for a missing CSRF header."""
+    session_id = read_session(request, services.settings)
+    actor = await services.accounts.session_actor(session_id) if session_id else None
+    if actor is None or session_id is None:
+        raise unauthenticated("Session expired or invalid; log in again")
+    verify_csrf_header(request, session_csrf_token(services.settings, session_id))
     return actor
 
 

@@ -1,4 +1,4 @@
-"""A raw ASGI fast path for the gateway's hottest calls, in front of the whole FastAPI app.
+"""A raw ASGI fast path for the hottest calls, in front of the whole FastAPI app.
 
 `POST /v1/chat/completions` and `POST /v1/messages` with an API token, for a model whose
 request is passed through byte for byte (gateway/passthrough.py), are answered here: no
@@ -14,6 +14,9 @@ own middleware stack (error and telemetry middlewares with a `send` wrapper each
 on gateway calls; it therefore adds the `nosniff` header and renders unexpected errors itself,
 as MetricsMiddleware and the app's error handlers do for every other route.
 
+`POST /api/chat` (the chat application's turn) with an API token or the UI's session is
+answered here too, by the route's own `chat_turn`; a body its schema refuses goes to the route.
+
 Everything else goes to the FastAPI app untouched: other paths and methods, no token (the
 session cookie and the 401 live there), an unknown token, a body without Content-Length or over
 the size cap, and models that must be translated (their body, already read, is replayed).
@@ -23,18 +26,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Final
+from collections.abc import AsyncIterable
+from typing import Any, Final
 
 from fastapi import FastAPI
-from starlette.responses import Response
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from modelreg.actor import Actor
-from modelreg.api.deps import unauthenticated
+from modelreg.api.auth import SESSION_COOKIE
+from modelreg.api.deps import session_actor, unauthenticated
 from modelreg.api.errors import render_error
 from modelreg.api.metrics_middleware import NOSNIFF
+from modelreg.api.routes.chat import chat_turn
 from modelreg.api.startup import report_startup_failure
+from modelreg.chat.schemas import ChatIn
 from modelreg.experiments.routing import openai_key, resolve_model
 from modelreg.gateway import openai_wire as wire
 from modelreg.gateway.core import admit_model, loads_body
@@ -70,6 +78,9 @@ _REQUEST_ID: Final = {
     _CHAT: OPENAI_REQUEST_ID_HEADER.encode("latin-1"),
     _MESSAGES: ANTHROPIC_REQUEST_ID_HEADER.encode("latin-1"),
 }
+_API_CHAT: Final = "/api/chat"
+_FAST_PATHS: Final = frozenset((*_REQUEST_ID, _API_CHAT))
+_SESSION: Final = f"{SESSION_COOKIE}=".encode("latin-1")
 _CLIENT_GONE: Final = 499  # nginx's "client closed request", for the metrics only
 
 
@@ -92,7 +103,7 @@ class GatewayFastPath:
         if (
             not self.enabled
             or scope["type"] != "http"
-            or scope["path"] not in _REQUEST_ID
+            or scope["path"] not in _FAST_PATHS
             or scope["method"] != "POST"
         ):
             if scope["type"] == "lifespan":
@@ -103,6 +114,12 @@ class GatewayFastPath:
         services: Services | None = getattr(self.state, "services", None)
         path: str = scope["path"]
         token, length = _token_and_length(scope["headers"])
+        if path == _API_CHAT:
+            if services is None or length is None or not _json_body(scope["headers"]):
+                await self.app(scope, receive, send)
+            else:
+                await self._api_chat(scope, receive, send, services, token, started)
+            return
         if (
             services is None
             or token is None
@@ -139,6 +156,62 @@ class GatewayFastPath:
                 return  # the route answered, and the MetricsMiddleware counted it
             status = handled
         self._observe(path, status, started)
+
+    async def _api_chat(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        services: Services,
+        token: str | None,
+        started: float,
+    ) -> None:
+        """`POST /api/chat` with an API token or the UI's session (cookie + CSRF header): the
+        route's own steps (`chat_turn`) without FastAPI's routing and dependency solving. A
+        body the schema refuses, a body over the size cap and a request with neither token
+        nor session go to the route, which answers them in its own words."""
+        try:
+            if token is not None:
+                actor = await services.accounts.resolve_token(token)
+                if actor is None:
+                    raise unauthenticated("Invalid or revoked API token")
+            elif _has_session_cookie(scope["headers"]):
+                actor = await session_actor(Request(scope), services)
+            else:
+                await self.app(scope, receive, send)  # the route's 401
+                return
+        except Exception as exc:
+            self.answered += 1
+            self._observe(_API_CHAT, await _refuse(scope, receive, send, exc, None), started)
+            return
+        body = await _read_body(receive)
+        if body is None:
+            self.answered += 1
+            self._observe(_API_CHAT, _CLIENT_GONE, started)
+            return
+        if self.max_bytes > 0 and len(body) > self.max_bytes:
+            await self.app(scope, _replay(body, receive), send)  # the size cap answers
+            return
+        try:
+            turn = ChatIn.model_validate_json(body)
+        except ValidationError:
+            await self.app(scope, _replay(body, receive), send)  # the route's 422 / 400
+            return
+        self.answered += 1
+        try:
+            response = await chat_turn(services, actor, turn)
+        except Exception as exc:  # nothing was sent yet
+            self._observe(_API_CHAT, await _refuse(scope, receive, send, exc, None), started)
+            return
+        headers = [*response.raw_headers, NOSNIFF]
+        if isinstance(response, StreamingResponse):
+            status = await _stream(response.body_iterator, receive, send, headers)
+        else:
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": headers})  # fmt: skip
+            await send({"type": "http.response.body", "body": response.body})
+            status = response.status_code
+        self._observe(_API_CHAT, status, started)
 
     def _observe(self, path: str, status: int, started: float) -> None:
         self.metrics.observe_http("POST", path, status, time.perf_counter() - started)
@@ -183,7 +256,7 @@ class GatewayFastPath:
             })  # fmt: skip
             await send({"type": "http.response.body", "body": reply.body})
             return 200
-        return await _stream(reply.body, receive, send, [*relayed, id_header])
+        return await _stream(reply.body, receive, send, [*_SSE_START, *relayed, id_header])
 
 
 # The resolution is cached; it decides before `admit_model` counts the request against the
@@ -232,7 +305,7 @@ def _anthropic_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, 
 
 
 async def _refuse(
-    scope: Scope, receive: Receive, send: Send, exc: Exception, request_id: str
+    scope: Scope, receive: Receive, send: Send, exc: Exception, request_id: str | None
 ) -> int:
     """Answer `exc` as the route's error handlers would; the status sent."""
     response: Response = render_error(scope["path"], exc, request_id=request_id)
@@ -242,7 +315,7 @@ async def _refuse(
 
 
 async def _stream(
-    blocks: AsyncIterator[bytes], receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
+    blocks: AsyncIterable[Any], receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]
 ) -> int:
     """Send the SSE blocks as they come. A client that disconnects cancels the relay at once
     (as Starlette's StreamingResponse does), which closes the upstream connection."""
@@ -257,7 +330,6 @@ async def _stream(
         if task is not None:
             task.cancel()
 
-    headers = [*_SSE_START, *extra]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     watcher = asyncio.create_task(watch())
     try:
@@ -275,6 +347,22 @@ async def _stream(
         if aclose is not None:
             await aclose()  # books the usage now if the loop above did not finish
     return 200
+
+
+def _json_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether FastAPI would read the body as JSON: no Content-Type, or application/json or
+    application/*+json (anything else is the route's to refuse)."""
+    for name, value in headers:
+        if name == b"content-type":
+            kind = value.split(b";", 1)[0].strip().lower()
+            return kind == b"application/json" or (
+                kind.startswith(b"application/") and kind.endswith(b"+json")
+            )
+    return True
+
+
+def _has_session_cookie(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name == b"cookie" and _SESSION in value for name, value in headers)
 
 
 def _token_and_length(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int | None]:

@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 
+from modelreg.actor import Actor
 from modelreg.api.deps import CurrentActor, ServicesDep
 from modelreg.api.errors import ERROR_RESPONSES, ErrorBody
 from modelreg.api.routes.conversations import not_found
@@ -27,7 +28,7 @@ from modelreg.knowledge.chat_turn import with_citations
 from modelreg.knowledge.enhancer import TurnKnowledge, turn_knowledge
 from modelreg.services import Services
 
-__all__ = ["STREAM_RESPONSES", "answer", "router", "sse_frame"]
+__all__ = ["STREAM_RESPONSES", "answer", "chat_turn", "router", "sse_frame"]
 
 router = APIRouter(tags=["chat"])
 
@@ -108,12 +109,18 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Send a message and get the model's answer",
 )
 async def chat(body: ChatIn, actor: CurrentActor, services: ServicesDep) -> Response:
+    return await chat_turn(services, actor, body)
+
+
+async def chat_turn(services: Services, actor: Actor, body: ChatIn) -> Response:
+    """One turn of `POST /api/chat`, as the route and the raw ASGI fast path (api/fastpath.py)
+    answer it."""
     with turn_knowledge(TurnKnowledge(mode=body.retrieval_mode)) as knowledge:
         return await _chat(body, actor, services, knowledge)
 
 
 async def _chat(
-    body: ChatIn, actor: CurrentActor, services: ServicesDep, knowledge: TurnKnowledge
+    body: ChatIn, actor: Actor, services: Services, knowledge: TurnKnowledge
 ) -> Response:
     model = body.model_id
     if body.experiment_id is not None:  # an A/B experiment picks the model: one arm's
