@@ -48,8 +48,8 @@ class Settings(BaseSettings):
     # 1 in N requests is written to the access log (0 turns it off)
     access_log_sample: int = 100
     # the raw ASGI fast path for pass-through gateway calls and /api/chat turns
-    # (api/fastpath.py); off, the FastAPI routes answer them alike, slower: a switch for diagnosis, and for the tests
-    # that check both answer the same
+    # (api/fastpath.py); off, the FastAPI routes answer them alike, slower: a switch for
+    # diagnosis, and for the tests that check both answer the same
     gateway_fast_path: bool = True
 
     model_cache_ttl: float = 300.0

@@ -127,8 +127,11 @@ class ChatService:
             )
         model_of_conversation: uuid.UUID | None = None
         history: list[Message] = []
+        has_collections = False  # a new conversation has none yet
         if inp.conversation_id is not None:
-            model_of_conversation, history = await read_history(self.db, actor, inp.conversation_id)
+            model_of_conversation, history, has_collections = await read_history(
+                self.db, actor, inp.conversation_id
+            )
         model = await self._choose_model(
             actor, inp.model, inp.conversation_id is not None, model_of_conversation
         )
@@ -170,6 +173,7 @@ class ChatService:
             server_tools=frozenset(inp.server_tools),
             input=inp,
             pending=pending,
+            has_collections=has_collections,
         )
 
     async def store_input(self, turn: Turn) -> None:

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.actor import Actor
 from modelreg.chat.branches import branches
+from modelreg.db.knowledge_models import KnowledgeConversation
 from modelreg.db.models import Conversation, MessageImage, utcnow
 from modelreg.db.models import Message as MessageRow
 from modelreg.errors import ConfigError
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConversationNotFoundError",
+    "History",
     "conversation_row",
     "get_owned_conversation",
     "history_messages",
@@ -88,6 +90,15 @@ async def load_messages(session: AsyncSession, conversation: Conversation) -> li
 _C, _M = Conversation.__table__.c, MessageRow.__table__.c
 _I = MessageImage.__table__.c
 _HAS_IMAGES = select(_I.id).where(_I.message_id == _M.id).exists().label("has_images")
+_K = KnowledgeConversation.__table__.c
+# whether the conversation has knowledge collections attached: when not (most), the turn
+# need not ask the knowledge store for them (a whole session of its own)
+_HAS_COLLECTIONS = (
+    select(_K.collection_id)
+    .where(_K.conversation_id == _C.id, _K.user_id == _C.user_id)
+    .exists()
+    .label("has_collections")
+)
 # a conversation and its messages in one query; no message: one row whose role is NULL. The
 # messages' owner is compared in Python: in the join, SQLite's planner took the index on
 # (user_id, created_at) and read every message of the user (+9 ms at some 10k of them)
@@ -105,6 +116,7 @@ _HISTORY = (
         _M.selected_at,
         _M.created_at,
         _HAS_IMAGES,
+        _HAS_COLLECTIONS,
     )
     .select_from(
         Conversation.__table__.outerjoin(MessageRow.__table__, _M.conversation_id == _C.id)
@@ -113,11 +125,16 @@ _HISTORY = (
 )
 
 
-async def read_history(
-    db: Database, actor: Actor, conversation_id: uuid.UUID
-) -> tuple[uuid.UUID | None, list[Message]]:
-    """The caller's conversation: its model and its messages as unified messages, in one
-    query (Core rows, no ORM identity map; on SQLite one hop to a thread, not one per step)."""
+class History(NamedTuple):
+    model_id: uuid.UUID | None  # the conversation's model
+    messages: list[Message]
+    has_collections: bool  # knowledge collections are attached to the conversation
+
+
+async def read_history(db: Database, actor: Actor, conversation_id: uuid.UUID) -> History:
+    """The caller's conversation: its model, its messages as unified messages and whether it
+    has knowledge collections, in one query (Core rows, no ORM identity map; on SQLite one
+    hop to a thread, not one per step)."""
     owner = owner_id(actor)
     query = _HISTORY.where(_C.id == conversation_id, _C.user_id == owner)
     if db.runs_sync:
@@ -133,7 +150,8 @@ async def read_history(
         from modelreg.chat.images import load_image_parts
 
         images = await load_image_parts(db, actor, conversation_id)
-    return rows[0].llm_model_id, history_messages(path, images)
+    first = rows[0]
+    return History(first.llm_model_id, history_messages(path, images), first.has_collections)
 
 
 def conversation_row(

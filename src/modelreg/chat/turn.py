@@ -55,6 +55,8 @@ class Turn:
     # the user message answered: one per model in a compare, alternatives after a regenerate
     # (chat/branches.py)
     reply_to_id: uuid.UUID | None = None
+    # knowledge collections attached to the conversation (False: none; None: not known)
+    has_collections: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

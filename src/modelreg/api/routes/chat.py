@@ -145,6 +145,6 @@ async def _chat(
     if body.collection_ids is not None:  # another user's collection: 404, nothing stored
         await services.knowledge.attach(actor, turn.conversation_id, body.collection_ids)
         knowledge.collections = list(dict.fromkeys(body.collection_ids))
-    elif body.conversation_id is None:  # a new conversation has none: no query for them
+    elif turn.has_collections is False:  # none attached (a new conversation): no query
         knowledge.collections = []
     return await answer(services, turn, body.stream, knowledge)
