@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.actor import Actor
@@ -99,20 +99,29 @@ _HAS_COLLECTIONS = (
     .exists()
     .label("has_collections")
 )
+
+
+def _raw(column: Any) -> Any:
+    """The column as the driver returns it: ids as text (SQLite) or the driver's UUID
+    (PostgreSQL), JSON as text. Converting every id and tool-call list of a long history to
+    Python objects was most of the read's CPU; `read_history` converts the few it needs."""
+    return type_coerce(column, String).label(column.key)
+
+
 # a conversation and its messages in one query; no message: one row whose role is NULL. The
 # messages' owner is compared in Python: in the join, SQLite's planner took the index on
 # (user_id, created_at) and read every message of the user (+9 ms at some 10k of them)
 _HISTORY = (
     select(
-        _C.llm_model_id,
-        _M.user_id,
+        _raw(_C.llm_model_id),
+        _raw(_M.user_id),
         _M.role,
         _M.content,
-        _M.tool_calls,
+        _raw(_M.tool_calls),
         _M.tool_call_id,
         _M.status,
-        _M.id,
-        _M.reply_to_id,
+        _raw(_M.id),
+        _raw(_M.reply_to_id),
         _M.selected_at,
         _M.created_at,
         _HAS_IMAGES,
@@ -144,14 +153,22 @@ async def read_history(db: Database, actor: Actor, conversation_id: uuid.UUID) -
             rows = (await conn.execute(query)).all()
     if not rows:
         raise ConversationNotFoundError()
-    path = branches([r for r in rows if r.user_id == owner]).active
-    images: dict[uuid.UUID, tuple[ImagePart, ...]] = {}
+    owner_forms = {owner, owner.hex, str(owner)}  # as the driver returns an id (`_raw`)
+    path = branches([r for r in rows if r.user_id in owner_forms]).active
+    images: dict[Any, tuple[ImagePart, ...]] = {}  # by the rows' ids as read
     if any(r.has_images for r in path):  # only then a second query
         from modelreg.chat.images import load_image_parts
 
-        images = await load_image_parts(db, actor, conversation_id)
+        by_id = await load_image_parts(db, actor, conversation_id)
+        images = {r.id: by_id[_as_uuid(r.id)] for r in path if _as_uuid(r.id) in by_id}
     first = rows[0]
-    return History(first.llm_model_id, history_messages(path, images), first.has_collections)
+    model_id = None if first.llm_model_id is None else _as_uuid(first.llm_model_id)
+    messages = history_messages(path, images)
+    return History(model_id, messages, bool(first.has_collections))
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if type(value) is uuid.UUID else uuid.UUID(str(value))
 
 
 def conversation_row(
@@ -242,7 +259,9 @@ def _dump(arguments: dict[str, Any]) -> str:
     return orjson.dumps(arguments).decode()
 
 
-def _tool_calls_from_json(raw: list[Any] | None) -> tuple[ToolCall, ...]:
+def _tool_calls_from_json(raw: list[Any] | str | None) -> tuple[ToolCall, ...]:
+    if isinstance(raw, str):  # as stored (`_raw`): parsed only when there are calls
+        raw = None if raw == "null" else orjson.loads(raw)
     calls = []
     for item in raw or ():
         if not isinstance(item, dict):
@@ -262,7 +281,7 @@ def _tool_calls_from_json(raw: list[Any] | None) -> tuple[ToolCall, ...]:
 
 
 def history_messages(
-    rows: Sequence[Any], images: dict[uuid.UUID, tuple[ImagePart, ...]] | None = None
+    rows: Sequence[Any], images: dict[Any, tuple[ImagePart, ...]] | None = None
 ) -> list[Message]:
     """The stored conversation as unified messages (`rows`: ORM rows, Core rows, or anything
     with their attributes). Failed assistant turns with no text are
