@@ -17,6 +17,7 @@ from modelreg.chat.usage_journal import UsageJournal, decode, encode
 from modelreg.db.engine import Database
 from modelreg.db.models import UsageDaily, UsageEvent
 from modelreg.ids import uuid7
+from tests.fixtures.outage import before_each_transaction
 from tests.gateway.test_usage_rollup import assert_rollup_matches
 
 
@@ -130,18 +131,14 @@ async def test_events_not_written_by_the_end_of_a_stop_stay_for_the_next_start(
         stop_timeout=0.3,
     )  # fmt: skip
     await recorder.start()
-    real_session = db.session
 
-    def down(actor: Actor):  # type: ignore[no-untyped-def]
+    async def down() -> None:
         raise ConnectionError("database is down")
 
-    db.session = down  # type: ignore[method-assign]
-    try:
+    with before_each_transaction(db, down):
         for _ in range(5):
             recorder.record(user_id=user_a.id, llm_model_id=None, model_name="m", source="chat")
         await recorder.stop()  # gives up after stop_timeout; nothing is counted lost
-    finally:
-        db.session = real_session  # type: ignore[method-assign]
     assert recorder.lost == 0
     async with db.session(SYSTEM) as session:
         assert await session.scalar(select(func.count()).select_from(UsageEvent)) == 0

@@ -4,7 +4,6 @@ retried on database errors, and never losing rows silently."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from decimal import Decimal
 
@@ -15,6 +14,7 @@ from modelreg.actor import SYSTEM, Actor
 from modelreg.chat.usage import UsageRecorder
 from modelreg.db.engine import Database
 from modelreg.db.models import UsageEvent
+from tests.fixtures.outage import before_each_transaction
 
 
 async def count(db: Database) -> int:
@@ -50,28 +50,25 @@ async def test_a_failing_write_is_retried_until_the_database_answers(
 ) -> None:
     recorder = UsageRecorder(db, retries=3, retry_delay=0.01, max_retry_delay=0.02)
     await recorder.start()
-    real_session = db.session
     failures = {"left": 2}
 
-    def flaky(actor: Actor):  # type: ignore[no-untyped-def]
+    async def flaky() -> None:
         if failures["left"] > 0:
             failures["left"] -= 1
             raise ConnectionError("database is down")
-        return real_session(actor)
 
-    db.session = flaky  # type: ignore[method-assign]
     try:
-        recorder.record(user_id=user_a.id, llm_model_id=None, model_name="m", source="chat")
-        await recorder.flush()
-        assert recorder.written == 1  # third attempt succeeded
+        with before_each_transaction(db, flaky):
+            recorder.record(user_id=user_a.id, llm_model_id=None, model_name="m", source="chat")
+            await recorder.flush()
+            assert recorder.written == 1  # third attempt succeeded
 
-        # an outage far longer than the retries: the event waits for the database, and the
-        # probe ("does the database answer?") tells the outage from a refused batch
-        failures["left"] = 30
-        recorder.record(user_id=user_a.id, llm_model_id=None, model_name="m", source="chat")
-        await asyncio.wait_for(recorder.flush(), 10)
+            # an outage far longer than the retries: the event waits for the database, and
+            # the probe ("does the database answer?") tells the outage from a refused batch
+            failures["left"] = 30
+            recorder.record(user_id=user_a.id, llm_model_id=None, model_name="m", source="chat")
+            await asyncio.wait_for(recorder.flush(), 10)
     finally:
-        db.session = real_session  # type: ignore[method-assign]
         await recorder.stop()
     assert failures["left"] == 0
     assert recorder.lost == 0
@@ -135,31 +132,26 @@ async def test_new_calls_wait_while_the_ledger_is_far_behind_and_none_is_lost(
 ) -> None:
     recorder = UsageRecorder(db, batch_size=4, high_water=8, linger=0)
     await recorder.start()
-    real_session = db.session
     gate = asyncio.Event()
 
-    @contextlib.asynccontextmanager
-    async def slow_database(actor: Actor):  # type: ignore[no-untyped-def]
+    async def slow_database() -> None:
         await gate.wait()  # the database is slow until the gate opens
-        async with real_session(actor) as session:
-            yield session
 
-    db.session = slow_database  # type: ignore[method-assign]
     try:
-        for _ in range(16):
-            recorder.record(user_id=user_a.id, llm_model_id=None, model_name="m", source="chat")
-        await asyncio.sleep(0.05)
-        assert recorder.backlog == 12  # one batch of 4 is stuck at the database
-        waiting = asyncio.create_task(recorder.room())
-        await asyncio.sleep(0.05)
-        assert not waiting.done()  # held back while the writer is behind
-        gate.set()
-        await asyncio.wait_for(waiting, 5)  # let through once half the backlog is written
-        assert recorder.backlog <= 4
-        await asyncio.wait_for(recorder.room(), 1)  # below the mark: at once
+        with before_each_transaction(db, slow_database):
+            for _ in range(16):
+                recorder.record(user_id=user_a.id, llm_model_id=None, model_name="m", source="chat")
+            await asyncio.sleep(0.05)
+            assert recorder.backlog == 12  # one batch of 4 is stuck at the database
+            waiting = asyncio.create_task(recorder.room())
+            await asyncio.sleep(0.05)
+            assert not waiting.done()  # held back while the writer is behind
+            gate.set()
+            await asyncio.wait_for(waiting, 5)  # let through once half the backlog is written
+            assert recorder.backlog <= 4
+            await asyncio.wait_for(recorder.room(), 1)  # below the mark: at once
     finally:
         gate.set()  # a failed assertion must not leave stop() waiting for the database
-        db.session = real_session  # type: ignore[method-assign]
         await recorder.stop()
     assert recorder.lost == 0
     assert await count(db) == 16

@@ -32,6 +32,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelreg.actor import SYSTEM
 from modelreg.analytics.rollup import upsert_stats
@@ -39,6 +40,7 @@ from modelreg.chat.usage_journal import Segment, UsageJournal
 from modelreg.chat.usage_rollup import fold_daily, upsert_daily
 from modelreg.chat.usage_rows import UsageRecord, insert_events, unstored
 from modelreg.db.models import LLMModel
+from modelreg.db.sync_session import run_to_completion, sync_session
 from modelreg.errors import DatabaseUnavailableError
 from modelreg.experiments.context import current as assigned_experiment
 from modelreg.ids import uuid7
@@ -388,25 +390,15 @@ class UsageRecorder:
 
     async def _store(self, records: list[UsageRecord], dedupe: bool) -> int:
         """INSERT the records, the rollup and last_used_at in one transaction; with `dedupe`
-        the records whose ids are stored already are left out (of the rollup too)."""
+        the records whose ids are stored already are left out (of the rollup too). On SQLite
+        the transaction runs on the writer thread, in one hop (db/sync_session.py)."""
+        if self._db.runs_sync:
+            return await self._db.run_sync(
+                lambda conn: run_to_completion(_store_in(sync_session(conn), records, dedupe)),
+                write=True,
+            )
         async with self._db.session(SYSTEM) as session:
-            if dedupe:
-                records = await unstored(session, records)
-            if not records:
-                return 0
-            await insert_events(session, records)
-            # the daily rollup in the same transaction: it never disagrees with the ledger
-            await upsert_daily(session, fold_daily(records))
-            await upsert_stats(session, records)  # the analytics rollup, likewise
-            model_ids = {r.llm_model_id for r in records if r.llm_model_id is not None}
-            if model_ids:
-                await session.execute(
-                    update(LLMModel)
-                    .where(LLMModel.id.in_(model_ids))
-                    .values(last_used_at=max(r.created_at for r in records))
-                    .execution_options(synchronize_session=False)
-                )
-        return len(records)
+            return await _store_in(session, records, dedupe)
 
     async def _store_each(self, items: list[_Item]) -> list[_Item]:
         """Store the items one by one; those the database refuses."""
@@ -449,3 +441,23 @@ class UsageRecorder:
                 return
         self.lost += len(records)
         log.error("%d usage events refused by the database: lost", len(records))
+
+
+async def _store_in(session: AsyncSession, records: list[UsageRecord], dedupe: bool) -> int:
+    if dedupe:
+        records = await unstored(session, records)
+    if not records:
+        return 0
+    await insert_events(session, records)
+    # the daily rollup in the same transaction: it never disagrees with the ledger
+    await upsert_daily(session, fold_daily(records))
+    await upsert_stats(session, records)  # the analytics rollup, likewise
+    model_ids = {r.llm_model_id for r in records if r.llm_model_id is not None}
+    if model_ids:
+        await session.execute(
+            update(LLMModel)
+            .where(LLMModel.id.in_(model_ids))
+            .values(last_used_at=max(r.created_at for r in records))
+            .execution_options(synchronize_session=False)
+        )
+    return len(records)
