@@ -38,6 +38,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -151,6 +152,34 @@ class Server:
             _pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
 
 
+class CpuSeries:
+    """The CPU of `pid`'s tree in % of one core, per second, in a thread (a context manager)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.pcts: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        pids = procstat.proc_tree(self.pid) if self.pid else []
+        last, t = procstat.pids_ticks(pids), time.monotonic()
+        while not self._stop.wait(1.0):
+            now, ticks = time.monotonic(), procstat.pids_ticks(pids)
+            self.pcts.append(round(100.0 * (ticks - last) / procstat.CLK / (now - t), 1))
+            last, t = ticks, now
+
+    def __enter__(self) -> CpuSeries:
+        if self.pid:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.pid:
+            self._thread.join()
+
+
 # ------------------------------------------------------------------------------ tests
 class Bench:
     def __init__(self, args: argparse.Namespace, load: Load, ups: Upstreams) -> None:
@@ -249,7 +278,8 @@ class Bench:
         procstat.wait_quiet([pid, *self.ups.pids], a.quiet_pct, a.quiet_max_wait, log)
         before = procstat.tree_rss_mb(pid)
         max_s = a.open_chunks * a.open_delay_ms / 1000 + 30
-        with procstat.Sampler(pid, self.ups.pids, interval=0.2) as s:
+        series = CpuSeries(pid)
+        with procstat.Sampler(pid, self.ups.pids, interval=0.2) as s, series:
             r = self.load.client(
                 url, key, OPEN_MODEL, "open", a.open_streams, a.open_streams, max_s,
                 "--ramp", str(a.open_ramp), *extra,
@@ -266,7 +296,12 @@ class Bench:
             rss_settle_mb=settle,
             gw_cpu_pct=s.gw_cpu_pct,
             other_pct=s.other_pct,
+            # the server's CPU per second: the ramp (the starts) apart from the relaying
+            gw_cpu_series_pct=series.pcts,
         )
+        if series.pcts:
+            ramp = series.pcts[: max(1, round(a.open_ramp))]
+            r["gw_cpu_ramp_pct"] = round(sum(ramp) / len(ramp), 1)
         return r
 
     def open_streams(
@@ -282,6 +317,7 @@ class Bench:
                 f"{r['errors_by_kind']} max open {r['max_open']}; ttft p50 {r['ttft_ms']['p50']} "
                 f"p99 {r['ttft_ms']['p99']} ms; RSS {r['rss_before_mb']} -> peak "
                 f"{r['rss_peak_mb']} -> {r['rss_after_mb']} MB; cpu {r['gw_cpu_pct']}% "
+                f"(ramp {r.get('gw_cpu_ramp_pct')}%) "
                 f"other {r['other_pct']}%"
             )
         return {"rounds": rounds}
