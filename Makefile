@@ -75,7 +75,9 @@ bench-knowledge: $(DEV_STAMP)
 	$(BIN)/python bench/knowledge_bench.py
 
 # POST /api/chat next to /v1/chat/completions on SQLite and PostgreSQL, issue 15's goals
-# printed MET / NOT MET; CHAT_BENCH_ARGS="--ref-src /tmp/ref/src" adds another checkout
+# printed MET / NOT MET; CHAT_BENCH_ARGS="--ref-src /tmp/ref/src" adds another checkout; the
+# 2,000 open streams take ~5 of its minutes ("--open-streams 0" skips them, "--with-litellm"
+# runs them against LiteLLM too)
 bench-chat: $(DEV_STAMP)
 	$(BIN)/python bench/chat_bench.py $(CHAT_BENCH_ARGS)
 

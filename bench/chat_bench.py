@@ -12,6 +12,14 @@ loadclient.py on --load-cpu:
                         earlier messages (one prepared conversation per request), p50 apart
   slow streams c=32     loadclient.py: TTFT of direct, /v1 and /api/chat streams (20 chunks
                         20 ms apart)
+  open streams          (first, right after the warm-up) loadclient.py --mode open: --open-streams
+                        streams (2,000), each on its own connection, opened over --open-ramp s,
+                        on a mock that sends 20 chunks 500 ms apart, so all are open at once;
+                        straight at the mock (direct), then /v1 (stream:true), then /api/chat
+                        (stream:true), --open-rounds times each (a second round tells a leak
+                        from allocator high-water marks). The server's RSS from /proc: before,
+                        peak (every 0.2 s), and after --open-settle s. --with-litellm: the same
+                        against LiteLLM (one worker, pip-installed into --litellm-venv).
 PostgreSQL is not pinned: its backends share both cores with everything else.
 
 --profile: instead of the goals, the server runs under cProfile (chat_profiled_serve.py) for
@@ -30,6 +38,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -39,12 +48,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import procstat
 import targets
+from loadclient import raise_nofile
 from run import Load
 from upstreams import Upstreams, free_port, pinned, start_upstreams, stop_pid, wait_http
 
 HERE = Path(__file__).resolve().parent
 PG = "postgresql://postgres@127.0.0.1:5432/"
 HISTORY = 50  # earlier messages in the continuing conversation
+OPEN_MODEL = "mock-open"  # the long-stream mock of the open-streams test
+# issue 15: "TTFT p99 within 25 ms of direct, RSS <= 300 MB, memory back near its idle level"
+OPEN_TTFT_P99_MS = 25.0
+OPEN_RSS_MAX_MB = 300.0
+OPEN_NEAR_IDLE_MB = 20.0  # "near": at most this much above the RSS before the first stream
 
 
 def log(msg: str) -> None:
@@ -81,6 +96,8 @@ class Server:
         self.pg_name: str | None = None
         self.env = targets._modelreg_env(workdir / f"{name}-{db}-data", self.port)
         self.env["MODELREG_ACCESS_LOG_SAMPLE"] = "0"
+        # an open stream holds an upstream connection: the pool must not be the limit
+        self.env["MODELREG_UPSTREAM_MAX_CONNECTIONS"] = str(max(4096, 2 * args.open_streams))
         if args.src_for.get(name):
             self.env["PYTHONPATH"] = str(args.src_for[name])
         if db == "postgresql":
@@ -123,6 +140,8 @@ class Server:
             targets.MODELS, (ups.fast_base, ups.fast_base_sse, ups.slow_base), strict=True
         ):
             targets.register_model(t, model, base)
+        if ups.open_base:
+            targets.register_model(t, OPEN_MODEL, ups.open_base)
         targets.first_chat(self.api + "/v1", self.key, targets.MODELS[0], 60)
 
     def stop(self) -> None:
@@ -131,6 +150,34 @@ class Server:
             self.proc.wait(30)
         if self.pg_name:
             _pg(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
+
+
+class CpuSeries:
+    """The CPU of `pid`'s tree in % of one core, per second, in a thread (a context manager)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.pcts: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        pids = procstat.proc_tree(self.pid) if self.pid else []
+        last, t = procstat.pids_ticks(pids), time.monotonic()
+        while not self._stop.wait(1.0):
+            now, ticks = time.monotonic(), procstat.pids_ticks(pids)
+            self.pcts.append(round(100.0 * (ticks - last) / procstat.CLK / (now - t), 1))
+            last, t = ticks, now
+
+    def __enter__(self) -> CpuSeries:
+        if self.pid:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.pid:
+            self._thread.join()
 
 
 # ------------------------------------------------------------------------------ tests
@@ -224,6 +271,69 @@ class Bench:
             )
         return out
 
+    def open_round(self, pid: int | None, url: str, key: str, *extra: str) -> dict[str, Any]:
+        """One round of --open-streams streams; the RSS of `pid`'s tree before, at its peak
+        and after --open-settle seconds (sampled every 0.5 s while settling)."""
+        a = self.args
+        procstat.wait_quiet([pid, *self.ups.pids], a.quiet_pct, a.quiet_max_wait, log)
+        before = procstat.tree_rss_mb(pid)
+        max_s = a.open_chunks * a.open_delay_ms / 1000 + 30
+        series = CpuSeries(pid)
+        with procstat.Sampler(pid, self.ups.pids, interval=0.2) as s, series:
+            r = self.load.client(
+                url, key, OPEN_MODEL, "open", a.open_streams, a.open_streams, max_s,
+                "--ramp", str(a.open_ramp), *extra,
+            )  # fmt: skip
+        settle = []
+        t_end = time.monotonic() + a.open_settle
+        while (now := time.monotonic()) < t_end:
+            time.sleep(min(0.5, t_end - now))
+            settle.append(procstat.tree_rss_mb(pid))
+        r.update(
+            rss_before_mb=before,
+            rss_peak_mb=s.max_rss,
+            rss_after_mb=settle[-1] if settle else procstat.tree_rss_mb(pid),
+            rss_settle_mb=settle,
+            gw_cpu_pct=s.gw_cpu_pct,
+            other_pct=s.other_pct,
+            cpu_busy_pct=s.cpu,  # per CPU: is the server's CPU shared with foreign work?
+            # the server's CPU per second: the ramp (the starts) apart from the relaying
+            gw_cpu_series_pct=series.pcts,
+        )
+        if series.pcts:
+            ramp = series.pcts[: max(1, round(a.open_ramp))]
+            r["gw_cpu_ramp_pct"] = round(sum(ramp) / len(ramp), 1)
+        return r
+
+    def open_streams(
+        self, pid: int | None, where: str, label: str, url: str, key: str, *extra: str
+    ) -> dict[str, Any]:
+        """--open-rounds rounds; `pid`: the server whose RSS is sampled (None: direct)."""
+        rounds = []
+        for i in range(self.args.open_rounds):
+            r = self.open_round(pid, url, key, *extra)
+            rounds.append(r)
+            log(
+                f"  [{where}] open {label} round {i + 1}: ok {r['ok']}/{r['sent']} err "
+                f"{r['errors_by_kind']} max open {r['max_open']}; ttft p50 {r['ttft_ms']['p50']} "
+                f"p99 {r['ttft_ms']['p99']} ms; RSS {r['rss_before_mb']} -> peak "
+                f"{r['rss_peak_mb']} -> {r['rss_after_mb']} MB; cpu {r['gw_cpu_pct']}% "
+                f"(ramp {r.get('gw_cpu_ramp_pct')}%) "
+                f"other {r['other_pct']}%"
+            )
+        return {"rounds": rounds}
+
+    def open_all(self, srv: Server) -> dict[str, Any]:
+        """Direct, then /v1 and /api/chat streams on `srv`, --open-rounds rounds each."""
+        pid, where = srv.proc.pid, f"{srv.name}/{srv.db}"
+        out: dict[str, Any] = {"rss_idle_mb": procstat.tree_rss_mb(pid)}
+        direct = self.ups.open_base + "/chat/completions"
+        out["direct"] = self.open_streams(None, "direct", "direct", direct, "")
+        gw, chat = srv.api + "/v1/chat/completions", srv.api + "/api/chat"
+        out["gateway"] = self.open_streams(pid, where, "/v1", gw, srv.key)
+        out["chat"] = self.open_streams(pid, where, "/api/chat", chat, srv.key, "--api", "chat")
+        return out
+
     def run(self, srv: Server, workdir: Path) -> dict[str, Any]:
         json_model = targets.MODELS[0]
         res: dict[str, Any] = {"rss_idle_mb": procstat.tree_rss_mb(srv.proc.pid)}
@@ -231,6 +341,9 @@ class Bench:
         warm = min(self.args.conc) if self.args.profile else 8
         self.load.wrk(srv.api + "/api/chat", chat_json(json_model), srv.key, warm, 2)
         self.load.wrk(srv.api + "/v1/chat/completions", gateway_json(json_model), srv.key, warm, 2)
+        if self.args.open_streams and not self.args.profile:
+            # first: "idle" is then a warmed-up server that has served nothing else
+            res["open"] = self.open_all(srv)
         for conc in self.args.conc:
             if not (self.args.profile and self.args.chat_only):
                 res[f"gateway_c{conc}"] = self.wrk(
@@ -303,6 +416,61 @@ def goals(name: str, db: str, r: dict[str, Any], ref: dict[str, Any] | None) -> 
     return rows
 
 
+def open_goals(db: str, name: str, r: dict[str, Any], n: int) -> list[str]:
+    """Issue 15's open-streams goals per path; `r` as Bench.open_all returns it."""
+    rows = []
+
+    def row(goal: str, met: bool, figures: str) -> None:
+        rows.append(f"| {db} | {name} | {goal} | **{'MET' if met else 'NOT MET'}** | {figures} |")
+
+    direct = r["direct"]["rounds"]
+    d99 = [x["ttft_ms"]["p99"] for x in direct]
+    d50 = [x["ttft_ms"]["p50"] for x in direct]
+    idle = r["rss_idle_mb"]
+    for path, label in (("gateway", "/v1 stream"), ("chat", "/api/chat stream")):
+        if path not in r:
+            continue
+        rounds = r[path]["rounds"]
+        oks = "/".join(str(x["ok"]) for x in rounds)
+        errs: dict[str, int] = {}
+        for x in rounds:
+            for k, v in x["errors_by_kind"].items():
+                errs[k] = errs.get(k, 0) + v
+        row(
+            f"{n:,} open slow streams ({label}), no errors",
+            all(x["ok"] == n and not x["errors"] for x in rounds),
+            f"ok {oks} of {n:,} per round, errors {errs or 0}, most open at once "
+            + "/".join(str(x["max_open"]) for x in rounds),
+        )
+        p99 = [x["ttft_ms"]["p99"] for x in rounds]
+        p50 = [x["ttft_ms"]["p50"] for x in rounds]
+        # the worst round against the worst direct round; a round without answers is no pass
+        worst = None if None in p99 else max(p99) - max(d99)
+        fmt = lambda v: "/".join(f"{x:.0f}" if x is not None else "–" for x in v)  # noqa: E731
+        plus = f"+{worst:.0f}" if worst is not None else "a round without answers"
+        row(
+            f"TTFT p99 within {OPEN_TTFT_P99_MS:.0f} ms of direct ({label})",
+            worst is not None and worst <= OPEN_TTFT_P99_MS,
+            f"p99 {fmt(p99)} vs direct {fmt(d99)} ms ({plus}); p50 {fmt(p50)} vs "
+            f"{fmt(d50)} ms; other% " + "/".join(f"{x['other_pct']:.0f}" for x in rounds),
+        )
+        peak = max(x["rss_peak_mb"] or 0 for x in rounds)
+        row(
+            f"RSS ≤ {OPEN_RSS_MAX_MB:.0f} MB ({label})",
+            peak <= OPEN_RSS_MAX_MB,
+            f"peak {'/'.join(str(x['rss_peak_mb']) for x in rounds)} MB (idle {idle} MB)",
+        )
+        after = rounds[-1]["rss_after_mb"] or 0
+        row(
+            f"RSS back near idle, ≤ idle + {OPEN_NEAR_IDLE_MB:.0f} MB ({label})",
+            after - idle <= OPEN_NEAR_IDLE_MB,
+            f"idle {idle} → before/after each round "
+            + ", ".join(f"{x['rss_before_mb']}→{x['rss_after_mb']}" for x in rounds)
+            + " MB",
+        )
+    return rows
+
+
 def profile_table(name: str, db: str, r: dict[str, Any], prof: dict[str, Any]) -> str:
     turns = sum(v["requests"] for k, v in r.items() if k.startswith("chat_c"))
     gw = sum(v["requests"] for k, v in r.items() if k.startswith("gateway_c"))
@@ -328,6 +496,32 @@ def profile_table(name: str, db: str, r: dict[str, Any], prof: dict[str, Any]) -
     return "\n".join(lines)
 
 
+def bench_litellm(bench: Bench, workdir: Path) -> dict[str, Any]:
+    """The open streams against LiteLLM (one worker on --gateway-cpu, no database), with a
+    direct run of its own just before; /v1 only (it has no /api/chat)."""
+    a = bench.args
+    try:
+        t = targets.litellm(
+            bench.ups, workdir, a.gateway_cpu, a.litellm_venv, {OPEN_MODEL: bench.ups.open_base}
+        )
+    except Exception as e:  # no package index, or it does not start: said in the table
+        log(f"[litellm] not run: {e!r}"[:500])
+        return {"error": f"{type(e).__name__}: {e}"[:300]}
+    try:
+        pid = t.watch_pid
+        out: dict[str, Any] = {"version": t.extra.get("version"), "startup": t.startup}
+        # the same warm-up as modelreg's /v1
+        bench.load.wrk(t.base + "/chat/completions", gateway_json(targets.MODELS[0]), t.key, 8, 2)
+        out["open"] = {"rss_idle_mb": procstat.tree_rss_mb(pid)}
+        direct = bench.ups.open_base + "/chat/completions"
+        out["open"]["direct"] = bench.open_streams(None, "direct", "direct", direct, "")
+        url = t.base + "/chat/completions"
+        out["open"]["gateway"] = bench.open_streams(pid, "litellm", "/v1", url, t.key)
+        return out
+    finally:
+        t.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     ints = lambda s: [int(x) for x in s.split(",") if x.strip()]  # noqa: E731
     ap = argparse.ArgumentParser(
@@ -346,6 +540,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-conc", type=int, default=32, help="0: skip the slow streams")
     ap.add_argument("--slow-per-conn", type=int, default=5)
     ap.add_argument("--history-turns", type=int, default=300, help="0: skip the history test")
+    ap.add_argument(
+        "--open-streams", type=int, default=2000, help="open slow streams at once; 0: skip"
+    )
+    ap.add_argument("--open-ramp", type=float, default=5.0, help="seconds to open them over")
+    ap.add_argument("--open-rounds", type=int, default=2)
+    ap.add_argument("--open-settle", type=float, default=3.0, help="seconds before RSS after")
+    ap.add_argument("--open-chunks", type=int, default=20)
+    ap.add_argument("--open-delay-ms", type=float, default=500.0)
+    ap.add_argument(
+        "--with-litellm",
+        action="store_true",
+        help="the open streams against LiteLLM too (pip-installs litellm[proxy] once)",
+    )
+    ap.add_argument("--litellm-venv", type=Path, default=Path("/tmp/litellm-venv"))
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--chat-only", action="store_true", help="--profile: no gateway runs")
     ap.add_argument("--gateway-cpu", default="1")
@@ -364,8 +572,13 @@ def main(argv: list[str] | None = None) -> int:
     load = Load(args)
     if not load.use_wrk:
         raise SystemExit("chat_bench needs wrk (apt-get install wrk)")
+    if args.profile:
+        args.open_streams = 0
+    # a socket per open stream in the server (two: client and upstream), the mock, the client
+    raise_nofile(4 * args.open_streams + 1024)
     workdir = Path(tempfile.mkdtemp(prefix="modelreg-chatbench-"))
-    ups = start_upstreams(workdir, args.load_cpu, use_nginx=True)
+    open_stream = (args.open_chunks, args.open_delay_ms) if args.open_streams else None
+    ups = start_upstreams(workdir, args.load_cpu, use_nginx=True, open_stream=open_stream)
     bench = Bench(args, load, ups)
     results: dict[str, Any] = {"argv": sys.argv[1:], "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     report: list[str] = []
@@ -383,8 +596,11 @@ def main(argv: list[str] | None = None) -> int:
                     prof = json.loads(srv.profile_out.read_text())
                     results[f"{name}/{db}"]["profile"] = prof
                     report.append(profile_table(name, db, results[f"{name}/{db}"], prof))
+        if args.with_litellm and args.open_streams:
+            results["litellm"] = bench_litellm(bench, workdir)
     finally:
         ups.stop()
+    n_open = args.open_streams
     if not args.profile:
         report.append("| database | target | goal | verdict | figures |")
         report.append("|---|---|---|---|---|")
@@ -392,10 +608,14 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 ref = results.get(f"ref/{db}") if name == "modelreg" else None
                 report.extend(goals(name, db, results[f"{name}/{db}"], ref))
-            report.append(
-                f"| {db} | — | 2,000 open slow streams per worker | **NOT RUN** | "
-                "a separate mode, not built yet (docs/performance.md) |"
-            )
+            for name in names:
+                if "open" in results[f"{name}/{db}"]:
+                    report.extend(open_goals(db, name, results[f"{name}/{db}"]["open"], n_open))
+        lite = results.get("litellm")
+        if lite and "open" in lite:
+            report.extend(open_goals("—", "litellm", lite["open"], n_open))
+        elif lite:
+            report.append(f"| — | litellm | open streams | **NOT RUN** | {lite.get('error')} |")
     text = "\n".join(report)
     print(text)
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,10 @@ until --requests were sent in total or --max-seconds passed (both bounds always 
                chunks, usage seen.
 --mode json    POST without streaming; latency of whole responses (wrk's fallback).
 --mode get     GET the URL (e.g. /v1/models); latency of whole responses.
+--mode open    open streams at scale: --concurrency streams, each on its own new connection,
+               started evenly over --ramp seconds (one request each, no reuse), so that with a
+               slow upstream they are all open at once; TTFT per stream, errors counted by
+               kind, the most streams open at the same time (uvloop when importable).
 --check        one JSON and one streamed request, validated (content, usage, [DONE]).
 --api chat     modelreg's own POST /api/chat ({"model_id", "message"}; its events
                `text_delta` ... `done`) instead of the OpenAI wire format.
@@ -273,13 +277,97 @@ def summarize(run: Run, wall: float) -> dict[str, Any]:
     return out
 
 
+@dataclass
+class OpenRun:
+    """--mode open: every stream on its own connection, one request each."""
+
+    args: argparse.Namespace
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    results: list[dict[str, Any]] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    error_samples: list[str] = field(default_factory=list)
+    open_now: int = 0
+    max_open: int = 0
+
+    def error(self, kind: str, sample: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        if len(self.error_samples) < 5 and sample not in self.error_samples:
+            self.error_samples.append(sample)
+
+    async def stream(self, start_at: float) -> None:
+        wait = start_at - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        conn = Conn(self.args.host, self.args.port, self.args.timeout)
+        self.open_now += 1
+        self.max_open = max(self.max_open, self.open_now)
+        try:
+            rec = await one_stream(conn, self.path, self.headers, self.body)
+            self.results.append(rec)
+            if rec["status"] != 200:
+                self.error(f"status {rec['status']}", f"status {rec['status']}")
+            elif not rec["ok"]:
+                self.error("incomplete", f"incomplete: {rec['chunks']} chunks, done={rec['done']}")
+        except Exception as e:
+            self.error(type(e).__name__, f"{type(e).__name__}: {e}"[:200])
+        finally:
+            self.open_now -= 1
+            conn.close()
+
+
+async def open_streams(
+    args: argparse.Namespace, path: str, headers: dict[str, str], body: bytes
+) -> dict[str, Any]:
+    run = OpenRun(args, path, headers, body)
+    n = args.concurrency
+    t0 = time.monotonic()
+    step = args.ramp / n if n else 0.0
+    tasks = [asyncio.create_task(run.stream(t0 + i * step)) for i in range(n)]
+    # hard bound whatever happens: the ramp + max_seconds + one timeout
+    _, pending = await asyncio.wait(tasks, timeout=args.ramp + args.max_seconds + args.timeout)
+    for t in pending:
+        t.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+        run.errors["cancelled"] = len(pending)
+    wall = time.monotonic() - t0
+    ok = [r for r in run.results if r["ok"]]
+    out: dict[str, Any] = {
+        "mode": "open",
+        "concurrency": n,
+        "ramp_s": args.ramp,
+        "sent": n,
+        "ok": len(ok),
+        "errors": sum(run.errors.values()),
+        "errors_by_kind": run.errors,
+        "error_samples": run.error_samples,
+        "max_open": run.max_open,
+        "wall_s": round(wall, 3),
+        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+    }
+    chunks = [r["chunks"] for r in ok]
+    out["chunks"] = {"min": min(chunks, default=None), "max": max(chunks, default=None)}
+    out["no_usage"] = sum(1 for r in ok if not r["usage"])
+    for key in ("ttfb", "ttft", "total", "max_gap"):
+        vals = [r[key] * 1000.0 for r in ok if r[key] is not None]
+        stats = {p: percentile(vals, q) for p, q in (("p50", 50), ("p90", 90), ("p99", 99))}
+        stats["max"] = max(vals, default=None)
+        out[key + "_ms"] = {k: round(v, 3) if v is not None else None for k, v in stats.items()}
+    return out
+
+
 def read_bodies(path: str) -> list[bytes]:
     with open(path, "rb") as f:
         return [line.strip() for line in f if line.strip()]
 
 
 async def load(args: argparse.Namespace, path: str, headers: dict[str, str]) -> dict[str, Any]:
-    body = b"" if args.mode == "get" else chat_body(args.model, args.mode == "stream", args.api)
+    streamed = args.mode in ("stream", "open")
+    body = b"" if args.mode == "get" else chat_body(args.model, streamed, args.api)
+    if args.mode == "open":
+        return await open_streams(args, path, headers, body)
     run = Run(args, path, headers, body)
     if args.bodies:
         run.bodies = read_bodies(args.bodies)
@@ -343,6 +431,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return await load(args, path, headers)
 
 
+def raise_nofile(need: int) -> None:
+    """Raise the soft limit of open files towards the hard one (one socket per stream)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(hard, max(need, soft))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -350,11 +448,14 @@ def main() -> None:
     ap.add_argument("--url", required=True, help="full URL, e.g. .../v1/chat/completions")
     ap.add_argument("--key", default="")
     ap.add_argument("--model", default="")
-    ap.add_argument("--mode", choices=["stream", "json", "get"], default="stream")
+    ap.add_argument("--mode", choices=["stream", "json", "get", "open"], default="stream")
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--requests", type=int, default=50, help="total requests (upper bound)")
     ap.add_argument("--max-seconds", type=float, default=30.0, help="time bound for sending")
     ap.add_argument("--timeout", type=float, default=30.0, help="per connect/read timeout")
+    ap.add_argument(
+        "--ramp", type=float, default=5.0, help="--mode open: seconds over which to open them"
+    )
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--stream-model", default="", help="with --check: the streaming model")
     ap.add_argument("--stream-url", default="", help="with --check: its URL (same host:port)")
@@ -364,6 +465,14 @@ def main() -> None:
         "--groups", type=int, default=1, help="with --bodies: line i is variant i %% groups"
     )
     args = ap.parse_args()
+    if args.mode == "open":
+        raise_nofile(args.concurrency + 64)
+        try:  # many connections in one loop: uvloop when there is one (modelreg serves on it)
+            import uvloop
+
+            uvloop.install()
+        except ImportError:
+            pass
     json.dump(asyncio.run(main_async(args)), sys.stdout)
     sys.stdout.write("\n")
 

@@ -282,7 +282,7 @@ model_list:
     litellm_params: {{model: openai/gpt-4o-mini, api_base: "{sse}", api_key: sk-upstream-dummy}}
   - model_name: mock-slow
     litellm_params: {{model: openai/gpt-4o-mini, api_base: "{slow}", api_key: sk-upstream-dummy}}
-general_settings:
+{extra}general_settings:
   master_key: {key}
   disable_spend_logs: true
   disable_error_logs: true
@@ -322,13 +322,29 @@ def litellm_version(venv: Path) -> str | None:
     return p.stdout.strip() or None
 
 
-def litellm(ups: Upstreams, workdir: Path, cpu: str | None, venv: Path) -> Target:
+def litellm(
+    ups: Upstreams,
+    workdir: Path,
+    cpu: str | None,
+    venv: Path,
+    extra_models: dict[str, str] | None = None,
+) -> Target:
+    """`extra_models`: more model names -> upstream base URL (e.g. chat_bench's mock-open)."""
     exe = ensure_litellm(venv, workdir / "litellm-install.log")
     port = free_port()
     cfg = workdir / "litellm-config.yaml"
+    extra = "".join(
+        f"  - model_name: {name}\n    litellm_params: {{model: openai/gpt-4o-mini, "
+        f'api_base: "{base}", api_key: sk-upstream-dummy}}\n'
+        for name, base in (extra_models or {}).items()
+    )
     cfg.write_text(
         LITELLM_CONFIG.format(
-            json=ups.fast_base, sse=ups.fast_base_sse, slow=ups.slow_base, key=LITELLM_KEY
+            json=ups.fast_base,
+            sse=ups.fast_base_sse,
+            slow=ups.slow_base,
+            key=LITELLM_KEY,
+            extra=extra,
         )
     )
     env = dict(

@@ -4,7 +4,9 @@ Upstreams (pinned to the load CPU):
   fast: nginx from the distribution when it is on PATH (config from nginx_conf.py), else the
         Python fallback `mock_upstream.py --mode fast` (same URLs and answers, much slower:
         its figures are labelled "python" so they are not mistaken for nginx's);
-  slow: `mock_upstream.py --mode slow` (20 chunks 20 ms apart).
+  slow: `mock_upstream.py --mode slow` (20 chunks 20 ms apart);
+  open: optionally (open_stream=(chunks, delay_ms)) a second slow mock whose streams last long
+        enough that thousands are open at once (chat_bench.py --open-streams: 20 × 500 ms).
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class Upstreams:
     fast_base_sse: str
     slow_base: str
     kind: str  # "nginx" or "python"
+    open_base: str = ""  # the long-stream mock (start_upstreams(open_stream=...)), else ""
     pids: list[int] = field(default_factory=list)
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _nginx_pid: int | None = None
@@ -119,7 +122,12 @@ def _start_python_mock(
         )
 
 
-def start_upstreams(workdir: Path, cpu: str | None, use_nginx: bool) -> Upstreams:
+def start_upstreams(
+    workdir: Path,
+    cpu: str | None,
+    use_nginx: bool,
+    open_stream: tuple[int, float] | None = None,
+) -> Upstreams:
     fast_port, slow_port = free_port(), free_port()
     procs: list[subprocess.Popen[bytes]] = []
     nginx_pid = None
@@ -151,11 +159,24 @@ def start_upstreams(workdir: Path, cpu: str | None, use_nginx: bool) -> Upstream
             ["--chunks", "20", "--delay-ms", "20"],
         )
     )
+    open_port = free_port() if open_stream else None
+    if open_stream:
+        chunks, delay_ms = open_stream
+        procs.append(
+            _start_python_mock(
+                "slow",
+                open_port or 0,
+                cpu,
+                workdir / "mock-open.log",
+                ["--chunks", str(chunks), "--delay-ms", str(delay_ms)],
+            )
+        )
     ups = Upstreams(
         fast_base=f"http://127.0.0.1:{fast_port}/v1",
         fast_base_sse=f"http://127.0.0.1:{fast_port}/sse/v1",
         slow_base=f"http://127.0.0.1:{slow_port}/v1",
         kind=kind,
+        open_base=f"http://127.0.0.1:{open_port}/v1" if open_port else "",
         pids=[p.pid for p in procs] + ([nginx_pid] if nginx_pid else []),
         _procs=procs,
         _nginx_pid=nginx_pid,
@@ -163,6 +184,8 @@ def start_upstreams(workdir: Path, cpu: str | None, use_nginx: bool) -> Upstream
     try:
         wait_http(f"http://127.0.0.1:{fast_port}/health", 10)
         wait_http(f"http://127.0.0.1:{slow_port}/health", 10)
+        if open_port:
+            wait_http(f"http://127.0.0.1:{open_port}/health", 10)
     except RuntimeError:
         ups.stop()
         raise

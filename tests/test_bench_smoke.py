@@ -49,3 +49,42 @@ def test_smoke_benchmark_produces_a_table_without_errors(tmp_path: Path) -> None
     assert (tmp_path / result_file.name.replace(".json", ".md")).exists()
     # the printed table is the same one that was written
     assert "| test | conc | metric | direct | modelreg |" in proc.stdout
+
+
+@pytest.mark.slow
+def test_open_streams_mode_holds_every_stream_on_its_own_connection(tmp_path: Path) -> None:
+    """loadclient --mode open (chat_bench --open-streams) against the slow mock, at a tiny N:
+    every stream answered in full, none failed, several open at the same time."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mock_args = ["--mode", "slow", "--port", str(port), "--chunks", "3", "--delay-ms", "200"]
+    mock = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "mock_upstream.py"), *mock_args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        sys.path.insert(0, str(REPO / "bench"))
+        from upstreams import wait_http
+
+        wait_http(f"http://127.0.0.1:{port}/health", 30, mock)
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        load_args = ["--url", url, "--model", "m", "--mode", "open", "--concurrency", "20"]
+        proc = subprocess.run(
+            [sys.executable, str(REPO / "bench" / "loadclient.py"), *load_args, "--ramp", "0.1"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        mock.terminate()
+        mock.wait(10)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert (result["ok"], result["errors"], result["errors_by_kind"]) == (20, 0, {})
+    assert result["chunks"] == {"min": 3, "max": 3}
+    assert result["max_open"] > 1
+    assert result["ttft_ms"]["p99"] is not None
