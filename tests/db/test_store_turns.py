@@ -346,3 +346,26 @@ async def test_one_bad_turn_in_a_batch_does_not_fail_the_others(
     assert isinstance(results[1], ConversationNotFoundError)
     rows = await pg.fetch("SELECT content FROM messages ORDER BY content")
     assert [r[0] for r in rows] == ["0", "2"]
+
+
+async def test_a_cancelled_statement_on_the_driver_connection_is_not_pooled(db: Database) -> None:
+    """The batch goes around SQLAlchemy, which then does not know what state a cancelled
+    statement left the connection in: it is dropped, not reused."""
+    held: list[asyncpg.Connection] = []
+
+    async def slow() -> None:
+        async with db.driver_connection() as conn:
+            held.append(conn)
+            await conn.execute("SELECT pg_sleep(5)")
+
+    task = asyncio.create_task(slow())
+    while not held:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert held[0].is_closed()
+    async with db.driver_connection() as conn:  # the pool goes on with a fresh one
+        assert conn is not held[0]
+        assert await conn.fetchval("SELECT 1") == 1

@@ -11,8 +11,9 @@ more round trips and a WAL flush. So turns do not open transactions of their own
   wakes the waiters. SQLite: per user, multi-row INSERTs (SQLAlchemy Core, no unit of work)
   in one hop to the writer thread. PostgreSQL: one autocommitted statement on the driver's
   connection, `SELECT modelreg_store_turns($1)` (chat/pg_turns.py, migration 0015), which
-  sets the RLS context per user and writes that user's rows: one round trip per batch. While it commits the next turns queue up, so under load
-  a batch carries many turns, and a turn alone goes straight through (no timer, no wait);
+  sets the RLS context per user and writes that user's rows: one round trip per batch.
+  While it commits the next turns queue up, so under load a batch carries many turns, and
+  a turn alone goes straight through (no timer, no wait);
 - a batch that fails is retried turn by turn, so one bad turn (its conversation deleted in
   the meantime) does not fail the others; an outage fails them all (`DatabaseUnavailableError`).
 

@@ -147,8 +147,10 @@ class Database:
             raw = await conn.get_raw_connection()
             try:
                 yield raw.driver_connection
-            except Exception as exc:
-                if is_outage(exc):  # SQLAlchemy did not see it: do not pool a dead connection
+            except BaseException as exc:
+                # SQLAlchemy did not see it: pool neither a dead connection nor one whose
+                # statement was cancelled half-way
+                if isinstance(exc, asyncio.CancelledError) or is_outage(exc):
                     await conn.invalidate()
                 raise
 
