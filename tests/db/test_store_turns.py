@@ -28,6 +28,7 @@ from modelreg.chat.turn_writer import ConversationTouch, TurnWrite, TurnWriter
 from modelreg.db.engine import Database
 from modelreg.registry.schemas import ModelCreate
 from modelreg.registry.service import ModelManagerService
+from tests.fixtures.db import PG_HOST, PG_PORT, PG_USER
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
 
@@ -37,10 +38,11 @@ NASTY = "héllo \"wörld\" \\n \\\\ 'x' 🎉 \t tab\nnewline \u2028 </script> %s
 
 
 @pytest.fixture
-async def pg(superuser_pg_url: str | None) -> AsyncIterator[asyncpg.Connection]:
-    """The database as its owner (superuser): reads past RLS."""
-    assert superuser_pg_url is not None
-    conn = await asyncpg.connect(superuser_pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+async def pg(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """The database as the superuser, which reads past RLS (`db` may connect as a
+    least-privilege login role: MODELREG_TEST_PG_LOGIN_ROLE, tests/db/test_login_role.py)."""
+    database = db_url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(user=PG_USER, host=PG_HOST, port=PG_PORT, database=database)
     try:
         yield conn
     finally:
