@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncpg
+import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -92,3 +94,21 @@ async def test_downgrade_to_base_and_up_again(empty_db_url: str) -> None:
     assert tables & EXPECTED_TABLES == set()
     await upgrade_database(empty_db_url)
     assert await current_revision(empty_db_url) == head_revision()
+
+
+async def test_store_turns_function_0015_goes_down_and_up(empty_db_url: str) -> None:
+    if not empty_db_url.startswith("postgresql"):
+        pytest.skip("the function is PostgreSQL's")
+    exists = "SELECT count(*) FROM pg_proc WHERE proname = 'modelreg_store_turns'"
+    dsn = empty_db_url.replace("postgresql+asyncpg://", "postgresql://")
+    await upgrade_database(empty_db_url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await conn.fetchval(exists) == 1
+        await downgrade_database(empty_db_url, "0014")
+        assert await current_revision(empty_db_url) == "0014"
+        assert await conn.fetchval(exists) == 0
+        await upgrade_database(empty_db_url)
+        assert await conn.fetchval(exists) == 1
+    finally:
+        await conn.close()

@@ -3,14 +3,17 @@
 A turn writes little (a conversation, a user message, an answer); what costs is the
 transaction around it. On SQLite only one transaction writes at a time, and a second writer
 sleeps in the busy handler (in steps of up to 100 ms): 32 concurrent turns, each with its
-own transactions, queued there for up to 1.8 s. On PostgreSQL each transaction is five or
+own transactions, queued there for up to 1.8 s. On PostgreSQL each transaction was five or
 more round trips and a WAL flush. So turns do not open transactions of their own:
 
 - `write()` queues a turn's rows and waits until they are committed;
-- one flusher task at a time takes everything queued, writes it in one transaction — per
-  user in it, the RLS context, then multi-row INSERTs (SQLAlchemy Core, no unit of work) —
-  commits, and wakes the waiters. While it commits the next turns queue up, so under load
-  a batch carries many turns, and a turn alone goes straight through (no timer, no wait);
+- one flusher task at a time takes everything queued, writes it in one transaction and
+  wakes the waiters. SQLite: per user, multi-row INSERTs (SQLAlchemy Core, no unit of work)
+  in one hop to the writer thread. PostgreSQL: one autocommitted statement on the driver's
+  connection, `SELECT modelreg_store_turns($1)` (chat/pg_turns.py, migration 0015), which
+  sets the RLS context per user and writes that user's rows: one round trip per batch.
+  While it commits the next turns queue up, so under load a batch carries many turns, and
+  a turn alone goes straight through (no timer, no wait);
 - a batch that fails is retried turn by turn, so one bad turn (its conversation deleted in
   the meantime) does not fail the others; an outage fails them all (`DatabaseUnavailableError`).
 
@@ -32,6 +35,7 @@ from sqlalchemy import Connection, Executable, Table, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from modelreg.actor import Actor
+from modelreg.chat.pg_turns import STORE_TURNS_SQL, batch_json
 from modelreg.chat.store import ConversationNotFoundError
 from modelreg.db.models import Conversation, Message
 from modelreg.errors import DatabaseUnavailableError
@@ -78,9 +82,13 @@ class TurnWrite:
 
 
 class TurnWriter:
-    def __init__(self, db: Database, *, max_batch: int = 256) -> None:
+    def __init__(self, db: Database, *, max_batch: int = 256, one_statement: bool = True) -> None:
         self.db = db
         self.max_batch = max_batch
+        # PostgreSQL: a batch is one call of modelreg_store_turns (migration 0015); False:
+        # BEGIN, RLS context, Core INSERTs and UPDATEs, COMMIT (the reference the tests
+        # compare it with)
+        self.one_statement = one_statement
         self._queue: list[tuple[TurnWrite, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -121,12 +129,16 @@ class TurnWriter:
                 _settle(future, None)
 
     async def _transaction(self, works: list[TurnWrite]) -> None:
-        plan = _plan(works)
         if self.db.runs_sync:  # SQLite: the whole transaction in one hop to its thread
-            await self.db.run_sync(partial(_run_plan, plan), write=True)
+            await self.db.run_sync(partial(_run_plan, _plan(works)), write=True)
             return
-        async with self.db.connection() as conn:
-            for actor, steps in plan:
+        if self.one_statement:  # PostgreSQL: the batch in one autocommitted statement
+            payload = batch_json(_groups(works), self.db.app_role)
+            async with self.db.driver_connection() as conn:
+                await conn.execute(STORE_TURNS_SQL, payload)
+            return
+        async with self.db.connection() as conn:  # the same as Core statements
+            for actor, steps in _plan(works):
                 await self.db.act_as(conn, actor)
                 for statement, params in steps:
                     await conn.execute(statement, params)
@@ -135,14 +147,19 @@ class TurnWriter:
 Step = tuple[Executable, list[dict[str, Any]]]
 
 
-def _plan(works: list[TurnWrite]) -> list[tuple[Actor, list[Step]]]:
-    """The statements of a batch, per user (the RLS context is set per user): multi-row
-    INSERTs of the new conversations, the updates of continuing ones, then the messages."""
+def _groups(works: list[TurnWrite]) -> list[list[TurnWrite]]:
+    """The turns of a batch per user (the RLS context is set per user), in order."""
     by_actor: dict[tuple[uuid.UUID, str], list[TurnWrite]] = {}
     for work in works:
         by_actor.setdefault((work.user_id, work.actor.role), []).append(work)
+    return list(by_actor.values())
+
+
+def _plan(works: list[TurnWrite]) -> list[tuple[Actor, list[Step]]]:
+    """The statements of a batch, per user: multi-row INSERTs of the new conversations, the
+    updates of continuing ones, then the messages."""
     plan = []
-    for group in by_actor.values():
+    for group in _groups(works):
         steps: list[Step] = []
         new = [w.conversation for w in group if w.conversation is not None]
         if new:
@@ -175,7 +192,9 @@ def _touch_params(work: TurnWrite, with_model: bool) -> dict[str, Any] | None:
 
 
 def _reason(exc: Exception) -> Exception:
-    if isinstance(exc, IntegrityError):  # its conversation went away during the turn
+    # its conversation went away during the turn (asyncpg's errors carry the SQLSTATE:
+    # class 23 is an integrity constraint violation, as SQLAlchemy's IntegrityError)
+    if isinstance(exc, IntegrityError) or str(getattr(exc, "sqlstate", "")).startswith("23"):
         return ConversationNotFoundError()
     log.error("could not store a chat turn", exc_info=exc)
     return exc

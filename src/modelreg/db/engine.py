@@ -134,6 +134,26 @@ class Database:
             sql, params = rls_context_sql(actor, self.app_role)
             await conn.execute(text(sql), params)
 
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """PostgreSQL: the asyncpg connection of a pooled connection, outside any transaction,
+        so that each statement on it is one round trip and commits on its own (the chat
+        path's batch of turns). Nothing of SQLAlchemy runs per statement: the caller sets the
+        RLS context in its statement, and errors come as asyncpg raises them (outages as
+        `DatabaseUnavailableError`, the connection then dropped from the pool)."""
+        if self.dialect != "postgresql":
+            raise RuntimeError("driver_connection is for PostgreSQL")
+        async with self._watching_outages(), self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            try:
+                yield raw.driver_connection
+            except BaseException as exc:
+                # SQLAlchemy did not see it: pool neither a dead connection nor one whose
+                # statement was cancelled half-way
+                if isinstance(exc, asyncio.CancelledError) or is_outage(exc):
+                    await conn.invalidate()
+                raise
+
     @property
     def runs_sync(self) -> bool:
         """SQLite: `run_sync` is available (PostgreSQL: use `connection`)."""
