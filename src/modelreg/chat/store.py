@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import orjson
 from sqlalchemy import String, select, type_coerce
@@ -134,6 +134,27 @@ _HISTORY = (
 )
 
 
+READ_HISTORY_SQL: Final = "SELECT * FROM modelreg_read_history($1::json, $2, $3)"
+
+
+class _HistoryRow(NamedTuple):
+    """A row of `modelreg_read_history`, with the names of `_HISTORY`'s columns."""
+
+    llm_model_id: Any
+    user_id: Any
+    role: str | None
+    content: str | None
+    tool_calls: str | None
+    tool_call_id: str | None
+    status: str | None
+    id: Any
+    reply_to_id: Any
+    selected_at: datetime | None
+    created_at: datetime | None
+    has_images: bool | None
+    has_collections: bool
+
+
 class History(NamedTuple):
     model_id: uuid.UUID | None  # the conversation's model
     messages: list[Message]
@@ -145,12 +166,15 @@ async def read_history(db: Database, actor: Actor, conversation_id: uuid.UUID) -
     has knowledge collections, in one query (Core rows, no ORM identity map; on SQLite one
     hop to a thread, not one per step)."""
     owner = owner_id(actor)
-    query = _HISTORY.where(_C.id == conversation_id, _C.user_id == owner)
+    rows: Sequence[Any]
     if db.runs_sync:
+        query = _HISTORY.where(_C.id == conversation_id, _C.user_id == owner)
         rows = await db.run_sync(lambda conn: conn.execute(query).all(), write=False)
-    else:
-        async with db.connection(actor) as conn:
-            rows = (await conn.execute(query)).all()
+    else:  # PostgreSQL: one autocommitted statement that sets the RLS context (0016)
+        context = orjson.dumps({"app_role": db.app_role, "uid": str(owner), "role": actor.role})
+        async with db.driver_connection() as conn:
+            found = await conn.fetch(READ_HISTORY_SQL, context.decode(), conversation_id, owner)
+        rows = [_HistoryRow(*record) for record in found]
     if not rows:
         raise ConversationNotFoundError()
     owner_forms = {owner, owner.hex, str(owner)}  # as the driver returns an id (`_raw`)

@@ -94,6 +94,7 @@ CREATE FUNCTION modelreg_store_turns(batch json) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER AS $fn$
 DECLARE
   g json;
+  t record;
 BEGIN
   IF batch->>'app_role' IS NOT NULL THEN
     PERFORM set_config('role', batch->>'app_role', true);
@@ -102,14 +103,16 @@ BEGIN
     PERFORM set_config('modelreg.user_id', g->>'uid', true),
             set_config('modelreg.role', g->>'role', true);
     {_insert("conversations", "c", _CONVERSATION_COLUMNS)}
-    IF g->'t' IS NOT NULL THEN
+    -- one UPDATE per touch, by primary key: a join with the recordset let the planner
+    -- (which guesses 100 rows for it) scan every conversation, RLS checks and all
+    FOR t IN SELECT * FROM json_to_recordset(g->'t')
+             AS r(id uuid, user_id uuid, at timestamptz, set_model boolean, model_id uuid)
+    LOOP
       UPDATE conversations AS c
          SET updated_at = t.at,
              llm_model_id = CASE WHEN t.set_model THEN t.model_id ELSE c.llm_model_id END
-        FROM json_to_recordset(g->'t')
-             AS t(id uuid, user_id uuid, at timestamptz, set_model boolean, model_id uuid)
        WHERE c.id = t.id AND c.user_id = t.user_id;
-    END IF;
+    END LOOP;
     {_insert("messages", "m", _MESSAGE_COLUMNS)}
   END LOOP;
 END
