@@ -57,6 +57,7 @@ from modelreg.chat.store import (
 )
 from modelreg.chat.tools import ToolRegistry
 from modelreg.chat.turn import Booking, ChatEvent, Final, Progress, Turn, TurnInput, TurnResult
+from modelreg.chat.turn_accounting import account_turn
 from modelreg.chat.turn_writer import ConversationTouch, TurnWrite, TurnWriter
 from modelreg.client.detached import DetachableStream, StreamEnd
 from modelreg.client.tool_loop import OnRound, ToolRound
@@ -451,7 +452,7 @@ class ChatService:
         except Exception as exc:  # booked all the same: the tokens were spent
             not_stored = exc
         outcome = Booking(served, usage, cost, latency, status, error, final.estimated)
-        self._account(turn, progress, outcome)
+        account_turn(self.usage, self.metrics, turn.user_id, progress.ttft_ms, outcome)
         await self.limiter.add_tokens(turn.actor, served, usage.total_tokens)
         if not_stored is not None:  # an answer that is not stored is not given as complete
             raise not_stored
@@ -472,33 +473,3 @@ class ChatService:
             error=error.message if error is not None else None,
             fallback_reasons=answer.fallback_reasons,
         )
-
-    def _account(self, turn: Turn, progress: Progress, booking: Booking) -> None:
-        served, usage, cost, error = booking.served, booking.usage, booking.cost, booking.error
-        ttft_ms = progress.ttft_ms
-        self.usage.record(
-            user_id=turn.user_id,
-            llm_model_id=served.id,
-            model_name=served.name,
-            source="chat",
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_read_tokens,
-            cache_write_tokens=usage.cache_write_tokens,
-            cost=cost,
-            latency_ms=booking.latency_ms,
-            ttft_ms=ttft_ms,
-            status={"complete": "ok"}.get(booking.status, booking.status),
-            estimated=booking.estimated,
-            prices=served.unit_prices(),
-        )
-        if error is not None:
-            self.metrics.record_upstream_error(served.name, served.provider, type(error).__name__)
-        else:
-            self.metrics.observe_upstream(
-                served.name,
-                served.provider,
-                booking.latency_ms / 1000,
-                ttft_ms / 1000 if ttft_ms is not None else None,
-            )
-        self.metrics.record_usage(served.name, usage.input_tokens, usage.output_tokens, cost)
