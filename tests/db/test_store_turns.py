@@ -259,11 +259,11 @@ async def test_a_batch_is_one_statement_outside_sqlalchemy(
         "before_cursor_execute",
         lambda _c, _cur, statement, *_: through_sqlalchemy.append(statement),
     )
-    sent: list[str] = []
+    sent: list[tuple[int, str]] = []  # (connection, statement): other tasks' BEGINs aside
     execute = asyncpg.Connection.execute
 
     async def counting(self: asyncpg.Connection, query: str, *args: Any, **kw: Any) -> str:
-        sent.append(query)
+        sent.append((id(self), query))
         return await execute(self, query, *args, **kw)
 
     monkeypatch.setattr(asyncpg.Connection, "execute", counting)
@@ -279,7 +279,9 @@ async def test_a_batch_is_one_statement_outside_sqlalchemy(
         works.append(work)
     await TurnWriter(db)._transaction(works)
     assert through_sqlalchemy == []
-    assert sent == [STORE_TURNS_SQL]
+    writer = [conn for conn, query in sent if query == STORE_TURNS_SQL]
+    assert len(writer) == 1
+    assert [query for conn, query in sent if conn == writer[0]] == [STORE_TURNS_SQL]
     assert await pg.fetchval("SELECT count(*) FROM messages") == 4  # committed on its own
 
 

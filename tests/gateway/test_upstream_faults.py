@@ -54,6 +54,9 @@ def _open_fds() -> int:
 @pytest.fixture
 def no_leaks(fault_server: LiveServer) -> Iterator[None]:
     """After the test: nothing lent out by the transport, file descriptors at the baseline."""
+    db = fault_server.services.db
+    if db.runs_sync:  # SQLite's writer connection (usage ledger) opens on first use: open it now
+        fault_server.run(lambda: db.run_sync(lambda _conn: None, write=True))
     before = _open_fds()
     yield
     transport = fault_server.services.client.transport
